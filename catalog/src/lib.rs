@@ -1,0 +1,88 @@
+//! tarn's catalog: schemas, tables, views, snapshots and data files of a warehouse.
+//!
+//! The model mirrors DuckLake's catalog tables (`snapshot`, `schema`, `table`, `column`,
+//! `data_file`, `view`, each row live for a `[begin_snapshot, end_snapshot)` range) so that
+//! every committed state of the warehouse stays addressable and DuckDB interoperability can be
+//! added later. Storage sits behind [`CatalogStore`]; [`SqliteCatalog`] is the embedded one.
+//! This crate knows nothing of DataFusion.
+
+mod model;
+mod sqlite;
+mod txn;
+pub mod types;
+
+pub use model::{
+    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation,
+    SchemaDef, SnapshotId, SnapshotInfo, TableDef, ViewDef,
+};
+pub use sqlite::SqliteCatalog;
+pub use txn::{TableFiles, Transaction};
+pub use types::SqlType;
+
+use std::collections::HashSet;
+
+/// Errors of the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    DependentObjects(String),
+    #[error("invalid type: {0}")]
+    InvalidType(String),
+    #[error("not supported yet: {0}")]
+    Unsupported(String),
+    /// Another transaction committed a conflicting change first.
+    #[error("could not serialize access: {0}; retry the transaction")]
+    Conflict(String),
+    #[error("catalog database {path}: {source}")]
+    Database {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "catalog database {path} has schema version {found}, newer than this tarn supports ({supported}); upgrade tarn"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("corrupt catalog: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where the catalog is kept. Implementations must make [`commit`](Self::commit) atomic and
+/// serializable across processes, and never block readers on writers.
+pub trait CatalogStore: Send + Sync {
+    /// The newest committed snapshot.
+    fn latest_snapshot(&self) -> Result<SnapshotId>;
+
+    /// Schemas, tables and views as of `snapshot`.
+    fn load_state(&self, snapshot: SnapshotId) -> Result<CatalogState>;
+
+    /// The live data files of a table as of `snapshot`, in commit order.
+    fn data_files(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Vec<DataFile>>;
+
+    /// Reserves `count` consecutive object ids and returns the first.
+    fn allocate_ids(&self, count: i64) -> Result<ObjectId>;
+
+    /// Commits `txn` as one new snapshot, after checking it against every snapshot committed
+    /// since its base; returns the new snapshot's id. An empty transaction commits nothing
+    /// and returns its base.
+    fn commit(&self, txn: &Transaction, author: &str) -> Result<SnapshotId>;
+
+    /// Every snapshot, oldest first.
+    fn snapshots(&self) -> Result<Vec<SnapshotInfo>>;
+
+    /// Time of the newest snapshot at or before `snapshot` that changed the table.
+    fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId)
+    -> Result<Option<String>>;
+
+    /// Paths (relative to the warehouse) of every data file any snapshot references.
+    fn referenced_paths(&self) -> Result<HashSet<String>>;
+}

@@ -1,0 +1,349 @@
+//! The catalog's objects, and [`CatalogState`]: every schema, table and view visible at one
+//! snapshot, held in memory (data files are loaded per table, on demand).
+
+use std::collections::BTreeMap;
+
+use arrow_schema::{Field, Schema};
+
+use crate::types::SqlType;
+use crate::{Error, Result};
+
+/// Identifies a snapshot: snapshots are numbered 0 (the empty warehouse), 1, 2, ...
+pub type SnapshotId = i64;
+/// Identifies a schema, table or view; unique across all of them and never reused.
+pub type ObjectId = i64;
+
+/// The schema every warehouse starts with and unqualified names resolve to.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaDef {
+    pub id: ObjectId,
+    pub name: String,
+    pub owner: String,
+    pub comment: Option<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub sql_type: SqlType,
+    /// False for `NOT NULL` and `PRIMARY KEY` columns; enforced on every write.
+    pub nullable: bool,
+    /// SQL text of the `DEFAULT` expression.
+    pub default: Option<String>,
+    /// Declared, recorded, not enforced (as in Redshift).
+    pub primary_key: bool,
+    /// Declared, recorded, not enforced (as in Redshift).
+    pub unique: bool,
+    pub comment: Option<String>,
+}
+
+impl ColumnDef {
+    pub fn new(name: impl Into<String>, sql_type: SqlType) -> Self {
+        ColumnDef {
+            name: name.into(),
+            sql_type,
+            nullable: true,
+            default: None,
+            primary_key: false,
+            unique: false,
+            comment: None,
+        }
+    }
+}
+
+/// A managed table: its definition, data lives in the files of its snapshots.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    pub id: ObjectId,
+    pub schema_id: ObjectId,
+    pub name: String,
+    pub columns: Vec<ColumnDef>,
+    /// Directory of the table's data files, relative to the warehouse root.
+    pub path: String,
+    pub owner: String,
+    pub comment: Option<String>,
+    pub created_at: String,
+}
+
+impl TableDef {
+    /// The Arrow schema of the table's data files.
+    pub fn arrow_schema(&self) -> Schema {
+        Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.sql_type.to_arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    pub fn column(&self, name: &str) -> Option<&ColumnDef> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewDef {
+    pub id: ObjectId,
+    pub schema_id: ObjectId,
+    pub name: String,
+    /// The view's query, as written.
+    pub sql: String,
+    /// Column names given in `CREATE VIEW v (a, b) AS ...`.
+    pub column_aliases: Vec<String>,
+    pub owner: String,
+    pub comment: Option<String>,
+    pub created_at: String,
+}
+
+/// A committed Parquet data file of a managed table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFile {
+    pub id: i64,
+    pub table_id: ObjectId,
+    /// Relative to the warehouse root.
+    pub path: String,
+    pub record_count: u64,
+    pub file_size_bytes: u64,
+    pub begin_snapshot: SnapshotId,
+    pub end_snapshot: Option<SnapshotId>,
+}
+
+/// A data file written by a transaction that has not committed yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDataFile {
+    /// Relative to the warehouse root.
+    pub path: String,
+    pub record_count: u64,
+    pub file_size_bytes: u64,
+    pub footer_size: u64,
+}
+
+/// A committed snapshot and what it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotInfo {
+    pub id: SnapshotId,
+    /// RFC 3339 commit time.
+    pub time: String,
+    pub author: String,
+    /// DuckLake-style summary: `created_table:"s"."t",inserted_into_table:12,...`.
+    pub changes: String,
+}
+
+/// Catalog objects whose names live in a schema.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Relation<'a> {
+    Table(&'a TableDef),
+    View(&'a ViewDef),
+}
+
+/// Every schema, table and view visible at one snapshot (plus, inside a transaction, the
+/// transaction's own changes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogState {
+    pub snapshot: SnapshotId,
+    pub schemas: BTreeMap<ObjectId, SchemaDef>,
+    pub tables: BTreeMap<ObjectId, TableDef>,
+    pub views: BTreeMap<ObjectId, ViewDef>,
+}
+
+/// One catalog change; a transaction is a list of them plus its data-file changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogOp {
+    CreateSchema(SchemaDef),
+    /// Replace a schema's definition (comment).
+    AlterSchema(SchemaDef),
+    DropSchema(ObjectId),
+    CreateTable(TableDef),
+    /// Replace a table's definition (rename, comments).
+    AlterTable(TableDef),
+    DropTable(ObjectId),
+    CreateView(ViewDef),
+    AlterView(ViewDef),
+    DropView(ObjectId),
+}
+
+impl CatalogState {
+    pub fn schema_by_name(&self, name: &str) -> Option<&SchemaDef> {
+        self.schemas.values().find(|s| s.name == name)
+    }
+
+    pub fn schema(&self, name: &str) -> Result<&SchemaDef> {
+        self.schema_by_name(name)
+            .ok_or_else(|| Error::NotFound(format!("schema \"{name}\" does not exist")))
+    }
+
+    pub fn relation(&self, schema_id: ObjectId, name: &str) -> Option<Relation<'_>> {
+        if let Some(t) = self
+            .tables
+            .values()
+            .find(|t| t.schema_id == schema_id && t.name == name)
+        {
+            return Some(Relation::Table(t));
+        }
+        self.views
+            .values()
+            .find(|v| v.schema_id == schema_id && v.name == name)
+            .map(Relation::View)
+    }
+
+    pub fn table_by_name(&self, schema: &str, name: &str) -> Option<&TableDef> {
+        let schema = self.schema_by_name(schema)?;
+        match self.relation(schema.id, name)? {
+            Relation::Table(t) => Some(t),
+            Relation::View(_) => None,
+        }
+    }
+
+    pub fn view_by_name(&self, schema: &str, name: &str) -> Option<&ViewDef> {
+        let schema = self.schema_by_name(schema)?;
+        match self.relation(schema.id, name)? {
+            Relation::View(v) => Some(v),
+            Relation::Table(_) => None,
+        }
+    }
+
+    /// Tables and views of a schema, sorted by name.
+    pub fn relations_in(&self, schema_id: ObjectId) -> Vec<Relation<'_>> {
+        let mut out: Vec<Relation<'_>> = self
+            .tables
+            .values()
+            .filter(|t| t.schema_id == schema_id)
+            .map(Relation::Table)
+            .chain(
+                self.views
+                    .values()
+                    .filter(|v| v.schema_id == schema_id)
+                    .map(Relation::View),
+            )
+            .collect();
+        out.sort_by(|a, b| a.name().cmp(b.name()));
+        out
+    }
+
+    pub fn schema_name(&self, schema_id: ObjectId) -> &str {
+        self.schemas
+            .get(&schema_id)
+            .map(|s| s.name.as_str())
+            .unwrap_or("?")
+    }
+
+    /// Applies one change, checking that it is valid against this state. The same checks run
+    /// when a transaction builds its changes and again when it commits against the newest
+    /// snapshot, where a failure means another transaction got there first.
+    pub fn apply(&mut self, op: &CatalogOp) -> Result<()> {
+        match op {
+            CatalogOp::CreateSchema(def) => {
+                if self.schema_by_name(&def.name).is_some() {
+                    return Err(Error::AlreadyExists(format!(
+                        "schema \"{}\" already exists",
+                        def.name
+                    )));
+                }
+                self.schemas.insert(def.id, def.clone());
+            }
+            CatalogOp::AlterSchema(def) => {
+                self.existing_schema(def.id)?;
+                if self
+                    .schemas
+                    .values()
+                    .any(|s| s.name == def.name && s.id != def.id)
+                {
+                    return Err(Error::AlreadyExists(format!(
+                        "schema \"{}\" already exists",
+                        def.name
+                    )));
+                }
+                self.schemas.insert(def.id, def.clone());
+            }
+            CatalogOp::DropSchema(id) => {
+                let name = self.existing_schema(*id)?.name.clone();
+                if !self.relations_in(*id).is_empty() {
+                    return Err(Error::DependentObjects(format!(
+                        "cannot drop schema \"{name}\" because other objects depend on it (use DROP SCHEMA ... CASCADE)"
+                    )));
+                }
+                self.schemas.remove(id);
+            }
+            CatalogOp::CreateTable(def) => {
+                self.check_name_free(def.schema_id, &def.name, None)?;
+                self.tables.insert(def.id, def.clone());
+            }
+            CatalogOp::AlterTable(def) => {
+                self.existing_table(def.id)?;
+                self.check_name_free(def.schema_id, &def.name, Some(def.id))?;
+                self.tables.insert(def.id, def.clone());
+            }
+            CatalogOp::DropTable(id) => {
+                self.existing_table(*id)?;
+                self.tables.remove(id);
+            }
+            CatalogOp::CreateView(def) => {
+                self.check_name_free(def.schema_id, &def.name, None)?;
+                self.views.insert(def.id, def.clone());
+            }
+            CatalogOp::AlterView(def) => {
+                if !self.views.contains_key(&def.id) {
+                    return Err(Error::NotFound(format!(
+                        "view \"{}\" no longer exists",
+                        def.name
+                    )));
+                }
+                self.check_name_free(def.schema_id, &def.name, Some(def.id))?;
+                self.views.insert(def.id, def.clone());
+            }
+            CatalogOp::DropView(id) => {
+                if self.views.remove(id).is_none() {
+                    return Err(Error::NotFound(format!("view {id} no longer exists")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn existing_schema(&self, id: ObjectId) -> Result<&SchemaDef> {
+        self.schemas
+            .get(&id)
+            .ok_or_else(|| Error::NotFound(format!("schema {id} no longer exists")))
+    }
+
+    pub(crate) fn existing_table(&self, id: ObjectId) -> Result<&TableDef> {
+        self.tables
+            .get(&id)
+            .ok_or_else(|| Error::NotFound(format!("table {id} no longer exists")))
+    }
+
+    fn check_name_free(
+        &self,
+        schema_id: ObjectId,
+        name: &str,
+        except: Option<ObjectId>,
+    ) -> Result<()> {
+        let schema = self.existing_schema(schema_id)?.name.clone();
+        match self.relation(schema_id, name) {
+            Some(r) if Some(r.id()) != except => Err(Error::AlreadyExists(format!(
+                "relation \"{schema}.{name}\" already exists"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Relation<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            Relation::Table(t) => &t.name,
+            Relation::View(v) => &v.name,
+        }
+    }
+
+    pub fn id(&self) -> ObjectId {
+        match self {
+            Relation::Table(t) => t.id,
+            Relation::View(v) => v.id,
+        }
+    }
+}
