@@ -1,1 +1,35 @@
-pub fn _p() {}
+//! tarn's engine: an embedded warehouse on Apache DataFusion.
+//!
+//! ```no_run
+//! # async fn demo() -> tarn_engine::Result<()> {
+//! let engine = tarn_engine::Engine::open("warehouse")?;
+//! let mut session = engine.session()?;
+//! let mut results = session.execute("CREATE TABLE t (a integer); INSERT INTO t VALUES (1); SELECT * FROM t")?;
+//! while let Some(output) = results.next().await {
+//!     match output? {
+//!         tarn_engine::Output::Rows(rows) => println!("{:?}", rows.collect().await?),
+//!         tarn_engine::Output::Command(tag) => println!("{tag}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod datefmt;
+mod ddl;
+pub mod display;
+mod engine;
+mod error;
+mod functions;
+pub mod parser;
+mod provider;
+mod session;
+mod system;
+mod write;
+
+pub use datafusion::arrow;
+pub use engine::{Engine, EngineConfig};
+pub use error::{Error, Result};
+pub use parser::Statement;
+pub use provider::CATALOG_NAME;
+pub use session::{CommandTag, Output, Results, RowStream, Session};

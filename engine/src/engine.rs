@@ -1,0 +1,257 @@
+//! [`Engine`]: one open warehouse directory.
+//!
+//! Layout of a warehouse:
+//! ```text
+//! DIR/catalog.db                         the catalog (SQLite, WAL)
+//! DIR/data/<schema>/<table>_<id>/*.parquet  managed table data, immutable files
+//! DIR/engines/<engine-id>.lock           held (flock) by each process that has it open
+//! DIR/empty/                             always empty: what tables without files scan
+//! ```
+//! Data files are named `<engine-id>-<uuid>.parquet`. A file no snapshot references is either
+//! being written by a live engine (its lock is held) or left by a write that failed or crashed;
+//! only the latter are removed, on open and by `VACUUM`.
+
+use std::collections::HashSet;
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tarn_catalog::{CatalogState, CatalogStore, SqliteCatalog};
+
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+const CATALOG_FILE: &str = "catalog.db";
+const ENGINES_DIR: &str = "engines";
+pub(crate) const DATA_DIR: &str = "data";
+/// Always empty: the scan location of tables that have no data files.
+pub(crate) const EMPTY_DIR: &str = "empty";
+
+/// Settings for opening a warehouse.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The user recorded as owner of new objects and author of snapshots.
+    pub user: String,
+    /// Parallelism of query execution and writes (DataFusion's `target_partitions`).
+    pub target_partitions: usize,
+    /// Upper bound for query memory, in bytes (`None`: unbounded).
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            user: std::env::var("TARN_USER")
+                .or_else(|_| std::env::var("USER"))
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "tarn".to_string()),
+            target_partitions: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            memory_limit: None,
+        }
+    }
+}
+
+/// An open warehouse. Cheap to clone; every [`Session`] shares it.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub root: PathBuf,
+    pub store: Arc<dyn CatalogStore>,
+    pub config: EngineConfig,
+    /// Unique per open; prefixes every data file this engine writes.
+    pub engine_id: String,
+    /// Held for the engine's life: tells other processes our unreferenced files are in use.
+    _lock: File,
+    /// The newest catalog state loaded, reused while no one commits.
+    latest: Mutex<Option<Arc<CatalogState>>>,
+}
+
+impl Engine {
+    /// Opens the warehouse at `path`, creating it if needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
+        Self::open_with(path, EngineConfig::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
+        let root = path.as_ref().to_path_buf();
+        let io = |what: &str, p: &Path| {
+            let context = format!("{what} {}", p.display());
+            move |source| Error::Io { context, source }
+        };
+        fs::create_dir_all(&root).map_err(io("cannot create warehouse directory", &root))?;
+        let root = root
+            .canonicalize()
+            .map_err(io("cannot open warehouse directory", &root))?;
+        let engines = root.join(ENGINES_DIR);
+        fs::create_dir_all(&engines).map_err(io("cannot create", &engines))?;
+        for dir in [DATA_DIR, EMPTY_DIR] {
+            fs::create_dir_all(root.join(dir)).map_err(io("cannot create", &root.join(dir)))?;
+        }
+
+        let engine_id = uuid::Uuid::now_v7().simple().to_string();
+        // Lock under a temporary name first, so no other process ever sees our lock file
+        // unlocked (and takes us for dead).
+        let pending = engines.join(format!("{engine_id}.pending"));
+        let lock_path = engines.join(format!("{engine_id}.lock"));
+        let lock = File::create(&pending).map_err(io("cannot create", &pending))?;
+        lock.lock().map_err(io("cannot lock", &pending))?;
+        fs::rename(&pending, &lock_path).map_err(io("cannot create", &lock_path))?;
+
+        let store = SqliteCatalog::open(root.join(CATALOG_FILE), &config.user)?;
+        let inner = Arc::new(EngineInner {
+            root,
+            store: Arc::new(store),
+            config,
+            engine_id,
+            _lock: lock,
+            latest: Mutex::new(None),
+        });
+        let engine = Engine { inner };
+        engine.inner.remove_abandoned_files()?;
+        Ok(engine)
+    }
+
+    /// A new session: its own transaction state and settings over this warehouse.
+    pub fn session(&self) -> Result<Session> {
+        Session::new(self.inner.clone())
+    }
+
+    /// The warehouse directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Removes data files that no snapshot references and no live engine is writing.
+    /// Returns how many were removed.
+    pub fn remove_abandoned_files(&self) -> Result<usize> {
+        self.inner.remove_abandoned_files()
+    }
+}
+
+impl EngineInner {
+    /// The catalog at the newest snapshot (cached until someone commits).
+    pub fn latest_state(&self) -> Result<Arc<CatalogState>> {
+        let head = self.store.latest_snapshot()?;
+        let mut cached = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = cached.as_ref().filter(|s| s.snapshot == head) {
+            return Ok(state.clone());
+        }
+        let state = Arc::new(self.store.load_state(head)?);
+        *cached = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Absolute path of a warehouse-relative path.
+    pub fn absolute(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// Deletes files this engine wrote for a transaction that will never commit them.
+    pub fn discard_files<'a>(&self, relative: impl IntoIterator<Item = &'a String>) {
+        for path in relative {
+            let path = self.absolute(path);
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                log::warn!("could not remove abandoned file {}: {e}", path.display());
+            }
+        }
+    }
+
+    pub(crate) fn remove_abandoned_files(&self) -> Result<usize> {
+        let live_engines = self.live_engines()?;
+        let referenced = self.store.referenced_paths()?;
+        let mut removed = 0;
+        let mut stack = vec![self.root.join(DATA_DIR)];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(Error::Io {
+                        context: format!("cannot list {}", dir.display()),
+                        source,
+                    });
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(relative) = path.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let relative = relative.to_string_lossy().replace('\\', "/");
+                if referenced.contains(&relative) {
+                    continue;
+                }
+                let writer = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.split('-').next())
+                    .unwrap_or_default()
+                    .to_string();
+                if writer == self.engine_id || live_engines.contains(&writer) {
+                    continue;
+                }
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) => log::warn!("could not remove abandoned file {}: {e}", path.display()),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Ids of engines (processes) that have this warehouse open; lock files of dead ones are
+    /// removed on the way.
+    fn live_engines(&self) -> Result<HashSet<String>> {
+        let dir = self.root.join(ENGINES_DIR);
+        let entries = fs::read_dir(&dir).map_err(|source| Error::Io {
+            context: format!("cannot list {}", dir.display()),
+            source,
+        })?;
+        let mut live = HashSet::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("lock") {
+                continue;
+            }
+            let Some(id) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if id == self.engine_id {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            match file.try_lock() {
+                Ok(()) => {
+                    // Nobody holds it: that engine is gone.
+                    let _ = fs::remove_file(&path);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    live.insert(id);
+                }
+                Err(TryLockError::Error(e)) => {
+                    log::warn!("cannot check engine lock {}: {e}", path.display());
+                    live.insert(id);
+                }
+            }
+        }
+        Ok(live)
+    }
+}

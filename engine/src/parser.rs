@@ -1,0 +1,253 @@
+//! tarn's SQL parser: DataFusion's [`DFParser`] (Redshift dialect) plus the statements
+//! DataFusion lacks. It never forks the grammar: it peeks at the first words and either parses
+//! our extension or delegates to `DFParser`.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, LimitClause, ObjectName, Query, SetExpr, Statement as SqlStatement, TopQuantity,
+    VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+use crate::error::{Error, Result};
+
+/// One parsed statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    /// A statement of DataFusion's grammar (which includes every sqlparser statement).
+    Sql(Box<DFStatement>),
+    /// `BEGIN`, `START TRANSACTION`, `BEGIN TRANSACTION`.
+    Begin,
+    /// `COMMIT`, `END`.
+    Commit,
+    /// `ROLLBACK`, `ABORT`.
+    Rollback,
+    /// `VACUUM [table]`: remove files no snapshot references.
+    Vacuum(Option<ObjectName>),
+}
+
+/// Parses `;`-separated statements.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let dialect = RedshiftSqlDialect {};
+    let mut parser = DFParserBuilder::new(sql)
+        .with_dialect(&dialect)
+        .build()
+        .map_err(parse_error)?;
+    let mut statements = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        let next = parser.parser.peek_token();
+        if next.token == Token::EOF {
+            break;
+        }
+        if expecting_delimiter {
+            return Err(Error::Parse(format!(
+                "expected ';' between statements, found {next}"
+            )));
+        }
+        statements.push(parse_one(&mut parser)?);
+        expecting_delimiter = true;
+    }
+    Ok(statements)
+}
+
+fn parse_error(e: datafusion::error::DataFusionError) -> Error {
+    match e {
+        datafusion::error::DataFusionError::SQL(inner, _) => {
+            Error::Parse(inner.to_string().replace("sql parser error: ", ""))
+        }
+        other => Error::from(other),
+    }
+}
+
+fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
+    if let Token::Word(w) = p.parser.peek_token().token {
+        match w.keyword {
+            Keyword::END | Keyword::ABORT => {
+                p.parser.next_token();
+                let _ = p
+                    .parser
+                    .parse_one_of_keywords(&[Keyword::TRANSACTION, Keyword::WORK]);
+                expect_end(p)?;
+                return Ok(if w.keyword == Keyword::END {
+                    Statement::Commit
+                } else {
+                    Statement::Rollback
+                });
+            }
+            Keyword::VACUUM => {
+                p.parser.next_token();
+                let table = match p.parser.peek_token().token {
+                    Token::SemiColon | Token::EOF => None,
+                    _ => Some(
+                        p.parser
+                            .parse_object_name(false)
+                            .map_err(|e| Error::Parse(e.to_string()))?,
+                    ),
+                };
+                if !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
+                    return Err(Error::Unsupported(format!(
+                        "VACUUM option {} (tarn's VACUUM takes an optional table name)",
+                        p.parser.peek_token()
+                    )));
+                }
+                return Ok(Statement::Vacuum(table));
+            }
+            // Redshift has COMMENT ON; sqlparser only routes it for some dialects.
+            Keyword::COMMENT if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref on) if on.keyword == Keyword::ON) =>
+            {
+                p.parser.next_token();
+                let comment = p
+                    .parser
+                    .parse_comment()
+                    .map_err(|e| Error::Parse(e.to_string()))?;
+                return Ok(Statement::Sql(Box::new(DFStatement::Statement(Box::new(
+                    comment,
+                )))));
+            }
+            Keyword::COPY if is_redshift_copy_from(p) => {
+                return Err(Error::Unsupported(
+                    "Redshift COPY ... FROM (loading into tables)".into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let statement = p.parse_statement().map_err(parse_error)?;
+    Ok(match statement {
+        DFStatement::Statement(s) => match *s {
+            SqlStatement::StartTransaction { .. } => Statement::Begin,
+            SqlStatement::Commit { chain: false, .. } => Statement::Commit,
+            SqlStatement::Rollback {
+                chain: false,
+                savepoint: None,
+            } => Statement::Rollback,
+            SqlStatement::Commit { .. } | SqlStatement::Rollback { .. } => {
+                return Err(Error::Unsupported("savepoints and AND CHAIN".into()));
+            }
+            mut other => {
+                rewrite_top(&mut other);
+                Statement::Sql(Box::new(DFStatement::Statement(Box::new(other))))
+            }
+        },
+        other => Statement::Sql(Box::new(other)),
+    })
+}
+
+fn expect_end(p: &DFParser<'_>) -> Result<()> {
+    match p.parser.peek_token().token {
+        Token::SemiColon | Token::EOF => Ok(()),
+        other => Err(Error::Parse(format!(
+            "expected end of statement, found {other}"
+        ))),
+    }
+}
+
+/// `COPY name [(cols)] FROM ...` (Redshift), as opposed to DataFusion's `COPY ... TO`.
+fn is_redshift_copy_from(p: &DFParser<'_>) -> bool {
+    let mut depth = 0usize;
+    for n in 1..256 {
+        match p.parser.peek_nth_token(n).token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Word(w) if depth == 0 && w.keyword == Keyword::FROM => return true,
+            Token::Word(w) if depth == 0 && w.keyword == Keyword::TO => return false,
+            Token::SemiColon | Token::EOF => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Rewrites Redshift's `SELECT TOP n ...` into `SELECT ... LIMIT n` everywhere in a statement.
+fn rewrite_top(statement: &mut SqlStatement) {
+    struct TopToLimit;
+    impl VisitorMut for TopToLimit {
+        type Break = ();
+        fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = query.body.as_mut()
+                && let Some(top) = &select.top
+                && !top.percent
+                && !top.with_ties
+                && query.limit_clause.is_none()
+                && let Some(quantity) = &top.quantity
+            {
+                let limit = match quantity {
+                    TopQuantity::Expr(e) => e.clone(),
+                    TopQuantity::Constant(n) => Expr::value(
+                        datafusion::sql::sqlparser::ast::Value::Number(n.to_string(), false),
+                    ),
+                };
+                select.top = None;
+                query.limit_clause = Some(LimitClause::LimitOffset {
+                    limit: Some(limit),
+                    offset: None,
+                    limit_by: vec![],
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut TopToLimit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_statements_and_recognises_transactions() {
+        let stmts =
+            parse("BEGIN; select 1; ; END TRANSACTION; abort; start transaction; commit; rollback")
+                .unwrap();
+        assert_eq!(stmts.len(), 7);
+        assert_eq!(stmts[0], Statement::Begin);
+        assert!(matches!(stmts[1], Statement::Sql(_)));
+        assert_eq!(stmts[2], Statement::Commit);
+        assert_eq!(stmts[3], Statement::Rollback);
+        assert_eq!(stmts[4], Statement::Begin);
+        assert_eq!(stmts[5], Statement::Commit);
+        assert_eq!(stmts[6], Statement::Rollback);
+    }
+
+    #[test]
+    fn top_becomes_limit() {
+        let stmts = parse("select top 10 a from t order by 1 desc").unwrap();
+        let Statement::Sql(s) = &stmts[0] else {
+            panic!()
+        };
+        assert_eq!(s.to_string(), "SELECT a FROM t ORDER BY 1 DESC LIMIT 10");
+    }
+
+    #[test]
+    fn statements_need_separators() {
+        assert!(parse("select 1 select 2").is_err());
+    }
+
+    #[test]
+    fn redshift_copy_from_is_reported_not_misparsed() {
+        let err = parse("COPY t FROM 's3://b/k' iam_role 'x' csv").unwrap_err();
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(matches!(
+            parse("COPY (select 1) TO '/tmp/x.csv'").unwrap()[0],
+            Statement::Sql(_)
+        ));
+    }
+
+    #[test]
+    fn vacuum() {
+        assert_eq!(parse("vacuum").unwrap(), vec![Statement::Vacuum(None)]);
+        assert!(matches!(
+            &parse("VACUUM s.t;").unwrap()[0],
+            Statement::Vacuum(Some(_))
+        ));
+        assert!(parse("vacuum full t to 99 percent").is_err());
+    }
+}

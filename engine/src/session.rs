@@ -1,0 +1,560 @@
+//! [`Session`]: runs SQL against a warehouse, with its own transaction state.
+//!
+//! Outside `BEGIN ... COMMIT` every statement runs in an implicit transaction that commits when
+//! the statement succeeds. Inside one, statements build up one [`Transaction`] delta that reads
+//! see (read-your-writes) and `COMMIT` applies as a single snapshot.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SessionState;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use futures::{Stream, StreamExt};
+use tarn_catalog::{CatalogOp, CatalogState, DEFAULT_SCHEMA, SnapshotId, TableDef, Transaction};
+
+use crate::engine::EngineInner;
+use crate::error::{Error, Result};
+use crate::parser::{self, Statement};
+use crate::provider::{CATALOG_NAME, TarnCatalogList};
+use crate::{ddl, functions, write};
+
+/// What a statement returns.
+pub enum Output {
+    /// A result set, streamed.
+    Rows(RowStream),
+    /// A command's completion tag (`CREATE TABLE`, `INSERT 0 5`, ...).
+    Command(CommandTag),
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Rows(rows) => write!(f, "Rows({:?})", rows.schema()),
+            Output::Command(tag) => write!(f, "Command({tag})"),
+        }
+    }
+}
+
+/// PostgreSQL-style completion tag of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTag {
+    /// The command, upper case: `CREATE TABLE`, `INSERT`, `DROP SCHEMA`, ...
+    pub command: String,
+    /// Rows the command affected, for commands that count them.
+    pub rows: Option<u64>,
+}
+
+impl CommandTag {
+    pub(crate) fn new(command: impl Into<String>) -> Output {
+        Output::Command(CommandTag {
+            command: command.into(),
+            rows: None,
+        })
+    }
+
+    pub(crate) fn with_rows(command: impl Into<String>, rows: u64) -> Output {
+        Output::Command(CommandTag {
+            command: command.into(),
+            rows: Some(rows),
+        })
+    }
+}
+
+impl fmt::Display for CommandTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.command.as_str(), self.rows) {
+            ("INSERT", Some(n)) => write!(f, "INSERT 0 {n}"),
+            (command, Some(n)) => write!(f, "{command} {n}"),
+            (command, None) => f.write_str(command),
+        }
+    }
+}
+
+/// A stream of record batches with a known schema.
+pub struct RowStream {
+    schema: SchemaRef,
+    inner: SendableRecordBatchStream,
+}
+
+impl RowStream {
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Reads the whole result.
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next().await {
+            batches.push(batch?);
+        }
+        Ok(batches)
+    }
+}
+
+impl Stream for RowStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner
+            .poll_next_unpin(cx)
+            .map(|item| item.map(|r| r.map_err(Error::from)))
+    }
+}
+
+/// The statements of one [`Session::execute`] call, run one at a time by [`Results::next`].
+pub struct Results<'s> {
+    session: &'s mut Session,
+    statements: std::vec::IntoIter<Statement>,
+}
+
+impl Results<'_> {
+    /// Runs the next statement; `None` when all have run.
+    #[allow(clippy::should_implement_trait)]
+    pub async fn next(&mut self) -> Option<Result<Output>> {
+        let statement = self.statements.next()?;
+        Some(self.session.run(statement).await)
+    }
+}
+
+/// A data file as a session sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct VisibleFile {
+    /// Relative to the warehouse.
+    pub path: String,
+    pub record_count: u64,
+    pub file_size_bytes: u64,
+}
+
+/// A transaction in progress.
+pub(crate) struct ActiveTxn {
+    pub txn: Transaction,
+    /// Opened by `BEGIN` (else: one statement's implicit transaction).
+    pub explicit: bool,
+    /// A statement failed: only ROLLBACK (or COMMIT, which rolls back) is accepted.
+    pub aborted: bool,
+    /// A statement is running. Still set when the next one starts: it was cancelled.
+    pub running: bool,
+    /// Every data file this transaction wrote, committed to it or not.
+    pub written: Vec<String>,
+}
+
+/// Session state the DataFusion catalog providers read.
+pub(crate) struct SessionShared {
+    pub engine: Arc<EngineInner>,
+    pub txn: Mutex<Option<ActiveTxn>>,
+    pub state: OnceLock<Weak<parking_lot::RwLock<SessionState>>>,
+    /// How many views are being planned right now (nested).
+    pub view_depth: AtomicUsize,
+}
+
+impl fmt::Debug for SessionShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionShared")
+            .field("warehouse", &self.engine.root)
+            .finish()
+    }
+}
+
+impl SessionShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ActiveTxn>> {
+        self.txn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the catalog as this session sees it now.
+    pub fn with_state<T>(&self, f: impl FnOnce(&CatalogState) -> T) -> Result<T> {
+        if let Some(active) = self.lock().as_ref() {
+            return Ok(f(active.txn.state()));
+        }
+        Ok(f(self.engine.latest_state()?.as_ref()))
+    }
+
+    /// The snapshot this session reads: its transaction's base, or the newest.
+    pub fn snapshot(&self) -> Result<SnapshotId> {
+        match self.lock().as_ref() {
+            Some(active) => Ok(active.txn.base_snapshot()),
+            None => Ok(self.engine.store.latest_snapshot()?),
+        }
+    }
+
+    /// The data files of `table` this session sees: committed ones of its snapshot, less
+    /// those its transaction removed, plus those it added.
+    pub fn visible_files(&self, table: &TableDef) -> Result<Vec<VisibleFile>> {
+        let guard = self.lock();
+        let (snapshot, overlay, committed_before) = match guard.as_ref() {
+            Some(active) => (
+                active.txn.base_snapshot(),
+                active.txn.table_files(table.id).cloned(),
+                active.txn.base().tables.contains_key(&table.id),
+            ),
+            None => (self.engine.store.latest_snapshot()?, None, true),
+        };
+        drop(guard);
+        let committed = if committed_before {
+            self.engine.store.data_files(table.id, snapshot)?
+        } else {
+            Vec::new()
+        };
+        let visible = |files: Vec<tarn_catalog::DataFile>| {
+            files.into_iter().map(|f| VisibleFile {
+                path: f.path,
+                record_count: f.record_count,
+                file_size_bytes: f.file_size_bytes,
+            })
+        };
+        Ok(match &overlay {
+            Some(changes) => {
+                let (kept, added) = changes.overlay(committed);
+                visible(kept)
+                    .chain(added.iter().map(|f| VisibleFile {
+                        path: f.path.clone(),
+                        record_count: f.record_count,
+                        file_size_bytes: f.file_size_bytes,
+                    }))
+                    .collect()
+            }
+            None => visible(committed).collect(),
+        })
+    }
+
+    /// This session's DataFusion state (to plan view queries and default expressions).
+    pub fn session_state(&self) -> Result<SessionState> {
+        let state = self
+            .state
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Invalid("the session is closed".into()))?;
+        Ok(state.read().clone())
+    }
+
+    /// Notes a data file the current transaction is about to write (so a rollback removes it).
+    pub fn note_written(&self, path: &str) -> Result<()> {
+        match self.lock().as_mut() {
+            Some(active) => {
+                active.written.push(path.to_string());
+                Ok(())
+            }
+            None => Err(Error::Invalid("writing outside a transaction".into())),
+        }
+    }
+}
+
+/// A connection to a warehouse: runs SQL, keeps its transaction and settings.
+pub struct Session {
+    pub(crate) shared: Arc<SessionShared>,
+    pub(crate) ctx: SessionContext,
+}
+
+impl Session {
+    pub(crate) fn new(engine: Arc<EngineInner>) -> Result<Session> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(engine.config.target_partitions);
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Redshift;
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = engine.config.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let shared = Arc::new(SessionShared {
+            engine,
+            txn: Mutex::new(None),
+            state: OnceLock::new(),
+            view_depth: AtomicUsize::new(0),
+        });
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .with_catalog_list(Arc::new(TarnCatalogList {
+                shared: shared.clone(),
+            }))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        functions::register(&ctx);
+        let _ = shared.state.set(ctx.state_weak_ref());
+        Ok(Session { shared, ctx })
+    }
+
+    /// Parses `sql` (any number of `;`-separated statements); [`Results::next`] runs them in
+    /// order. A syntax error anywhere fails before anything runs.
+    pub fn execute(&mut self, sql: &str) -> Result<Results<'_>> {
+        let statements = parser::parse(sql)?;
+        Ok(Results {
+            session: self,
+            statements: statements.into_iter(),
+        })
+    }
+
+    /// Runs every statement of `sql` and collects the rows of the last one (empty if it was a
+    /// command). Stops at the first error.
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let mut results = self.execute(sql)?;
+        let mut last = Vec::new();
+        while let Some(output) = results.next().await {
+            last = match output? {
+                Output::Rows(rows) => rows.collect().await?,
+                Output::Command(_) => Vec::new(),
+            };
+        }
+        Ok(last)
+    }
+
+    /// True inside `BEGIN ... COMMIT`.
+    pub fn in_transaction(&self) -> bool {
+        self.shared.lock().as_ref().is_some_and(|t| t.explicit)
+    }
+
+    /// Runs one parsed statement.
+    pub async fn run(&mut self, statement: Statement) -> Result<Output> {
+        self.recover_from_cancelled_statement();
+        match statement {
+            Statement::Begin => self.begin(),
+            Statement::Commit => {
+                let active = self.shared.lock().take();
+                match active {
+                    None => Ok(CommandTag::new("COMMIT")),
+                    Some(active) if active.aborted => {
+                        self.discard(active);
+                        Ok(CommandTag::new("ROLLBACK"))
+                    }
+                    Some(active) => self.commit(active).map(|_| CommandTag::new("COMMIT")),
+                }
+            }
+            Statement::Rollback => {
+                if let Some(active) = self.shared.lock().take() {
+                    self.discard(active);
+                }
+                Ok(CommandTag::new("ROLLBACK"))
+            }
+            Statement::Vacuum(table) => {
+                if self.in_transaction() {
+                    return Err(Error::Invalid(
+                        "VACUUM cannot run inside a transaction block".into(),
+                    ));
+                }
+                if let Some(name) = table {
+                    // Validate the name so a typo is not silently accepted.
+                    let (schema, name) = ddl::resolve_name(&name)?;
+                    self.shared
+                        .with_state(|s| s.table_by_name(&schema, &name).is_some())
+                        .and_then(|found| {
+                            if found {
+                                Ok(())
+                            } else {
+                                Err(Error::Invalid(format!(
+                                    "table \"{schema}.{name}\" does not exist"
+                                )))
+                            }
+                        })?;
+                }
+                let removed = self.shared.engine.remove_abandoned_files()?;
+                Ok(CommandTag::with_rows("VACUUM", removed as u64))
+            }
+            Statement::Sql(statement) => {
+                let implicit = {
+                    let mut guard = self.shared.lock();
+                    match guard.as_mut() {
+                        Some(active) if active.aborted => return Err(Error::TransactionAborted),
+                        Some(active) => {
+                            active.running = true;
+                            false
+                        }
+                        None => {
+                            *guard = Some(ActiveTxn {
+                                txn: Transaction::new(self.shared.engine.latest_state()?),
+                                explicit: false,
+                                aborted: false,
+                                running: true,
+                                written: Vec::new(),
+                            });
+                            true
+                        }
+                    }
+                };
+                let result = self.run_sql(*statement).await;
+                let active = {
+                    let mut guard = self.shared.lock();
+                    if implicit {
+                        guard.take()
+                    } else {
+                        if let Some(active) = guard.as_mut() {
+                            active.running = false;
+                            active.aborted |= result.is_err();
+                        }
+                        None
+                    }
+                };
+                match (active, result) {
+                    (Some(active), Ok(output)) => self.commit(active).map(|_| output),
+                    (Some(active), Err(e)) => {
+                        self.discard(active);
+                        Err(e)
+                    }
+                    (None, result) => result,
+                }
+            }
+        }
+    }
+
+    fn begin(&mut self) -> Result<Output> {
+        let mut guard = self.shared.lock();
+        match guard.as_ref() {
+            Some(active) if active.aborted => Err(Error::TransactionAborted),
+            // PostgreSQL warns and goes on; so does tarn.
+            Some(_) => Ok(CommandTag::new("BEGIN")),
+            None => {
+                *guard = Some(ActiveTxn {
+                    txn: Transaction::new(self.shared.engine.latest_state()?),
+                    explicit: true,
+                    aborted: false,
+                    running: false,
+                    written: Vec::new(),
+                });
+                Ok(CommandTag::new("BEGIN"))
+            }
+        }
+    }
+
+    /// A statement whose future was dropped (Ctrl-C) left `running` set: an implicit
+    /// transaction is discarded, an explicit one is aborted.
+    fn recover_from_cancelled_statement(&mut self) {
+        let mut guard = self.shared.lock();
+        let Some(active) = guard.as_mut().filter(|a| a.running) else {
+            return;
+        };
+        if active.explicit {
+            active.running = false;
+            active.aborted = true;
+        } else if let Some(active) = guard.take() {
+            drop(guard);
+            self.discard(active);
+        }
+    }
+
+    fn commit(&self, active: ActiveTxn) -> Result<SnapshotId> {
+        match self
+            .shared
+            .engine
+            .store
+            .commit(&active.txn, &self.shared.engine.config.user)
+        {
+            Ok(snapshot) => {
+                // Files written and then replaced inside the transaction are referenced by no
+                // snapshot: remove them now.
+                let kept: BTreeSet<&String> = active
+                    .txn
+                    .files()
+                    .values()
+                    .flat_map(|f| f.added.iter().map(|a| &a.path))
+                    .collect();
+                let superseded: Vec<String> = active
+                    .written
+                    .iter()
+                    .filter(|p| !kept.contains(p))
+                    .cloned()
+                    .collect();
+                self.shared.engine.discard_files(&superseded);
+                Ok(snapshot)
+            }
+            Err(e) => {
+                self.shared.engine.discard_files(&active.written);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn discard(&self, active: ActiveTxn) {
+        self.shared.engine.discard_files(&active.written);
+    }
+
+    /// Applies a catalog change to the current transaction.
+    pub(crate) fn apply(&self, op: CatalogOp) -> Result<()> {
+        match self.shared.lock().as_mut() {
+            Some(active) => Ok(active.txn.apply(op)?),
+            None => Err(Error::Invalid(
+                "catalog change outside a transaction".into(),
+            )),
+        }
+    }
+
+    /// Runs `f` on the current transaction.
+    pub(crate) fn with_txn<T>(&self, f: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
+        match self.shared.lock().as_mut() {
+            Some(active) => f(&mut active.txn),
+            None => Err(Error::Invalid("no transaction".into())),
+        }
+    }
+
+    pub(crate) fn user(&self) -> &str {
+        &self.shared.engine.config.user
+    }
+
+    async fn run_sql(&mut self, statement: DFStatement) -> Result<Output> {
+        match statement {
+            DFStatement::Statement(statement) => match *statement {
+                SqlStatement::CreateSchema {
+                    schema_name,
+                    if_not_exists,
+                    ..
+                } => ddl::create_schema(self, &schema_name, if_not_exists),
+                SqlStatement::Drop {
+                    object_type,
+                    if_exists,
+                    names,
+                    cascade,
+                    ..
+                } => ddl::drop(self, object_type, if_exists, &names, cascade),
+                SqlStatement::CreateTable(create) => ddl::create_table(self, create).await,
+                SqlStatement::AlterTable(alter) => ddl::alter_table(self, alter),
+                SqlStatement::CreateView(create) => ddl::create_view(self, create).await,
+                SqlStatement::Comment {
+                    object_type,
+                    object_name,
+                    comment,
+                    if_exists,
+                } => ddl::comment(self, object_type, &object_name, comment, if_exists),
+                SqlStatement::Delete(_) => Err(Error::Unsupported("DELETE".into())),
+                SqlStatement::Update(_) => Err(Error::Unsupported("UPDATE".into())),
+                SqlStatement::Truncate(_) => Err(Error::Unsupported("TRUNCATE".into())),
+                SqlStatement::Merge(_) => Err(Error::Unsupported("MERGE".into())),
+                other => self.run_plan(DFStatement::Statement(Box::new(other))).await,
+            },
+            DFStatement::CreateExternalTable(_) => {
+                Err(Error::Unsupported("CREATE EXTERNAL TABLE".into()))
+            }
+            other => self.run_plan(other).await,
+        }
+    }
+
+    /// Plans a statement with DataFusion and runs it; writes go through tarn's write path.
+    async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        match plan {
+            LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => {
+                write::insert(self, dml).await
+            }
+            LogicalPlan::Dml(dml) => Err(Error::Unsupported(format!("{} statements", dml.op))),
+            LogicalPlan::Ddl(ddl) => Err(Error::Unsupported(ddl.name().to_string())),
+            plan => {
+                let frame = self.ctx.execute_logical_plan(plan).await?;
+                let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+                let inner = frame.execute_stream().await?;
+                Ok(Output::Rows(RowStream { schema, inner }))
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! System tables: `pg_catalog` (Redshift's `pg_namespace`, `pg_tables`, `svv_table_info`, ...,
+//! and `tarn_snapshots`) and `information_schema`, which speaks Redshift's type names
+//! (`character varying`, not `Utf8`). Each is built from the session's view of the catalog
+//! when a query names it.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+use tarn_catalog::{CatalogState, Relation, SqlType, TableDef};
+
+use crate::error::{Error, Result};
+use crate::provider::CATALOG_NAME;
+use crate::session::SessionShared;
+
+pub(crate) const PG_CATALOG: &str = "pg_catalog";
+pub(crate) const INFORMATION_SCHEMA: &str = "information_schema";
+pub(crate) const SYSTEM_SCHEMAS: [&str; 2] = [PG_CATALOG, INFORMATION_SCHEMA];
+
+const PG_TABLES: &[&str] = &[
+    "pg_namespace",
+    "pg_tables",
+    "pg_views",
+    "svv_table_info",
+    "tarn_snapshots",
+];
+const INFO_TABLES: &[&str] = &[
+    "schemata",
+    "tables",
+    "columns",
+    "views",
+    "table_constraints",
+    "key_column_usage",
+    "df_settings",
+];
+
+/// OIDs of user schemas start here, as in PostgreSQL.
+const FIRST_USER_OID: i64 = 16384;
+
+/// Names of the system tables of `schema`, or `None` if it is not a system schema.
+pub(crate) fn table_names(schema: &str) -> Option<Vec<String>> {
+    match schema {
+        PG_CATALOG => Some(PG_TABLES.iter().map(|s| s.to_string()).collect()),
+        INFORMATION_SCHEMA => Some(INFO_TABLES.iter().map(|s| s.to_string()).collect()),
+        _ => None,
+    }
+}
+
+fn text(s: impl Into<String>) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.into()))
+}
+
+fn opt_text(s: Option<impl Into<String>>) -> ScalarValue {
+    ScalarValue::Utf8(s.map(Into::into))
+}
+
+fn int(i: i64) -> ScalarValue {
+    ScalarValue::Int64(Some(i))
+}
+
+fn opt_int(i: Option<i64>) -> ScalarValue {
+    ScalarValue::Int64(i)
+}
+
+fn field(name: &str, data_type: DataType) -> Field {
+    Field::new(name, data_type, true)
+}
+
+/// A table of `fields` holding `rows`.
+fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(Schema::new(fields));
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            let values = rows.iter().map(|r| r[i].clone());
+            if rows.is_empty() {
+                Ok(datafusion::arrow::array::new_empty_array(
+                    schema.field(i).data_type(),
+                ))
+            } else {
+                ScalarValue::iter_to_array(values)
+            }
+        })
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| Error::Invalid(format!("building system table: {e}")))?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+/// The system table `schema.name`, if there is one.
+pub(crate) async fn table(
+    shared: &SessionShared,
+    schema: &str,
+    name: &str,
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    let state = shared.with_state(|s| s.clone())?;
+    let provider = match (schema, name) {
+        (PG_CATALOG, "pg_namespace") => {
+            let mut rows = vec![
+                vec![
+                    int(11),
+                    text(PG_CATALOG),
+                    text("tarn"),
+                    opt_text(None::<String>),
+                ],
+                vec![
+                    int(12),
+                    text(INFORMATION_SCHEMA),
+                    text("tarn"),
+                    opt_text(None::<String>),
+                ],
+            ];
+            rows.extend(state.schemas.values().map(|s| {
+                vec![
+                    int(FIRST_USER_OID + s.id),
+                    text(&s.name),
+                    text(&s.owner),
+                    opt_text(None::<String>),
+                ]
+            }));
+            table_of(
+                vec![
+                    field("oid", DataType::Int64),
+                    field("nspname", DataType::Utf8),
+                    field("nspowner", DataType::Utf8),
+                    field("nspacl", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+        (PG_CATALOG, "pg_tables") => table_of(
+            vec![
+                field("schemaname", DataType::Utf8),
+                field("tablename", DataType::Utf8),
+                field("tableowner", DataType::Utf8),
+            ],
+            sorted_tables(&state)
+                .map(|(schema, t)| vec![text(schema), text(&t.name), text(&t.owner)])
+                .collect(),
+        )?,
+        (PG_CATALOG, "pg_views") => table_of(
+            vec![
+                field("schemaname", DataType::Utf8),
+                field("viewname", DataType::Utf8),
+                field("viewowner", DataType::Utf8),
+                field("definition", DataType::Utf8),
+            ],
+            state
+                .views
+                .values()
+                .map(|v| {
+                    vec![
+                        text(state.schema_name(v.schema_id)),
+                        text(&v.name),
+                        text(&v.owner),
+                        text(&v.sql),
+                    ]
+                })
+                .collect(),
+        )?,
+        (PG_CATALOG, "svv_table_info") => {
+            let mut rows = Vec::new();
+            for (schema, t) in sorted_tables(&state) {
+                let files = shared.visible_files(t)?;
+                let rows_total: u64 = files.iter().map(|f| f.record_count).sum();
+                let bytes: u64 = files.iter().map(|f| f.file_size_bytes).sum();
+                let modified = shared
+                    .engine
+                    .store
+                    .table_modified_at(t.id, shared.snapshot()?)?;
+                rows.push(vec![
+                    text(CATALOG_NAME),
+                    text(schema),
+                    int(t.id),
+                    text(&t.name),
+                    int(rows_total as i64),
+                    // Redshift reports size in 1 MB blocks.
+                    int(bytes.div_ceil(1 << 20) as i64),
+                    int(bytes as i64),
+                    int(files.len() as i64),
+                    text(&t.owner),
+                    text(&t.created_at),
+                    opt_text(modified),
+                    opt_text(t.comment.clone()),
+                ]);
+            }
+            table_of(
+                vec![
+                    field("database", DataType::Utf8),
+                    field("schema", DataType::Utf8),
+                    field("table_id", DataType::Int64),
+                    field("table", DataType::Utf8),
+                    field("tbl_rows", DataType::Int64),
+                    field("size", DataType::Int64),
+                    field("size_bytes", DataType::Int64),
+                    field("files", DataType::Int64),
+                    field("owner", DataType::Utf8),
+                    field("created", DataType::Utf8),
+                    field("last_modified", DataType::Utf8),
+                    field("comment", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+        (PG_CATALOG, "tarn_snapshots") => table_of(
+            vec![
+                field("snapshot_id", DataType::Int64),
+                field("snapshot_time", DataType::Utf8),
+                field("author", DataType::Utf8),
+                field("changes", DataType::Utf8),
+            ],
+            shared
+                .engine
+                .store
+                .snapshots()?
+                .into_iter()
+                .map(|s| vec![int(s.id), text(s.time), text(s.author), text(s.changes)])
+                .collect(),
+        )?,
+        (INFORMATION_SCHEMA, "schemata") => table_of(
+            vec![
+                field("catalog_name", DataType::Utf8),
+                field("schema_name", DataType::Utf8),
+                field("schema_owner", DataType::Utf8),
+            ],
+            state
+                .schemas
+                .values()
+                .map(|s| vec![text(CATALOG_NAME), text(&s.name), text(&s.owner)])
+                .collect(),
+        )?,
+        (INFORMATION_SCHEMA, "tables") => {
+            let mut rows = Vec::new();
+            for schema in state.schemas.values() {
+                for relation in state.relations_in(schema.id) {
+                    let kind = match relation {
+                        Relation::Table(_) => "BASE TABLE",
+                        Relation::View(_) => "VIEW",
+                    };
+                    rows.push(vec![
+                        text(CATALOG_NAME),
+                        text(&schema.name),
+                        text(relation.name()),
+                        text(kind),
+                    ]);
+                }
+            }
+            table_of(
+                vec![
+                    field("table_catalog", DataType::Utf8),
+                    field("table_schema", DataType::Utf8),
+                    field("table_name", DataType::Utf8),
+                    field("table_type", DataType::Utf8),
+                ],
+                rows,
+            )?
+        }
+        (INFORMATION_SCHEMA, "columns") => columns_table(shared, &state).await?,
+        (INFORMATION_SCHEMA, "views") => table_of(
+            vec![
+                field("table_catalog", DataType::Utf8),
+                field("table_schema", DataType::Utf8),
+                field("table_name", DataType::Utf8),
+                field("view_definition", DataType::Utf8),
+            ],
+            state
+                .views
+                .values()
+                .map(|v| {
+                    vec![
+                        text(CATALOG_NAME),
+                        text(state.schema_name(v.schema_id)),
+                        text(&v.name),
+                        text(&v.sql),
+                    ]
+                })
+                .collect(),
+        )?,
+        (INFORMATION_SCHEMA, "table_constraints") | (INFORMATION_SCHEMA, "key_column_usage") => {
+            constraints_table(&state, name == "key_column_usage")?
+        }
+        (INFORMATION_SCHEMA, "df_settings") => {
+            let session_state = shared.session_state()?;
+            table_of(
+                vec![
+                    field("name", DataType::Utf8),
+                    field("value", DataType::Utf8),
+                    field("description", DataType::Utf8),
+                ],
+                session_state
+                    .config_options()
+                    .entries()
+                    .into_iter()
+                    .map(|e| vec![text(e.key), opt_text(e.value), text(e.description)])
+                    .collect(),
+            )?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(provider))
+}
+
+fn sorted_tables(state: &CatalogState) -> impl Iterator<Item = (&str, &TableDef)> {
+    let mut tables: Vec<(&str, &TableDef)> = state
+        .tables
+        .values()
+        .map(|t| (state.schema_name(t.schema_id), t))
+        .collect();
+    tables.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    tables.into_iter()
+}
+
+/// Redshift's `information_schema.columns.data_type`: the type name without its modifiers.
+pub(crate) fn type_name(t: &SqlType) -> String {
+    let full = t.to_string();
+    full.split('(').next().unwrap_or(&full).to_string()
+}
+
+/// `(character_maximum_length, numeric_precision, numeric_scale)` as PostgreSQL reports them.
+fn type_facets(t: &SqlType) -> (Option<i64>, Option<i64>, Option<i64>) {
+    match t {
+        SqlType::Char(n) | SqlType::Varchar(n) => (Some(*n as i64), None, None),
+        SqlType::Text => (Some(256), None, None),
+        SqlType::SmallInt => (None, Some(16), Some(0)),
+        SqlType::Integer => (None, Some(32), Some(0)),
+        SqlType::BigInt => (None, Some(64), Some(0)),
+        SqlType::Real => (None, Some(24), None),
+        SqlType::Double => (None, Some(53), None),
+        SqlType::Decimal { precision, scale } => {
+            (None, Some(*precision as i64), Some(*scale as i64))
+        }
+        _ => (None, None, None),
+    }
+}
+
+async fn columns_table(
+    shared: &SessionShared,
+    state: &CatalogState,
+) -> Result<Arc<dyn TableProvider>> {
+    let mut rows = Vec::new();
+    for schema in state.schemas.values() {
+        for relation in state.relations_in(schema.id) {
+            let columns: Vec<(String, SqlType, bool, Option<String>)> = match relation {
+                Relation::Table(t) => t
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.sql_type, c.nullable, c.default.clone()))
+                    .collect(),
+                Relation::View(v) => match view_columns(shared, &schema.name, &v.name).await {
+                    Ok(columns) => columns,
+                    // A view broken by a dropped table still lists, without columns.
+                    Err(_) => Vec::new(),
+                },
+            };
+            for (position, (name, sql_type, nullable, default)) in columns.into_iter().enumerate() {
+                let (length, precision, scale) = type_facets(&sql_type);
+                rows.push(vec![
+                    text(CATALOG_NAME),
+                    text(&schema.name),
+                    text(relation.name()),
+                    text(name),
+                    int(position as i64 + 1),
+                    opt_text(default),
+                    text(if nullable { "YES" } else { "NO" }),
+                    text(type_name(&sql_type)),
+                    opt_int(length),
+                    opt_int(precision),
+                    opt_int(scale),
+                ]);
+            }
+        }
+    }
+    table_of(
+        vec![
+            field("table_catalog", DataType::Utf8),
+            field("table_schema", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("column_name", DataType::Utf8),
+            field("ordinal_position", DataType::Int64),
+            field("column_default", DataType::Utf8),
+            field("is_nullable", DataType::Utf8),
+            field("data_type", DataType::Utf8),
+            field("character_maximum_length", DataType::Int64),
+            field("numeric_precision", DataType::Int64),
+            field("numeric_scale", DataType::Int64),
+        ],
+        rows,
+    )
+}
+
+/// Columns of a view, from planning its query.
+pub(crate) async fn view_columns(
+    shared: &SessionShared,
+    schema: &str,
+    view: &str,
+) -> Result<Vec<(String, SqlType, bool, Option<String>)>> {
+    let state = shared.session_state()?;
+    let reference = datafusion::common::TableReference::full(CATALOG_NAME, schema, view);
+    let provider = state
+        .schema_for_ref(reference)?
+        .table(view)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("view \"{schema}.{view}\" does not exist")))?;
+    provider
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            Ok((
+                f.name().clone(),
+                SqlType::from_arrow(f.data_type())?,
+                f.is_nullable(),
+                None,
+            ))
+        })
+        .collect()
+}
+
+fn constraints_table(state: &CatalogState, key_columns: bool) -> Result<Arc<dyn TableProvider>> {
+    let mut rows = Vec::new();
+    for (schema, table) in sorted_tables(state) {
+        let primary: Vec<&str> = table
+            .columns
+            .iter()
+            .filter(|c| c.primary_key)
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut constraints: Vec<(String, &str, Vec<&str>)> = Vec::new();
+        if !primary.is_empty() {
+            constraints.push((format!("{}_pkey", table.name), "PRIMARY KEY", primary));
+        }
+        for c in table.columns.iter().filter(|c| c.unique) {
+            constraints.push((
+                format!("{}_{}_key", table.name, c.name),
+                "UNIQUE",
+                vec![c.name.as_str()],
+            ));
+        }
+        for (name, kind, columns) in constraints {
+            if key_columns {
+                for (i, column) in columns.iter().enumerate() {
+                    rows.push(vec![
+                        text(schema),
+                        text(&table.name),
+                        text(&name),
+                        text(*column),
+                        int(i as i64 + 1),
+                    ]);
+                }
+            } else {
+                rows.push(vec![
+                    text(schema),
+                    text(&table.name),
+                    text(&name),
+                    text(kind),
+                ]);
+            }
+        }
+    }
+    let fields = if key_columns {
+        vec![
+            field("table_schema", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("constraint_name", DataType::Utf8),
+            field("column_name", DataType::Utf8),
+            field("ordinal_position", DataType::Int64),
+        ]
+    } else {
+        vec![
+            field("table_schema", DataType::Utf8),
+            field("table_name", DataType::Utf8),
+            field("constraint_name", DataType::Utf8),
+            field("constraint_type", DataType::Utf8),
+        ]
+    };
+    table_of(fields, rows)
+}

@@ -1,0 +1,290 @@
+//! The write path of managed tables: run a plan, check every row against the table's
+//! declared types and constraints, and write new immutable Parquet files (one writer per
+//! output partition, in parallel). The files become visible only when the transaction that
+//! records them commits.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::{CastOptions, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::TableReference;
+use datafusion::logical_expr::{DmlStatement, LogicalPlan};
+use datafusion::physical_plan::{
+    ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned,
+};
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use tarn_catalog::{DEFAULT_SCHEMA, NewDataFile, TableDef};
+use tokio::task::JoinSet;
+
+use crate::error::{Error, Result};
+use crate::provider::CATALOG_NAME;
+use crate::session::{CommandTag, Output, Session, SessionShared};
+
+/// Rows per Parquet row group: small enough for row-group pruning to pay off.
+const ROW_GROUP_ROWS: usize = 122_880;
+/// Rows per data file: DML rewrites whole files, so keep them moderate.
+const FILE_ROWS: usize = 1_048_576;
+
+/// `INSERT INTO t ...`: DataFusion planned the input (column order, defaults, casts).
+pub(crate) async fn insert(session: &mut Session, dml: DmlStatement) -> Result<Output> {
+    let table = table_def(session, &dml.table_name)?;
+    let rows = write_into(session, &table, &dml.input).await?;
+    Ok(CommandTag::with_rows("INSERT", rows))
+}
+
+/// Writes the result of `input` into `table` in the current transaction; returns the row count.
+pub(crate) async fn write_into(
+    session: &Session,
+    table: &TableDef,
+    input: &LogicalPlan,
+) -> Result<u64> {
+    let plan = session.ctx.state().create_physical_plan(input).await?;
+    let files = write_plan(session, table, plan).await?;
+    let rows = files.iter().map(|f| f.record_count).sum();
+    session.with_txn(|txn| Ok(txn.add_files(table.id, files)?))?;
+    Ok(rows)
+}
+
+/// The managed table a DataFusion table reference names, as the session sees it.
+pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result<TableDef> {
+    if let Some(catalog) = reference.catalog()
+        && catalog != CATALOG_NAME
+    {
+        return Err(Error::Invalid(format!(
+            "database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")"
+        )));
+    }
+    let schema = reference.schema().unwrap_or(DEFAULT_SCHEMA);
+    let name = reference.table();
+    session
+        .shared
+        .with_state(|s| s.table_by_name(schema, name).cloned())?
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "relation \"{schema}.{name}\" is not a table tarn can write to"
+            ))
+        })
+}
+
+async fn write_plan(
+    session: &Session,
+    table: &TableDef,
+    plan: Arc<dyn ExecutionPlan>,
+) -> Result<Vec<NewDataFile>> {
+    let streams = execute_stream_partitioned(plan, session.ctx.task_ctx())?;
+    let target = Arc::new(Target {
+        shared: session.shared.clone(),
+        schema: Arc::new(table.arrow_schema()),
+        qualified: qualified_name(session, table)?,
+        table: table.clone(),
+    });
+    let mut writers = JoinSet::new();
+    for stream in streams {
+        writers.spawn(write_partition(stream, target.clone()));
+    }
+    let mut files = Vec::new();
+    // Dropping the JoinSet on an early return aborts the other writers; the transaction's
+    // list of written files lets the caller remove what they wrote.
+    while let Some(joined) = writers.join_next().await {
+        match joined {
+            Ok(written) => files.extend(written?),
+            Err(e) => return Err(Error::Invalid(format!("a writer task failed: {e}"))),
+        }
+    }
+    sync_dir(&target.shared.engine.absolute(&table.path));
+    Ok(files)
+}
+
+fn qualified_name(session: &Session, table: &TableDef) -> Result<String> {
+    let schema = session
+        .shared
+        .with_state(|s| s.schema_name(table.schema_id).to_string())?;
+    Ok(format!("{schema}.{}", table.name))
+}
+
+struct Target {
+    shared: Arc<SessionShared>,
+    table: TableDef,
+    schema: SchemaRef,
+    qualified: String,
+}
+
+struct OpenFile {
+    relative: String,
+    writer: ArrowWriter<File>,
+    handle: File,
+    rows: usize,
+}
+
+async fn write_partition(
+    mut stream: SendableRecordBatchStream,
+    target: Arc<Target>,
+) -> Result<Vec<NewDataFile>> {
+    let mut done = Vec::new();
+    let mut open: Option<OpenFile> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = conform(batch?, &target)?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let file = match open.as_mut() {
+            Some(file) => file,
+            None => open.insert(open_file(&target)?),
+        };
+        file.writer.write(&batch).map_err(|source| Error::Parquet {
+            path: file.relative.clone(),
+            source,
+        })?;
+        file.rows += batch.num_rows();
+        if file.rows >= FILE_ROWS
+            && let Some(file) = open.take()
+        {
+            done.push(close_file(file)?);
+        }
+    }
+    if let Some(file) = open.take() {
+        done.push(close_file(file)?);
+    }
+    Ok(done)
+}
+
+fn open_file(target: &Target) -> Result<OpenFile> {
+    let engine = &target.shared.engine;
+    let relative = format!(
+        "{}/{}-{}.parquet",
+        target.table.path,
+        engine.engine_id,
+        uuid::Uuid::now_v7().simple()
+    );
+    target.shared.note_written(&relative)?;
+    let absolute = engine.absolute(&relative);
+    let io = |source| Error::Io {
+        context: format!("cannot create {}", absolute.display()),
+        source,
+    };
+    if let Some(dir) = absolute.parent() {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = File::create_new(&absolute).map_err(io)?;
+    let handle = file.try_clone().map_err(io)?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let writer =
+        ArrowWriter::try_new(file, target.schema.clone(), Some(properties)).map_err(|source| {
+            Error::Parquet {
+                path: relative.clone(),
+                source,
+            }
+        })?;
+    Ok(OpenFile {
+        relative,
+        writer,
+        handle,
+        rows: 0,
+    })
+}
+
+/// Finishes a file and makes it durable.
+fn close_file(file: OpenFile) -> Result<NewDataFile> {
+    let OpenFile {
+        relative,
+        writer,
+        mut handle,
+        rows,
+    } = file;
+    writer.close().map_err(|source| Error::Parquet {
+        path: relative.clone(),
+        source,
+    })?;
+    let io = |source| Error::Io {
+        context: format!("cannot finish {relative}"),
+        source,
+    };
+    handle.sync_all().map_err(io)?;
+    let size = handle.metadata().map_err(io)?.len();
+    // The footer's length is stored just before the closing magic bytes.
+    let mut tail = [0u8; 8];
+    handle.seek(SeekFrom::End(-8)).map_err(io)?;
+    handle.read_exact(&mut tail).map_err(io)?;
+    let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
+    Ok(NewDataFile {
+        path: relative,
+        record_count: rows as u64,
+        file_size_bytes: size,
+        footer_size,
+    })
+}
+
+/// Casts a batch to the table's types and checks NOT NULL and character lengths.
+fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
+    let fields = target.schema.fields();
+    if batch.num_columns() != fields.len() {
+        return Err(Error::Invalid(format!(
+            "INSERT into {} has {} columns, the table has {}",
+            target.qualified,
+            batch.num_columns(),
+            fields.len()
+        )));
+    }
+    let cast_options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+    for ((array, field), column) in batch
+        .columns()
+        .iter()
+        .zip(fields.iter())
+        .zip(&target.table.columns)
+    {
+        let array = if array.data_type() == field.data_type() {
+            array.clone()
+        } else {
+            cast_with_options(array, field.data_type(), &cast_options).map_err(|e| {
+                Error::Invalid(format!(
+                    "column \"{}\" of table {} is {}: {e}",
+                    field.name(),
+                    target.qualified,
+                    column.sql_type
+                ))
+            })?
+        };
+        if !column.nullable && array.null_count() > 0 {
+            return Err(Error::Invalid(format!(
+                "null value in column \"{}\" of table {} violates not-null constraint",
+                field.name(),
+                target.qualified
+            )));
+        }
+        if let (Some(max), DataType::Utf8) = (column.sql_type.max_length(), array.data_type()) {
+            let strings = array.as_string::<i32>();
+            if let Some(value) = strings.iter().flatten().find(|v| v.len() > max as usize) {
+                return Err(Error::Invalid(format!(
+                    "value too long for type {} in column \"{}\" of table {}: {} bytes",
+                    column.sql_type,
+                    field.name(),
+                    target.qualified,
+                    value.len()
+                )));
+            }
+        }
+        columns.push(array);
+    }
+    RecordBatch::try_new(target.schema.clone(), columns)
+        .map_err(|e| Error::Invalid(format!("writing {}: {e}", target.qualified)))
+}
+
+/// Makes new directory entries durable (best effort: not every platform can sync a directory).
+fn sync_dir(dir: &std::path::Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
