@@ -17,6 +17,7 @@
 
 mod datefmt;
 mod ddl;
+mod describe;
 pub mod display;
 mod engine;
 mod error;
@@ -28,6 +29,7 @@ mod system;
 mod write;
 
 pub use datafusion::arrow;
+pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use parser::Statement;
