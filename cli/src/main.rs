@@ -39,6 +39,9 @@ struct Cli {
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+    /// Open the REPL after running -c/-f
+    #[arg(short = 'i', long)]
+    interactive: bool,
 }
 
 /// What to run non-interactively, in command-line order.
