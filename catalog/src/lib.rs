@@ -12,8 +12,8 @@ mod txn;
 pub mod types;
 
 pub use model::{
-    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation,
-    SchemaDef, SnapshotId, SnapshotInfo, TableDef, ViewDef,
+    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, SchemaDef,
+    SnapshotId, SnapshotInfo, TableDef, ViewDef,
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};
@@ -38,18 +38,11 @@ pub enum Error {
     #[error("could not serialize access: {0}; retry the transaction")]
     Conflict(String),
     #[error("catalog database {path}: {source}")]
-    Database {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Database { path: String, source: rusqlite::Error },
     #[error(
         "catalog database {path} has schema version {found}, newer than this tarn supports ({supported}); upgrade tarn"
     )]
-    TooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
+    TooNew { path: String, found: i64, supported: i64 },
     #[error("corrupt catalog: {0}")]
     Corrupt(String),
 }
@@ -80,8 +73,7 @@ pub trait CatalogStore: Send + Sync {
     fn snapshots(&self) -> Result<Vec<SnapshotInfo>>;
 
     /// Time of the newest snapshot at or before `snapshot` that changed the table.
-    fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId)
-    -> Result<Option<String>>;
+    fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Option<String>>;
 
     /// Paths (relative to the warehouse) of every data file any snapshot references.
     fn referenced_paths(&self) -> Result<HashSet<String>>;

@@ -73,10 +73,7 @@ impl TableDef {
     /// The Arrow schema of the table's data files.
     pub fn arrow_schema(&self) -> Schema {
         Schema::new(
-            self.columns
-                .iter()
-                .map(|c| Field::new(&c.name, c.sql_type.to_arrow(), c.nullable))
-                .collect::<Vec<_>>(),
+            self.columns.iter().map(|c| Field::new(&c.name, c.sql_type.to_arrow(), c.nullable)).collect::<Vec<_>>(),
         )
     }
 
@@ -172,22 +169,14 @@ impl CatalogState {
     }
 
     pub fn schema(&self, name: &str) -> Result<&SchemaDef> {
-        self.schema_by_name(name)
-            .ok_or_else(|| Error::NotFound(format!("schema \"{name}\" does not exist")))
+        self.schema_by_name(name).ok_or_else(|| Error::NotFound(format!("schema \"{name}\" does not exist")))
     }
 
     pub fn relation(&self, schema_id: ObjectId, name: &str) -> Option<Relation<'_>> {
-        if let Some(t) = self
-            .tables
-            .values()
-            .find(|t| t.schema_id == schema_id && t.name == name)
-        {
+        if let Some(t) = self.tables.values().find(|t| t.schema_id == schema_id && t.name == name) {
             return Some(Relation::Table(t));
         }
-        self.views
-            .values()
-            .find(|v| v.schema_id == schema_id && v.name == name)
-            .map(Relation::View)
+        self.views.values().find(|v| v.schema_id == schema_id && v.name == name).map(Relation::View)
     }
 
     pub fn table_by_name(&self, schema: &str, name: &str) -> Option<&TableDef> {
@@ -213,22 +202,14 @@ impl CatalogState {
             .values()
             .filter(|t| t.schema_id == schema_id)
             .map(Relation::Table)
-            .chain(
-                self.views
-                    .values()
-                    .filter(|v| v.schema_id == schema_id)
-                    .map(Relation::View),
-            )
+            .chain(self.views.values().filter(|v| v.schema_id == schema_id).map(Relation::View))
             .collect();
         out.sort_by(|a, b| a.name().cmp(b.name()));
         out
     }
 
     pub fn schema_name(&self, schema_id: ObjectId) -> &str {
-        self.schemas
-            .get(&schema_id)
-            .map(|s| s.name.as_str())
-            .unwrap_or("?")
+        self.schemas.get(&schema_id).map(|s| s.name.as_str()).unwrap_or("?")
     }
 
     /// Applies one change, checking that it is valid against this state. The same checks run
@@ -238,24 +219,14 @@ impl CatalogState {
         match op {
             CatalogOp::CreateSchema(def) => {
                 if self.schema_by_name(&def.name).is_some() {
-                    return Err(Error::AlreadyExists(format!(
-                        "schema \"{}\" already exists",
-                        def.name
-                    )));
+                    return Err(Error::AlreadyExists(format!("schema \"{}\" already exists", def.name)));
                 }
                 self.schemas.insert(def.id, def.clone());
             }
             CatalogOp::AlterSchema(def) => {
                 self.existing_schema(def.id)?;
-                if self
-                    .schemas
-                    .values()
-                    .any(|s| s.name == def.name && s.id != def.id)
-                {
-                    return Err(Error::AlreadyExists(format!(
-                        "schema \"{}\" already exists",
-                        def.name
-                    )));
+                if self.schemas.values().any(|s| s.name == def.name && s.id != def.id) {
+                    return Err(Error::AlreadyExists(format!("schema \"{}\" already exists", def.name)));
                 }
                 self.schemas.insert(def.id, def.clone());
             }
@@ -287,10 +258,7 @@ impl CatalogState {
             }
             CatalogOp::AlterView(def) => {
                 if !self.views.contains_key(&def.id) {
-                    return Err(Error::NotFound(format!(
-                        "view \"{}\" no longer exists",
-                        def.name
-                    )));
+                    return Err(Error::NotFound(format!("view \"{}\" no longer exists", def.name)));
                 }
                 self.check_name_free(def.schema_id, &def.name, Some(def.id))?;
                 self.views.insert(def.id, def.clone());
@@ -305,28 +273,19 @@ impl CatalogState {
     }
 
     fn existing_schema(&self, id: ObjectId) -> Result<&SchemaDef> {
-        self.schemas
-            .get(&id)
-            .ok_or_else(|| Error::NotFound(format!("schema {id} no longer exists")))
+        self.schemas.get(&id).ok_or_else(|| Error::NotFound(format!("schema {id} no longer exists")))
     }
 
     pub(crate) fn existing_table(&self, id: ObjectId) -> Result<&TableDef> {
-        self.tables
-            .get(&id)
-            .ok_or_else(|| Error::NotFound(format!("table {id} no longer exists")))
+        self.tables.get(&id).ok_or_else(|| Error::NotFound(format!("table {id} no longer exists")))
     }
 
-    fn check_name_free(
-        &self,
-        schema_id: ObjectId,
-        name: &str,
-        except: Option<ObjectId>,
-    ) -> Result<()> {
+    fn check_name_free(&self, schema_id: ObjectId, name: &str, except: Option<ObjectId>) -> Result<()> {
         let schema = self.existing_schema(schema_id)?.name.clone();
         match self.relation(schema_id, name) {
-            Some(r) if Some(r.id()) != except => Err(Error::AlreadyExists(format!(
-                "relation \"{schema}.{name}\" already exists"
-            ))),
+            Some(r) if Some(r.id()) != except => {
+                Err(Error::AlreadyExists(format!("relation \"{schema}.{name}\" already exists")))
+            }
             _ => Ok(()),
         }
     }

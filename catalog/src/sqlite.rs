@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction as SqlTxn, TransactionBehavior, params};
 
 use crate::model::{
-    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, ObjectId, SchemaDef, SnapshotId,
-    SnapshotInfo, TableDef, ViewDef,
+    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, ObjectId, SchemaDef, SnapshotId, SnapshotInfo,
+    TableDef, ViewDef,
 };
 use crate::txn::Transaction;
 use crate::types::SqlType;
@@ -107,10 +107,7 @@ impl SqliteCatalog {
     pub fn open(path: impl AsRef<Path>, owner: &str) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| db_err(&path, e))?;
-        let catalog = SqliteCatalog {
-            path,
-            conn: Mutex::new(conn),
-        };
+        let catalog = SqliteCatalog { path, conn: Mutex::new(conn) };
         catalog.with_conn(|conn| {
             conn.busy_timeout(Duration::from_secs(30))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -122,31 +119,17 @@ impl SqliteCatalog {
     }
 
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn).map_err(|e| db_err(&self.path, e))
     }
 
     fn migrate(&self, owner: &str) -> Result<()> {
         let supported = MIGRATIONS.len() as i64;
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| db_err(&self.path, e))?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| db_err(&self.path, e))?;
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_err(&self.path, e))?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| db_err(&self.path, e))?;
         if version > supported {
-            return Err(Error::TooNew {
-                path: self.path.display().to_string(),
-                found: version,
-                supported,
-            });
+            return Err(Error::TooNew { path: self.path.display().to_string(), found: version, supported });
         }
         let fresh = version == 0;
         let run = || -> rusqlite::Result<()> {
@@ -174,10 +157,7 @@ impl SqliteCatalog {
 }
 
 fn db_err(path: &Path, source: rusqlite::Error) -> Error {
-    Error::Database {
-        path: path.display().to_string(),
-        source,
-    }
+    Error::Database { path: path.display().to_string(), source }
 }
 
 fn allocate(tx: &SqlTxn<'_>, count: i64) -> rusqlite::Result<ObjectId> {
@@ -191,10 +171,7 @@ fn allocate(tx: &SqlTxn<'_>, count: i64) -> rusqlite::Result<ObjectId> {
 }
 
 fn load_state(conn: &Connection, snapshot: SnapshotId) -> Result<CatalogState> {
-    let mut state = CatalogState {
-        snapshot,
-        ..Default::default()
-    };
+    let mut state = CatalogState { snapshot, ..Default::default() };
     let sql_err = |e| Error::Corrupt(format!("reading snapshot {snapshot}: {e}"));
 
     let mut stmt = conn
@@ -295,23 +272,13 @@ fn load_state(conn: &Connection, snapshot: SnapshotId) -> Result<CatalogState> {
 }
 
 fn latest(conn: &Connection) -> rusqlite::Result<SnapshotId> {
-    conn.query_row("SELECT max(snapshot_id) FROM tarn_snapshot", [], |r| {
-        r.get(0)
-    })
+    conn.query_row("SELECT max(snapshot_id) FROM tarn_snapshot", [], |r| r.get(0))
 }
 
 /// Ends the live row(s) of an object in `table` at snapshot `s`.
-fn end_rows(
-    tx: &SqlTxn<'_>,
-    table: &str,
-    id_column: &str,
-    id: ObjectId,
-    s: SnapshotId,
-) -> rusqlite::Result<()> {
+fn end_rows(tx: &SqlTxn<'_>, table: &str, id_column: &str, id: ObjectId, s: SnapshotId) -> rusqlite::Result<()> {
     tx.execute(
-        &format!(
-            "UPDATE {table} SET end_snapshot = ?1 WHERE {id_column} = ?2 AND end_snapshot IS NULL"
-        ),
+        &format!("UPDATE {table} SET end_snapshot = ?1 WHERE {id_column} = ?2 AND end_snapshot IS NULL"),
         params![s, id],
     )?;
     Ok(())
@@ -328,20 +295,10 @@ fn insert_schema(tx: &SqlTxn<'_>, def: &SchemaDef, s: SnapshotId) -> rusqlite::R
 fn insert_table(tx: &SqlTxn<'_>, def: &TableDef, s: SnapshotId) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO tarn_table VALUES (?1, ?2, NULL, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
-        params![
-            def.id,
-            s,
-            def.schema_id,
-            def.name,
-            def.path,
-            def.owner,
-            def.comment,
-            def.created_at
-        ],
+        params![def.id, s, def.schema_id, def.name, def.path, def.owner, def.comment, def.created_at],
     )?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO tarn_column VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?;
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO tarn_column VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
     for (order, c) in def.columns.iter().enumerate() {
         stmt.execute(params![
             def.id,
@@ -363,17 +320,7 @@ fn insert_view(tx: &SqlTxn<'_>, def: &ViewDef, s: SnapshotId) -> rusqlite::Resul
     let aliases = serde_json::to_string(&def.column_aliases).expect("strings serialize");
     tx.execute(
         "INSERT INTO tarn_view VALUES (?1, ?2, NULL, ?3, ?4, 'redshift', ?5, ?6, ?7, ?8, ?9)",
-        params![
-            def.id,
-            s,
-            def.schema_id,
-            def.name,
-            def.sql,
-            aliases,
-            def.owner,
-            def.comment,
-            def.created_at
-        ],
+        params![def.id, s, def.schema_id, def.name, def.sql, aliases, def.owner, def.comment, def.created_at],
     )?;
     Ok(())
 }
@@ -425,10 +372,7 @@ impl CatalogStore for SqliteCatalog {
     }
 
     fn load_state(&self, snapshot: SnapshotId) -> Result<CatalogState> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // One read transaction, so all objects come from the same committed state.
         let tx = conn.transaction().map_err(|e| db_err(&self.path, e))?;
         let state = load_state(&tx, snapshot)?;
@@ -470,16 +414,11 @@ impl CatalogStore for SqliteCatalog {
         if txn.is_empty() {
             return Ok(txn.base_snapshot());
         }
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let db = |e| db_err(&self.path, e);
         // IMMEDIATE takes SQLite's write lock now: commits are serialized across processes,
         // readers (WAL) go on reading the previous snapshot.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db)?;
         let head = latest(&tx).map_err(db)?;
         let base = txn.base_snapshot();
         let snapshot = head + 1;
@@ -509,15 +448,13 @@ impl CatalogStore for SqliteCatalog {
                 }
             }
             for op in txn.ops() {
-                newest.apply(op).map_err(|e| {
-                    Error::Conflict(format!("a concurrent transaction committed first: {e}"))
-                })?;
+                newest
+                    .apply(op)
+                    .map_err(|e| Error::Conflict(format!("a concurrent transaction committed first: {e}")))?;
             }
             for table_id in txn.files().keys() {
                 if !newest.tables.contains_key(table_id) {
-                    return Err(Error::Conflict(format!(
-                        "table {table_id} was dropped by a concurrent transaction"
-                    )));
+                    return Err(Error::Conflict(format!("table {table_id} was dropped by a concurrent transaction")));
                 }
             }
         }
@@ -530,9 +467,7 @@ impl CatalogStore for SqliteCatalog {
                         end_rows(&tx, "tarn_schema", "schema_id", def.id, snapshot)?;
                         insert_schema(&tx, def, snapshot)?;
                     }
-                    CatalogOp::DropSchema(id) => {
-                        end_rows(&tx, "tarn_schema", "schema_id", *id, snapshot)?
-                    }
+                    CatalogOp::DropSchema(id) => end_rows(&tx, "tarn_schema", "schema_id", *id, snapshot)?,
                     CatalogOp::CreateTable(def) => insert_table(&tx, def, snapshot)?,
                     CatalogOp::AlterTable(def) => {
                         end_rows(&tx, "tarn_table", "table_id", def.id, snapshot)?;
@@ -549,9 +484,7 @@ impl CatalogStore for SqliteCatalog {
                         end_rows(&tx, "tarn_view", "view_id", def.id, snapshot)?;
                         insert_view(&tx, def, snapshot)?;
                     }
-                    CatalogOp::DropView(id) => {
-                        end_rows(&tx, "tarn_view", "view_id", *id, snapshot)?
-                    }
+                    CatalogOp::DropView(id) => end_rows(&tx, "tarn_view", "view_id", *id, snapshot)?,
                 }
             }
             let mut end_file = tx.prepare_cached(
@@ -588,9 +521,7 @@ impl CatalogStore for SqliteCatalog {
             Ok(()) => {}
             // A removed file that is no longer live: another transaction removed it first.
             Err(rusqlite::Error::QueryReturnedNoRows) => {
-                return Err(Error::Conflict(
-                    "a data file was removed by a concurrent transaction".into(),
-                ));
+                return Err(Error::Conflict("a data file was removed by a concurrent transaction".into()));
             }
             Err(e) => return Err(db(e)),
         }
@@ -610,11 +541,7 @@ impl CatalogStore for SqliteCatalog {
         })
     }
 
-    fn table_modified_at(
-        &self,
-        table_id: ObjectId,
-        snapshot: SnapshotId,
-    ) -> Result<Option<String>> {
+    fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Option<String>> {
         self.with_conn(|conn| {
             conn.query_row(
                 "SELECT snapshot_time FROM tarn_snapshot WHERE snapshot_id = (
@@ -681,12 +608,7 @@ mod tests {
     }
 
     fn file(path: &str, rows: u64) -> NewDataFile {
-        NewDataFile {
-            path: path.into(),
-            record_count: rows,
-            file_size_bytes: 100,
-            footer_size: 10,
-        }
+        NewDataFile { path: path.into(), record_count: rows, file_size_bytes: 100, footer_size: 10 }
     }
 
     #[test]
@@ -708,8 +630,7 @@ mod tests {
 
         let mut txn = begin(&cat);
         let files = cat.data_files(t.id, 1).unwrap();
-        txn.remove_files(t.id, files.iter().map(|f| f.id), &Default::default())
-            .unwrap();
+        txn.remove_files(t.id, files.iter().map(|f| f.id), &Default::default()).unwrap();
         txn.add_files(t.id, vec![file("b.parquet", 2)]).unwrap();
         let mut renamed = t.clone();
         renamed.name = "u".into();
@@ -724,11 +645,7 @@ mod tests {
         assert!(cat.load_state(0).unwrap().tables.is_empty());
         let snaps = cat.snapshots().unwrap();
         assert_eq!(snaps.len(), 3);
-        assert!(
-            snaps[1].changes.contains("created_table:\"public\".\"t\""),
-            "{}",
-            snaps[1].changes
-        );
+        assert!(snaps[1].changes.contains("created_table:\"public\".\"t\""), "{}", snaps[1].changes);
         assert_eq!(cat.referenced_paths().unwrap().len(), 2);
     }
 
@@ -745,27 +662,16 @@ mod tests {
         let mut first = begin(&cat);
         let mut second = begin(&cat);
         let mut appender = begin(&cat);
-        first
-            .remove_files(t.id, [live[0].id], &Default::default())
-            .unwrap();
-        second
-            .remove_files(t.id, [live[0].id], &Default::default())
-            .unwrap();
-        appender
-            .add_files(t.id, vec![file("c.parquet", 1)])
-            .unwrap();
+        first.remove_files(t.id, [live[0].id], &Default::default()).unwrap();
+        second.remove_files(t.id, [live[0].id], &Default::default()).unwrap();
+        appender.add_files(t.id, vec![file("c.parquet", 1)]).unwrap();
 
         cat.commit(&first, "tester").unwrap();
         let err = cat.commit(&second, "tester").unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err}");
         cat.commit(&appender, "tester").unwrap();
-        let files = cat
-            .data_files(t.id, cat.latest_snapshot().unwrap())
-            .unwrap();
-        assert_eq!(
-            files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
-            ["c.parquet"]
-        );
+        let files = cat.data_files(t.id, cat.latest_snapshot().unwrap()).unwrap();
+        assert_eq!(files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["c.parquet"]);
     }
 
     #[test]
@@ -778,10 +684,7 @@ mod tests {
         a.apply(CatalogOp::CreateTable(ta)).unwrap();
         b.apply(CatalogOp::CreateTable(tb)).unwrap();
         cat.commit(&a, "tester").unwrap();
-        assert!(matches!(
-            cat.commit(&b, "tester").unwrap_err(),
-            Error::Conflict(_)
-        ));
+        assert!(matches!(cat.commit(&b, "tester").unwrap_err(), Error::Conflict(_)));
     }
 
     #[test]
@@ -791,10 +694,7 @@ mod tests {
         let t = table(&cat, &txn, "t");
         txn.apply(CatalogOp::CreateTable(t)).unwrap();
         let public = txn.state().schema(DEFAULT_SCHEMA).unwrap().id;
-        assert!(matches!(
-            txn.apply(CatalogOp::DropSchema(public)),
-            Err(Error::DependentObjects(_))
-        ));
+        assert!(matches!(txn.apply(CatalogOp::DropSchema(public)), Err(Error::DependentObjects(_))));
     }
 
     #[test]

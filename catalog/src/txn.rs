@@ -25,10 +25,7 @@ impl TableFiles {
     /// The files of the table as this transaction sees them: `committed` (the live files at
     /// the base snapshot) without the removed ones, plus the added ones.
     pub fn overlay(&self, committed: Vec<DataFile>) -> (Vec<DataFile>, &[NewDataFile]) {
-        let kept = committed
-            .into_iter()
-            .filter(|f| !self.removed.contains(&f.id))
-            .collect();
+        let kept = committed.into_iter().filter(|f| !self.removed.contains(&f.id)).collect();
         (kept, &self.added)
     }
 }
@@ -44,12 +41,7 @@ pub struct Transaction {
 impl Transaction {
     pub fn new(base: Arc<CatalogState>) -> Self {
         let state = (*base).clone();
-        Transaction {
-            base,
-            state,
-            ops: Vec::new(),
-            files: BTreeMap::new(),
-        }
+        Transaction { base, state, ops: Vec::new(), files: BTreeMap::new() }
     }
 
     pub fn base_snapshot(&self) -> SnapshotId {
@@ -80,11 +72,7 @@ impl Transaction {
 
     /// True when committing would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-            && self
-                .files
-                .values()
-                .all(|f| f.added.is_empty() && f.removed.is_empty())
+        self.ops.is_empty() && self.files.values().all(|f| f.added.is_empty() && f.removed.is_empty())
     }
 
     /// Applies a catalog change to this transaction's view, after validating it.
@@ -123,12 +111,8 @@ impl Transaction {
     /// Tables whose committed files this transaction removes or whose definition it changes:
     /// committing conflicts if another transaction changed them first.
     pub fn rewritten_tables(&self) -> BTreeSet<ObjectId> {
-        let mut out: BTreeSet<ObjectId> = self
-            .files
-            .iter()
-            .filter(|(_, f)| !f.removed.is_empty())
-            .map(|(id, _)| *id)
-            .collect();
+        let mut out: BTreeSet<ObjectId> =
+            self.files.iter().filter(|(_, f)| !f.removed.is_empty()).map(|(id, _)| *id).collect();
         for op in &self.ops {
             if let CatalogOp::AlterTable(t) = op {
                 out.insert(t.id);

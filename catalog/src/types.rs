@@ -46,22 +46,19 @@ impl SqlType {
         let lowered = declared.trim().to_ascii_lowercase();
         let (name, args) = match lowered.find('(') {
             Some(open) => {
-                let close = lowered.rfind(')').filter(|c| *c > open).ok_or_else(|| {
-                    Error::InvalidType(format!("unbalanced parentheses in type '{declared}'"))
-                })?;
+                let close = lowered
+                    .rfind(')')
+                    .filter(|c| *c > open)
+                    .ok_or_else(|| Error::InvalidType(format!("unbalanced parentheses in type '{declared}'")))?;
                 if !lowered[close + 1..].trim().is_empty() {
-                    return Err(Error::InvalidType(format!(
-                        "unexpected text after ')' in type '{declared}'"
-                    )));
+                    return Err(Error::InvalidType(format!("unexpected text after ')' in type '{declared}'")));
                 }
                 let args = lowered[open + 1..close]
                     .split(',')
                     .map(|a| {
-                        a.trim().parse::<u32>().map_err(|_| {
-                            Error::InvalidType(format!(
-                                "invalid type argument '{a}' in '{declared}'"
-                            ))
-                        })
+                        a.trim()
+                            .parse::<u32>()
+                            .map_err(|_| Error::InvalidType(format!("invalid type argument '{a}' in '{declared}'")))
                     })
                     .collect::<Result<Vec<u32>>>()?;
                 (lowered[..open].trim().to_string(), args)
@@ -70,24 +67,16 @@ impl SqlType {
         };
         let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
         let no_args = |t: SqlType| {
-            if args.is_empty() {
-                Ok(t)
-            } else {
-                Err(Error::InvalidType(format!(
-                    "type '{name}' takes no arguments"
-                )))
-            }
+            if args.is_empty() { Ok(t) } else { Err(Error::InvalidType(format!("type '{name}' takes no arguments"))) }
         };
         let length = |default: u32| -> Result<u32> {
             match args.as_slice() {
                 [] => Ok(default),
                 [n] if (1..=MAX_VARCHAR).contains(n) => Ok(*n),
-                [n] => Err(Error::InvalidType(format!(
-                    "length {n} for type '{name}' is out of range 1..{MAX_VARCHAR}"
-                ))),
-                _ => Err(Error::InvalidType(format!(
-                    "type '{name}' takes one length"
-                ))),
+                [n] => {
+                    Err(Error::InvalidType(format!("length {n} for type '{name}' is out of range 1..{MAX_VARCHAR}")))
+                }
+                _ => Err(Error::InvalidType(format!("type '{name}' takes one length"))),
             }
         };
         match name.as_str() {
@@ -109,9 +98,7 @@ impl SqlType {
                     [p] => (*p, 0),
                     [p, s] => (*p, *s),
                     _ => {
-                        return Err(Error::InvalidType(format!(
-                            "type '{name}' takes a precision and a scale"
-                        )));
+                        return Err(Error::InvalidType(format!("type '{name}' takes a precision and a scale")));
                     }
                 };
                 if !(1..=38).contains(&precision) || scale > precision {
@@ -119,10 +106,7 @@ impl SqlType {
                         "decimal({precision},{scale}): precision must be 1..38 and scale at most the precision"
                     )));
                 }
-                Ok(SqlType::Decimal {
-                    precision: precision as u8,
-                    scale: scale as i8,
-                })
+                Ok(SqlType::Decimal { precision: precision as u8, scale: scale as i8 })
             }
             other => Err(Error::InvalidType(format!("unknown type '{other}'"))),
         }
@@ -135,24 +119,14 @@ impl SqlType {
             DataType::Int8 | DataType::Int16 | DataType::UInt8 => SqlType::SmallInt,
             DataType::Int32 | DataType::UInt16 => SqlType::Integer,
             DataType::Int64 | DataType::UInt32 => SqlType::BigInt,
-            DataType::UInt64 => SqlType::Decimal {
-                precision: 20,
-                scale: 0,
-            },
+            DataType::UInt64 => SqlType::Decimal { precision: 20, scale: 0 },
             DataType::Float16 | DataType::Float32 => SqlType::Real,
             DataType::Float64 => SqlType::Double,
-            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
-                if *p <= 38 =>
-            {
-                SqlType::Decimal {
-                    precision: *p,
-                    scale: *s,
-                }
+            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) if *p <= 38 => {
+                SqlType::Decimal { precision: *p, scale: *s }
             }
             DataType::Boolean => SqlType::Boolean,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-                SqlType::Varchar(MAX_VARCHAR)
-            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Varchar(MAX_VARCHAR),
             DataType::Date32 | DataType::Date64 => SqlType::Date,
             DataType::Timestamp(_, None) => SqlType::Timestamp,
             DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
@@ -177,9 +151,7 @@ impl SqlType {
             SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => DataType::Utf8,
             SqlType::Date => DataType::Date32,
             SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
-            SqlType::TimestampTz => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("+00:00")))
-            }
+            SqlType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("+00:00"))),
         }
     }
 
@@ -228,20 +200,8 @@ mod tests {
             ("varchar", SqlType::Varchar(256)),
             ("char(3)", SqlType::Char(3)),
             ("double precision", SqlType::Double),
-            (
-                "decimal(8,2)",
-                SqlType::Decimal {
-                    precision: 8,
-                    scale: 2,
-                },
-            ),
-            (
-                "numeric",
-                SqlType::Decimal {
-                    precision: 18,
-                    scale: 0,
-                },
-            ),
+            ("decimal(8,2)", SqlType::Decimal { precision: 8, scale: 2 }),
+            ("numeric", SqlType::Decimal { precision: 18, scale: 0 }),
             ("timestamp", SqlType::Timestamp),
             ("timestamp with time zone", SqlType::TimestampTz),
             ("text", SqlType::Text),
@@ -253,14 +213,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for text in [
-            "smallint",
-            "varchar(7)",
-            "decimal(38,10)",
-            "timestamptz",
-            "char(2)",
-            "real",
-        ] {
+        for text in ["smallint", "varchar(7)", "decimal(38,10)", "timestamptz", "char(2)", "real"] {
             let t = SqlType::parse(text).unwrap();
             assert_eq!(SqlType::parse(&t.to_string()).unwrap(), t);
         }
@@ -268,28 +221,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_types() {
-        for text in [
-            "varchar(0)",
-            "varchar(70000)",
-            "decimal(40,2)",
-            "decimal(4,5)",
-            "blob",
-            "int(3",
-            "integer(4)",
-        ] {
+        for text in ["varchar(0)", "varchar(70000)", "decimal(40,2)", "decimal(4,5)", "blob", "int(3", "integer(4)"] {
             assert!(SqlType::parse(text).is_err(), "{text} should be rejected");
         }
     }
 
     #[test]
     fn timestamps_are_microseconds() {
-        assert_eq!(
-            SqlType::Timestamp.to_arrow(),
-            DataType::Timestamp(TimeUnit::Microsecond, None)
-        );
-        assert_eq!(
-            SqlType::from_arrow(&DataType::Timestamp(TimeUnit::Nanosecond, None)).unwrap(),
-            SqlType::Timestamp
-        );
+        assert_eq!(SqlType::Timestamp.to_arrow(), DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(SqlType::from_arrow(&DataType::Timestamp(TimeUnit::Nanosecond, None)).unwrap(), SqlType::Timestamp);
     }
 }

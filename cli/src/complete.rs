@@ -56,11 +56,7 @@ pub fn statement_complete(buffer: &str) -> bool {
             }
             State::Block(depth) => match (c, next) {
                 ('*', Some('/')) => {
-                    state = if depth == 1 {
-                        State::Code
-                    } else {
-                        State::Block(depth - 1)
-                    };
+                    state = if depth == 1 { State::Code } else { State::Block(depth - 1) };
                     i += 1;
                 }
                 ('/', Some('*')) => {

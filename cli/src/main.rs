@@ -21,11 +21,7 @@ use tarn_engine::Engine;
 use crate::output::Format;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "tarn",
-    version,
-    about = "tarn: an embedded warehouse engine with lake querying"
-)]
+#[command(name = "tarn", version, about = "tarn: an embedded warehouse engine with lake querying")]
 struct Cli {
     /// Warehouse directory, created if missing [default: ~/.local/share/tarn/warehouse]
     #[arg(long, short = 'w', env = "TARN_WAREHOUSE", value_name = "DIR")]
@@ -80,29 +76,18 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         Some(dir) => dir,
         None => default_warehouse()?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let engine = Engine::open(&warehouse)
-        .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let engine = Engine::open(&warehouse).with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     let mut session = engine.session()?;
 
-    let interactive = scripts.is_empty() && std::io::stdin().is_terminal();
-    if interactive {
-        println!(
-            "tarn {} — warehouse: {}",
-            env!("CARGO_PKG_VERSION"),
-            engine.path().display()
-        );
-        println!("Type \\? for help, \\q to quit.");
-        return repl::Repl::new(session, cli.format).run(&runtime);
+    let terminal = std::io::stdin().is_terminal();
+    if scripts.is_empty() && terminal {
+        return repl(session, cli.format, &engine, &runtime);
     }
 
     let scripts = if scripts.is_empty() {
         let mut sql = String::new();
-        std::io::stdin()
-            .read_to_string(&mut sql)
-            .context("cannot read standard input")?;
+        std::io::stdin().read_to_string(&mut sql).context("cannot read standard input")?;
         vec![(None, sql)]
     } else {
         scripts
@@ -116,14 +101,27 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             .collect::<Result<Vec<_>>>()?
     };
     for (path, sql) in scripts {
-        runtime
-            .block_on(repl::run_statements(&mut session, &sql, cli.format))
-            .map_err(|e| match &path {
-                Some(path) => e.context(path.display().to_string()),
-                None => e,
-            })?;
+        runtime.block_on(repl::run_statements(&mut session, &sql, cli.format)).map_err(|e| match &path {
+            Some(path) => e.context(path.display().to_string()),
+            None => e,
+        })?;
+    }
+    if cli.interactive && terminal {
+        return repl(session, cli.format, &engine, &runtime);
     }
     Ok(())
+}
+
+fn repl(
+    session: tarn_engine::Session,
+    format: Format,
+    engine: &Engine,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let version = env!("CARGO_PKG_VERSION");
+    println!("tarn {version} — warehouse: {}", engine.path().display());
+    println!("Type \\? for help, \\q to quit.");
+    repl::Repl::new(session, format).run(runtime)
 }
 
 /// `$XDG_DATA_HOME/tarn/warehouse`, else `~/.local/share/tarn/warehouse`.
@@ -131,15 +129,11 @@ fn default_warehouse() -> Result<PathBuf> {
     if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(data).join("tarn/warehouse"));
     }
-    let home =
-        std::env::var_os("HOME").context("neither --warehouse, TARN_WAREHOUSE nor HOME is set")?;
+    let home = std::env::var_os("HOME").context("neither --warehouse, TARN_WAREHOUSE nor HOME is set")?;
     Ok(PathBuf::from(home).join(".local/share/tarn/warehouse"))
 }
 
 /// An error and its causes on one line.
 pub(crate) fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")
 }

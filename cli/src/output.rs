@@ -66,13 +66,9 @@ async fn print_table(rows: RowStream, out: &mut dyn Write) -> Result<()> {
     let schema = rows.schema();
     let batches = rows.collect().await?;
     let count: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let batches = if batches.is_empty() {
-        vec![RecordBatch::new_empty(schema)]
-    } else {
-        batches
-    };
-    let table = pretty_format_batches_with_options(&batches, &display::format_options())
-        .context("cannot format the result")?;
+    let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
+    let table =
+        pretty_format_batches_with_options(&batches, &display::format_options()).context("cannot format the result")?;
     writeln!(out, "{table}")?;
     writeln!(out, "({count} row{})", if count == 1 { "" } else { "s" })?;
     Ok(())
@@ -84,11 +80,7 @@ async fn print_markdown(rows: RowStream, out: &mut dyn Write) -> Result<()> {
     let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
     let header: Vec<String> = schema.fields().iter().map(|f| escape(f.name())).collect();
     writeln!(out, "| {} |", header.join(" | "))?;
-    writeln!(
-        out,
-        "|{}",
-        schema.fields().iter().map(|_| "---|").collect::<String>()
-    )?;
+    writeln!(out, "|{}", schema.fields().iter().map(|_| "---|").collect::<String>())?;
     for row in display::rows_as_strings(&batches, &display::format_options())? {
         let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
         writeln!(out, "| {} |", cells.join(" | "))?;

@@ -33,12 +33,7 @@ pub struct Repl {
 
 impl Repl {
     pub fn new(session: Session, format: Format) -> Repl {
-        Repl {
-            session,
-            format,
-            timing: false,
-            history: history_path(),
-        }
+        Repl { session, format, timing: false, history: history_path() }
     }
 
     pub fn run(mut self, runtime: &Runtime) -> Result<()> {
@@ -137,11 +132,7 @@ impl Repl {
                 Ok(())
             }
             ("\\format", "") => {
-                println!(
-                    "Output format is {:?}. Formats: {}",
-                    self.format,
-                    Format::names()
-                );
+                println!("Output format is {:?}. Formats: {}", self.format, Format::names());
                 Ok(())
             }
             ("\\format", name) => match Format::parse(name) {
@@ -149,17 +140,12 @@ impl Repl {
                     self.format = format;
                     Ok(())
                 }
-                None => Err(anyhow::anyhow!(
-                    "unknown format '{name}' (formats: {})",
-                    Format::names()
-                )),
+                None => Err(anyhow::anyhow!("unknown format '{name}' (formats: {})", Format::names())),
             },
             ("\\dn", _) => self.list_schemas(),
             ("\\d", "") => self.list_relations(),
             ("\\d", name) => runtime.block_on(self.describe(name)),
-            (other, _) => Err(anyhow::anyhow!(
-                "unknown command {other}; \\? lists the commands"
-            )),
+            (other, _) => Err(anyhow::anyhow!("unknown command {other}; \\? lists the commands")),
         };
         if let Err(e) = result {
             eprintln!("Error: {}", crate::one_line(&e));
@@ -172,19 +158,9 @@ impl Repl {
             .session
             .schemas()?
             .into_iter()
-            .map(|s| {
-                vec![
-                    s.name,
-                    s.owner,
-                    s.relations.to_string(),
-                    s.comment.unwrap_or_default(),
-                ]
-            })
+            .map(|s| vec![s.name, s.owner, s.relations.to_string(), s.comment.unwrap_or_default()])
             .collect();
-        print!(
-            "{}",
-            text_table(&["Name", "Owner", "Relations", "Comment"], rows)
-        );
+        print!("{}", text_table(&["Name", "Owner", "Relations", "Comment"], rows));
         Ok(())
     }
 
@@ -196,20 +172,9 @@ impl Repl {
         }
         let rows = relations
             .into_iter()
-            .map(|r| {
-                vec![
-                    r.schema,
-                    r.name,
-                    r.kind.as_str().to_string(),
-                    r.owner,
-                    r.comment.unwrap_or_default(),
-                ]
-            })
+            .map(|r| vec![r.schema, r.name, r.kind.as_str().to_string(), r.owner, r.comment.unwrap_or_default()])
             .collect();
-        print!(
-            "{}",
-            text_table(&["Schema", "Name", "Type", "Owner", "Comment"], rows)
-        );
+        print!("{}", text_table(&["Schema", "Name", "Type", "Owner", "Comment"], rows));
         Ok(())
     }
 
@@ -244,13 +209,7 @@ impl Repl {
                 ]
             })
             .collect();
-        print!(
-            "{}",
-            text_table(
-                &["Column", "Type", "Constraints", "Default", "Comment"],
-                rows
-            )
-        );
+        print!("{}", text_table(&["Column", "Type", "Constraints", "Default", "Comment"], rows));
         if let Some(comment) = &r.comment {
             println!("Comment: {comment}");
         }
@@ -296,30 +255,17 @@ fn text_table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!(" {c:<w$} "))
-            .collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!(" {c:<w$} ")).collect();
         format!("{}\n", padded.join("|").trim_end())
     };
     let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    out.push_str(
-        &widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("+"),
-    );
+    out.push_str(&widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("+"));
     out.push('\n');
     let count = rows.len();
     for row in rows {
         out.push_str(&line(row));
     }
-    out.push_str(&format!(
-        "({count} row{})\n",
-        if count == 1 { "" } else { "s" }
-    ));
+    out.push_str(&format!("({count} row{})\n", if count == 1 { "" } else { "s" }));
     out
 }
 

@@ -62,78 +62,46 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 /// Patterns, longest first so that `HH24` wins over `HH` and `MONTH` over `MON`/`MM`.
-const PATTERNS: &[(&str, fn() -> Field)] = &[
-    ("YYYY", || Field::Year4),
-    ("HH24", || Field::Hour24),
-    ("HH12", || Field::Hour12),
-    ("MONTH", || Field::MonthName(Case::Upper)),
-    ("Month", || Field::MonthName(Case::Title)),
-    ("month", || Field::MonthName(Case::Lower)),
-    ("A.M.", || Field::Meridian {
-        upper: true,
-        dots: true,
-    }),
-    ("P.M.", || Field::Meridian {
-        upper: true,
-        dots: true,
-    }),
-    ("a.m.", || Field::Meridian {
-        upper: false,
-        dots: true,
-    }),
-    ("p.m.", || Field::Meridian {
-        upper: false,
-        dots: true,
-    }),
-    ("DDD", || Field::DayOfYear),
-    ("DAY", || Field::DayName(Case::Upper)),
-    ("Day", || Field::DayName(Case::Title)),
-    ("day", || Field::DayName(Case::Lower)),
-    ("MON", || Field::MonthAbbr(Case::Upper)),
-    ("Mon", || Field::MonthAbbr(Case::Title)),
-    ("mon", || Field::MonthAbbr(Case::Lower)),
-    ("YY", || Field::Year2),
-    ("MM", || Field::Month),
-    ("DD", || Field::Day),
-    ("DY", || Field::DayAbbr(Case::Upper)),
-    ("Dy", || Field::DayAbbr(Case::Title)),
-    ("dy", || Field::DayAbbr(Case::Lower)),
-    ("HH", || Field::Hour12),
-    ("MI", || Field::Minute),
-    ("SS", || Field::Second),
-    ("MS", || Field::Millis),
-    ("US", || Field::Micros),
-    ("AM", || Field::Meridian {
-        upper: true,
-        dots: false,
-    }),
-    ("PM", || Field::Meridian {
-        upper: true,
-        dots: false,
-    }),
-    ("am", || Field::Meridian {
-        upper: false,
-        dots: false,
-    }),
-    ("pm", || Field::Meridian {
-        upper: false,
-        dots: false,
-    }),
-    ("IW", || Field::IsoWeek),
-    ("WW", || Field::WeekOfYear),
-    ("Q", || Field::Quarter),
-    ("D", || Field::DayOfWeek),
+const PATTERNS: &[(&str, Field)] = &[
+    ("YYYY", Field::Year4),
+    ("HH24", Field::Hour24),
+    ("HH12", Field::Hour12),
+    ("MONTH", Field::MonthName(Case::Upper)),
+    ("Month", Field::MonthName(Case::Title)),
+    ("month", Field::MonthName(Case::Lower)),
+    ("A.M.", Field::Meridian { upper: true, dots: true }),
+    ("P.M.", Field::Meridian { upper: true, dots: true }),
+    ("a.m.", Field::Meridian { upper: false, dots: true }),
+    ("p.m.", Field::Meridian { upper: false, dots: true }),
+    ("DDD", Field::DayOfYear),
+    ("DAY", Field::DayName(Case::Upper)),
+    ("Day", Field::DayName(Case::Title)),
+    ("day", Field::DayName(Case::Lower)),
+    ("MON", Field::MonthAbbr(Case::Upper)),
+    ("Mon", Field::MonthAbbr(Case::Title)),
+    ("mon", Field::MonthAbbr(Case::Lower)),
+    ("YY", Field::Year2),
+    ("MM", Field::Month),
+    ("DD", Field::Day),
+    ("DY", Field::DayAbbr(Case::Upper)),
+    ("Dy", Field::DayAbbr(Case::Title)),
+    ("dy", Field::DayAbbr(Case::Lower)),
+    ("HH", Field::Hour12),
+    ("MI", Field::Minute),
+    ("SS", Field::Second),
+    ("MS", Field::Millis),
+    ("US", Field::Micros),
+    ("AM", Field::Meridian { upper: true, dots: false }),
+    ("PM", Field::Meridian { upper: true, dots: false }),
+    ("am", Field::Meridian { upper: false, dots: false }),
+    ("pm", Field::Meridian { upper: false, dots: false }),
+    ("IW", Field::IsoWeek),
+    ("WW", Field::WeekOfYear),
+    ("Q", Field::Quarter),
+    ("D", Field::DayOfWeek),
 ];
 
 impl DateFormat {
@@ -154,19 +122,16 @@ impl DateFormat {
                 continue;
             }
             if let Some(after) = rest.strip_prefix('"') {
-                let end = after.find('"').ok_or_else(|| {
-                    Error::Invalid(format!("unterminated quoted text in format '{format}'"))
-                })?;
+                let end = after
+                    .find('"')
+                    .ok_or_else(|| Error::Invalid(format!("unterminated quoted text in format '{format}'")))?;
                 push_literal(&mut pieces, &after[..end]);
                 rest = &after[end + 1..];
                 continue;
             }
             for (pattern, field) in PATTERNS {
                 if let Some(after) = rest.strip_prefix(pattern) {
-                    pieces.push(Piece::Field {
-                        field: field(),
-                        fill_mode,
-                    });
+                    pieces.push(Piece::Field { field: field.clone(), fill_mode });
                     fill_mode = false;
                     rest = after;
                     continue 'outer;
@@ -229,14 +194,8 @@ fn render(out: &mut String, field: &Field, fill_mode: bool, t: &NaiveDateTime) {
         Field::Day => number(out, t.day() as i64, 2),
         Field::DayOfYear => number(out, t.ordinal() as i64, 3),
         Field::DayOfWeek => number(out, t.weekday().num_days_from_sunday() as i64 + 1, 1),
-        Field::DayAbbr(case) => out.push_str(&cased(
-            &DAYS[t.weekday().num_days_from_sunday() as usize][..3],
-            *case,
-        )),
-        Field::DayName(case) => name(
-            out,
-            cased(DAYS[t.weekday().num_days_from_sunday() as usize], *case),
-        ),
+        Field::DayAbbr(case) => out.push_str(&cased(&DAYS[t.weekday().num_days_from_sunday() as usize][..3], *case)),
+        Field::DayName(case) => name(out, cased(DAYS[t.weekday().num_days_from_sunday() as usize], *case)),
         Field::Hour24 => number(out, t.hour() as i64, 2),
         Field::Hour12 => number(out, hour12 as i64, 2),
         Field::Minute => number(out, t.minute() as i64, 2),
@@ -251,11 +210,7 @@ fn render(out: &mut String, field: &Field, fill_mode: bool, t: &NaiveDateTime) {
                 (false, true) => "A.M.",
                 (true, true) => "P.M.",
             };
-            out.push_str(&if *upper {
-                text.to_string()
-            } else {
-                text.to_lowercase()
-            });
+            out.push_str(&if *upper { text.to_string() } else { text.to_lowercase() });
         }
         Field::Quarter => number(out, t.month0() as i64 / 3 + 1, 1),
         Field::WeekOfYear => number(out, (t.ordinal0() / 7 + 1) as i64, 2),
@@ -290,11 +245,7 @@ mod tests {
             ("YY/MM/DD", "19/05/07"),
         ];
         for (format, expected) in cases {
-            assert_eq!(
-                DateFormat::parse(format).unwrap().format(&t),
-                expected,
-                "{format}"
-            );
+            assert_eq!(DateFormat::parse(format).unwrap().format(&t), expected, "{format}");
         }
     }
 

@@ -6,18 +6,15 @@ use std::collections::HashSet;
 use datafusion::common::DFSchema;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CommentObject, CreateTable, CreateView, Ident,
-    ObjectName, ObjectType, RenameTableNameKind, SchemaName, Statement as SqlStatement,
-    TableConstraint,
+    AlterTable, AlterTableOperation, ColumnOption, CommentObject, CreateTable, CreateView, Ident, ObjectName,
+    ObjectType, RenameTableNameKind, SchemaName, Statement as SqlStatement, TableConstraint,
 };
-use tarn_catalog::{
-    CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SqlType, TableDef, ViewDef,
-};
+use tarn_catalog::{CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SqlType, TableDef, ViewDef};
 
 use crate::engine::DATA_DIR;
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
-use crate::session::{CommandTag, Output, Session};
+use crate::session::{Output, Session};
 use crate::write;
 
 /// An identifier as SQL means it: unquoted names fold to lower case.
@@ -33,34 +30,23 @@ pub(crate) fn resolve_name(name: &ObjectName) -> Result<(String, String)> {
     let parts = name
         .0
         .iter()
-        .map(|p| {
-            p.as_ident()
-                .map(normalize)
-                .ok_or_else(|| Error::Invalid(format!("invalid name {name}")))
-        })
+        .map(|p| p.as_ident().map(normalize).ok_or_else(|| Error::Invalid(format!("invalid name {name}"))))
         .collect::<Result<Vec<_>>>()?;
     match parts.as_slice() {
         [table] => Ok((DEFAULT_SCHEMA.to_string(), table.clone())),
         [schema, table] => Ok((schema.clone(), table.clone())),
         [catalog, schema, table] if catalog == CATALOG_NAME => Ok((schema.clone(), table.clone())),
-        [catalog, ..] if parts.len() == 3 => Err(Error::Invalid(format!(
-            "database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")"
-        ))),
-        _ => Err(Error::Invalid(format!(
-            "improper qualified name (too many dotted names): {name}"
-        ))),
+        [catalog, ..] if parts.len() == 3 => {
+            Err(Error::Invalid(format!("database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")")))
+        }
+        _ => Err(Error::Invalid(format!("improper qualified name (too many dotted names): {name}"))),
     }
 }
 
 fn single_name(name: &ObjectName) -> Result<String> {
     match name.0.as_slice() {
-        [part] => part
-            .as_ident()
-            .map(normalize)
-            .ok_or_else(|| Error::Invalid(format!("invalid name {name}"))),
-        _ => Err(Error::Invalid(format!(
-            "schema name {name} must not be qualified"
-        ))),
+        [part] => part.as_ident().map(normalize).ok_or_else(|| Error::Invalid(format!("invalid name {name}"))),
+        _ => Err(Error::Invalid(format!("schema name {name} must not be qualified"))),
     }
 }
 
@@ -70,37 +56,22 @@ fn now() -> String {
 
 /// Directory names are derived from object names, made safe for any file system.
 fn dir_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
 }
 
 fn allocate_id(session: &Session) -> Result<i64> {
     Ok(session.shared.engine.store.allocate_ids(1)?)
 }
 
-pub(crate) fn create_schema(
-    session: &Session,
-    name: &SchemaName,
-    if_not_exists: bool,
-) -> Result<Output> {
+pub(crate) fn create_schema(session: &Session, name: &SchemaName, if_not_exists: bool) -> Result<Output> {
     let (name, owner) = match name {
         SchemaName::Simple(name) => (single_name(name)?, session.user().to_string()),
         SchemaName::NamedAuthorization(name, owner) => (single_name(name)?, normalize(owner)),
         SchemaName::UnnamedAuthorization(owner) => (normalize(owner), normalize(owner)),
     };
-    if session
-        .shared
-        .with_state(|s| s.schema_by_name(&name).is_some())?
-    {
+    if session.shared.with_state(|s| s.schema_by_name(&name).is_some())? {
         return if if_not_exists {
-            Ok(CommandTag::new("CREATE SCHEMA"))
+            Ok(Output::command("CREATE SCHEMA"))
         } else {
             Err(Error::Invalid(format!("schema \"{name}\" already exists")))
         };
@@ -112,7 +83,7 @@ pub(crate) fn create_schema(
         comment: None,
         created_at: now(),
     }))?;
-    Ok(CommandTag::new("CREATE SCHEMA"))
+    Ok(Output::command("CREATE SCHEMA"))
 }
 
 pub(crate) fn drop(
@@ -152,7 +123,7 @@ pub(crate) fn drop(
                 }
                 session.apply(CatalogOp::DropSchema(schema_id))?;
             }
-            Ok(CommandTag::new("DROP SCHEMA"))
+            Ok(Output::command("DROP SCHEMA"))
         }
         ObjectType::Table | ObjectType::View => {
             let want_table = object_type == ObjectType::Table;
@@ -163,12 +134,12 @@ pub(crate) fn drop(
                     Some(match s.relation(schema_def.id, &table)? {
                         Relation::Table(t) if want_table => Ok(CatalogOp::DropTable(t.id)),
                         Relation::View(v) if !want_table => Ok(CatalogOp::DropView(v.id)),
-                        Relation::Table(_) => Err(Error::Invalid(format!(
-                            "\"{schema}.{table}\" is not a view (use DROP TABLE)"
-                        ))),
-                        Relation::View(_) => Err(Error::Invalid(format!(
-                            "\"{schema}.{table}\" is not a table (use DROP VIEW)"
-                        ))),
+                        Relation::Table(_) => {
+                            Err(Error::Invalid(format!("\"{schema}.{table}\" is not a view (use DROP TABLE)")))
+                        }
+                        Relation::View(_) => {
+                            Err(Error::Invalid(format!("\"{schema}.{table}\" is not a table (use DROP VIEW)")))
+                        }
                     })
                 })?;
                 match op {
@@ -176,17 +147,11 @@ pub(crate) fn drop(
                     None if if_exists => {}
                     None => {
                         let kind = if want_table { "table" } else { "view" };
-                        return Err(Error::Invalid(format!(
-                            "{kind} \"{schema}.{table}\" does not exist"
-                        )));
+                        return Err(Error::Invalid(format!("{kind} \"{schema}.{table}\" does not exist")));
                     }
                 }
             }
-            Ok(CommandTag::new(if want_table {
-                "DROP TABLE"
-            } else {
-                "DROP VIEW"
-            }))
+            Ok(Output::command(if want_table { "DROP TABLE" } else { "DROP VIEW" }))
         }
         other => Err(Error::Unsupported(format!("DROP {other}"))),
     }
@@ -194,21 +159,14 @@ pub(crate) fn drop(
 
 /// Looks up the schema a new relation goes into and handles an existing one of the same name.
 /// Returns `None` when `IF NOT EXISTS` found one (nothing to do).
-fn prepare_new_relation(
-    session: &Session,
-    schema: &str,
-    name: &str,
-    if_not_exists: bool,
-) -> Result<Option<i64>> {
+fn prepare_new_relation(session: &Session, schema: &str, name: &str, if_not_exists: bool) -> Result<Option<i64>> {
     let (schema_id, exists) = session.shared.with_state(|s| {
         let schema_def = s.schema(schema)?;
         Ok::<_, tarn_catalog::Error>((schema_def.id, s.relation(schema_def.id, name).is_some()))
     })??;
     match (exists, if_not_exists) {
         (true, true) => Ok(None),
-        (true, false) => Err(Error::Invalid(format!(
-            "relation \"{schema}.{name}\" already exists"
-        ))),
+        (true, false) => Err(Error::Invalid(format!("relation \"{schema}.{name}\" already exists"))),
         (false, _) => Ok(Some(schema_id)),
     }
 }
@@ -221,16 +179,13 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         return Err(Error::Unsupported("CREATE TABLE ... LIKE".into()));
     }
     if create.or_replace {
-        return Err(Error::Unsupported(
-            "CREATE OR REPLACE TABLE (DROP TABLE IF EXISTS first)".into(),
-        ));
+        return Err(Error::Unsupported("CREATE OR REPLACE TABLE (DROP TABLE IF EXISTS first)".into()));
     }
     // DISTSTYLE, DISTKEY, SORTKEY and BACKUP only steer Redshift's physical layout across
     // nodes; they have no effect on results and are accepted as in Redshift Serverless.
     let (schema, name) = resolve_name(&create.name)?;
-    let Some(schema_id) = prepare_new_relation(session, &schema, &name, create.if_not_exists)?
-    else {
-        return Ok(CommandTag::new("CREATE TABLE"));
+    let Some(schema_id) = prepare_new_relation(session, &schema, &name, create.if_not_exists)? else {
+        return Ok(Output::command("CREATE TABLE"));
     };
     let id = allocate_id(session)?;
     let mut table = TableDef {
@@ -246,15 +201,10 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
 
     if let Some(query) = create.query {
         if !create.columns.is_empty() {
-            return Err(Error::Unsupported(
-                "column lists in CREATE TABLE ... AS".into(),
-            ));
+            return Err(Error::Unsupported("column lists in CREATE TABLE ... AS".into()));
         }
-        let plan = session
-            .ctx
-            .state()
-            .statement_to_plan(DFStatement::Statement(Box::new(SqlStatement::Query(query))))
-            .await?;
+        let plan =
+            session.ctx.state().statement_to_plan(DFStatement::Statement(Box::new(SqlStatement::Query(query)))).await?;
         let mut seen = HashSet::new();
         for field in plan.schema().fields() {
             if !seen.insert(field.name().clone()) {
@@ -269,21 +219,17 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         }
         session.apply(CatalogOp::CreateTable(table.clone()))?;
         let rows = write::write_into(session, &table, &plan).await?;
-        return Ok(CommandTag::with_rows("SELECT", rows));
+        return Ok(Output::command_with_rows("SELECT", rows));
     }
 
     if create.columns.is_empty() {
-        return Err(Error::Invalid(format!(
-            "table \"{schema}.{name}\" needs at least one column"
-        )));
+        return Err(Error::Invalid(format!("table \"{schema}.{name}\" needs at least one column")));
     }
     let state = session.ctx.state();
     for column in &create.columns {
         let column_name = normalize(&column.name);
         if table.column(&column_name).is_some() {
-            return Err(Error::Invalid(format!(
-                "column \"{column_name}\" specified more than once"
-            )));
+            return Err(Error::Invalid(format!("column \"{column_name}\" specified more than once")));
         }
         let sql_type = SqlType::parse(&column.data_type.to_string())
             .map_err(|e| Error::Invalid(format!("column \"{column_name}\": {e}")))?;
@@ -295,14 +241,9 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
                 ColumnOption::Default(expr) => {
                     let text = expr.to_string();
                     // Check it now rather than at the first INSERT.
-                    state
-                        .create_logical_expr(&text, &DFSchema::empty())
-                        .map_err(|e| {
-                            Error::Invalid(format!(
-                                "default of column \"{column_name}\" ({text}): {}",
-                                Error::from(e)
-                            ))
-                        })?;
+                    state.create_logical_expr(&text, &DFSchema::empty()).map_err(|e| {
+                        Error::Invalid(format!("default of column \"{column_name}\" ({text}): {}", Error::from(e)))
+                    })?;
                     def.default = Some(text);
                 }
                 ColumnOption::PrimaryKey(_) => {
@@ -325,22 +266,10 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
             other => return Err(Error::Unsupported(format!("table constraint {other}"))),
         };
         for index_column in columns {
-            let column_name = index_column
-                .column
-                .expr
-                .to_string()
-                .to_lowercase()
-                .trim_matches('"')
-                .to_string();
-            let def = table
-                .columns
-                .iter_mut()
-                .find(|c| c.name == column_name)
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "column \"{column_name}\" named in constraint does not exist"
-                    ))
-                })?;
+            let column_name = index_column.column.expr.to_string().to_lowercase().trim_matches('"').to_string();
+            let def = table.columns.iter_mut().find(|c| c.name == column_name).ok_or_else(|| {
+                Error::Invalid(format!("column \"{column_name}\" named in constraint does not exist"))
+            })?;
             if primary {
                 def.primary_key = true;
                 def.nullable = false;
@@ -350,15 +279,13 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         }
     }
     session.apply(CatalogOp::CreateTable(table))?;
-    Ok(CommandTag::new("CREATE TABLE"))
+    Ok(Output::command("CREATE TABLE"))
 }
 
 pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output> {
     let (schema, name) = resolve_name(&alter.name)?;
     let [operation] = alter.operations.as_slice() else {
-        return Err(Error::Unsupported(
-            "several operations in one ALTER TABLE".into(),
-        ));
+        return Err(Error::Unsupported("several operations in one ALTER TABLE".into()));
     };
     let AlterTableOperation::RenameTable { table_name } = operation else {
         return Err(Error::Unsupported(format!("ALTER TABLE ... {operation}")));
@@ -366,33 +293,23 @@ pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output
     let (RenameTableNameKind::To(new_name) | RenameTableNameKind::As(new_name)) = table_name;
     let (new_schema, new_name) = resolve_name(new_name)?;
     if new_name_is_qualified(table_name) && new_schema != schema {
-        return Err(Error::Unsupported(
-            "moving a table to another schema".into(),
-        ));
+        return Err(Error::Unsupported("moving a table to another schema".into()));
     }
     let op = session.shared.with_state(|s| {
         let schema_def = s.schema_by_name(&schema)?;
         Some(match s.relation(schema_def.id, &name)? {
-            Relation::Table(t) => CatalogOp::AlterTable(TableDef {
-                name: new_name.clone(),
-                ..t.clone()
-            }),
-            Relation::View(v) => CatalogOp::AlterView(ViewDef {
-                name: new_name.clone(),
-                ..v.clone()
-            }),
+            Relation::Table(t) => CatalogOp::AlterTable(TableDef { name: new_name.clone(), ..t.clone() }),
+            Relation::View(v) => CatalogOp::AlterView(ViewDef { name: new_name.clone(), ..v.clone() }),
         })
     })?;
     match op {
         Some(op) => session.apply(op)?,
         None if alter.if_exists => {}
         None => {
-            return Err(Error::Invalid(format!(
-                "relation \"{schema}.{name}\" does not exist"
-            )));
+            return Err(Error::Invalid(format!("relation \"{schema}.{name}\" does not exist")));
         }
     }
-    Ok(CommandTag::new("ALTER TABLE"))
+    Ok(Output::command("ALTER TABLE"))
 }
 
 fn new_name_is_qualified(kind: &RenameTableNameKind) -> bool {
@@ -407,19 +324,13 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
     let (schema, name) = resolve_name(&create.name)?;
     let query = SqlStatement::Query(create.query.clone());
     let state = session.ctx.state();
-    for reference in
-        state.resolve_table_references(&DFStatement::Statement(Box::new(query.clone())))?
-    {
+    for reference in state.resolve_table_references(&DFStatement::Statement(Box::new(query.clone())))? {
         if reference.table() == name && reference.schema().unwrap_or(DEFAULT_SCHEMA) == schema {
-            return Err(Error::Invalid(format!(
-                "view \"{schema}.{name}\" cannot reference itself"
-            )));
+            return Err(Error::Invalid(format!("view \"{schema}.{name}\" cannot reference itself")));
         }
     }
     // Plan it now: a view over a missing table or column fails here, not at first use.
-    let plan = state
-        .statement_to_plan(DFStatement::Statement(Box::new(query)))
-        .await?;
+    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(query))).await?;
     let aliases: Vec<String> = create.columns.iter().map(|c| normalize(&c.name)).collect();
     if !aliases.is_empty() && aliases.len() != plan.schema().fields().len() {
         return Err(Error::Invalid(format!(
@@ -434,9 +345,7 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
             schema_def.id,
             s.relation(schema_def.id, &name).map(|r| match r {
                 Relation::View(v) => Ok(v.clone()),
-                Relation::Table(_) => Err(Error::Invalid(format!(
-                    "\"{schema}.{name}\" is a table, not a view"
-                ))),
+                Relation::Table(_) => Err(Error::Invalid(format!("\"{schema}.{name}\" is a table, not a view"))),
             }),
         ))
     })??;
@@ -454,22 +363,15 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
     match existing {
         Some(Err(e)) => return Err(e),
         Some(Ok(_)) if create.if_not_exists => {}
-        Some(Ok(old)) if create.or_replace => session.apply(CatalogOp::AlterView(ViewDef {
-            id: old.id,
-            created_at: old.created_at,
-            ..def
-        }))?,
-        Some(Ok(_)) => {
-            return Err(Error::Invalid(format!(
-                "relation \"{schema}.{name}\" already exists"
-            )));
+        Some(Ok(old)) if create.or_replace => {
+            session.apply(CatalogOp::AlterView(ViewDef { id: old.id, created_at: old.created_at, ..def }))?
         }
-        None => session.apply(CatalogOp::CreateView(ViewDef {
-            id: allocate_id(session)?,
-            ..def
-        }))?,
+        Some(Ok(_)) => {
+            return Err(Error::Invalid(format!("relation \"{schema}.{name}\" already exists")));
+        }
+        None => session.apply(CatalogOp::CreateView(ViewDef { id: allocate_id(session)?, ..def }))?,
     }
-    Ok(CommandTag::new("CREATE VIEW"))
+    Ok(Output::command("CREATE VIEW"))
 }
 
 pub(crate) fn comment(
@@ -480,19 +382,12 @@ pub(crate) fn comment(
     if_exists: bool,
 ) -> Result<Output> {
     let missing = |what: String| {
-        if if_exists {
-            Ok(None)
-        } else {
-            Err(Error::Invalid(format!("{what} does not exist")))
-        }
+        if if_exists { Ok(None) } else { Err(Error::Invalid(format!("{what} does not exist"))) }
     };
     let op = match object_type {
         CommentObject::Schema => {
             let name = single_name(object_name)?;
-            match session
-                .shared
-                .with_state(|s| s.schema_by_name(&name).cloned())?
-            {
+            match session.shared.with_state(|s| s.schema_by_name(&name).cloned())? {
                 Some(def) => Some(CatalogOp::AlterSchema(SchemaDef { comment, ..def })),
                 None => missing(format!("schema \"{name}\""))?,
             }
@@ -502,14 +397,8 @@ pub(crate) fn comment(
             let found = session.shared.with_state(|s| {
                 let schema_def = s.schema_by_name(&schema)?;
                 Some(match s.relation(schema_def.id, &name)? {
-                    Relation::Table(t) => CatalogOp::AlterTable(TableDef {
-                        comment: comment.clone(),
-                        ..t.clone()
-                    }),
-                    Relation::View(v) => CatalogOp::AlterView(ViewDef {
-                        comment: comment.clone(),
-                        ..v.clone()
-                    }),
+                    Relation::Table(t) => CatalogOp::AlterTable(TableDef { comment: comment.clone(), ..t.clone() }),
+                    Relation::View(v) => CatalogOp::AlterView(ViewDef { comment: comment.clone(), ..v.clone() }),
                 })
             })?;
             match found {
@@ -524,25 +413,15 @@ pub(crate) fn comment(
                 .and_then(|p| p.as_ident().map(normalize))
                 .ok_or_else(|| Error::Invalid(format!("invalid column name {object_name}")))?;
             if parts.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "column name {object_name} must be qualified with its table"
-                )));
+                return Err(Error::Invalid(format!("column name {object_name} must be qualified with its table")));
             }
             let (schema, name) = resolve_name(&ObjectName(parts))?;
-            let table = session
-                .shared
-                .with_state(|s| s.table_by_name(&schema, &name).cloned())?;
+            let table = session.shared.with_state(|s| s.table_by_name(&schema, &name).cloned())?;
             match table {
                 Some(mut table) => {
-                    let def = table
-                        .columns
-                        .iter_mut()
-                        .find(|c| c.name == column)
-                        .ok_or_else(|| {
-                            Error::Invalid(format!(
-                                "column \"{column}\" of relation \"{schema}.{name}\" does not exist"
-                            ))
-                        })?;
+                    let def = table.columns.iter_mut().find(|c| c.name == column).ok_or_else(|| {
+                        Error::Invalid(format!("column \"{column}\" of relation \"{schema}.{name}\" does not exist"))
+                    })?;
                     def.comment = comment;
                     Some(CatalogOp::AlterTable(table))
                 }
@@ -554,5 +433,5 @@ pub(crate) fn comment(
     if let Some(op) = op {
         session.apply(op)?;
     }
-    Ok(CommandTag::new("COMMENT"))
+    Ok(Output::command("COMMENT"))
 }

@@ -126,26 +126,16 @@ impl Session {
             })
         })?;
         let Some((relation, table_def, view_def)) = found else {
-            return Err(Error::Invalid(format!(
-                "relation \"{schema}.{table}\" does not exist"
-            )));
+            return Err(Error::Invalid(format!("relation \"{schema}.{table}\" does not exist")));
         };
         if let Some(t) = table_def {
             let files: Vec<FileInfo> = self
                 .shared
                 .visible_files(&t)?
                 .into_iter()
-                .map(|f| FileInfo {
-                    path: f.path,
-                    rows: f.record_count,
-                    bytes: f.file_size_bytes,
-                })
+                .map(|f| FileInfo { path: f.path, rows: f.record_count, bytes: f.file_size_bytes })
                 .collect();
-            let modified_at = self
-                .shared
-                .engine
-                .store
-                .table_modified_at(t.id, self.shared.snapshot()?)?;
+            let modified_at = self.shared.engine.store.table_modified_at(t.id, self.shared.snapshot()?)?;
             return Ok(RelationDetails {
                 relation,
                 columns: t
@@ -174,22 +164,15 @@ impl Session {
             relation,
             columns: columns
                 .into_iter()
-                .map(
-                    |(name, sql_type, nullable, default): (
-                        String,
-                        SqlType,
-                        bool,
-                        Option<String>,
-                    )| ColumnInfo {
-                        name,
-                        data_type: sql_type.to_string(),
-                        nullable,
-                        default,
-                        primary_key: false,
-                        unique: false,
-                        comment: None,
-                    },
-                )
+                .map(|(name, sql_type, nullable, default): (String, SqlType, bool, Option<String>)| ColumnInfo {
+                    name,
+                    data_type: sql_type.to_string(),
+                    nullable,
+                    default,
+                    primary_key: false,
+                    unique: false,
+                    comment: None,
+                })
                 .collect(),
             created_at: v.created_at,
             modified_at: None,

@@ -17,10 +17,7 @@ pub fn format_options() -> FormatOptions<'static> {
 }
 
 /// Renders batches as rows of display strings.
-pub fn rows_as_strings(
-    batches: &[RecordBatch],
-    options: &FormatOptions<'_>,
-) -> Result<Vec<Vec<String>>> {
+pub fn rows_as_strings(batches: &[RecordBatch], options: &FormatOptions<'_>) -> Result<Vec<Vec<String>>> {
     let mut rows = Vec::new();
     for batch in batches {
         let formatters = batch
@@ -30,12 +27,7 @@ pub fn rows_as_strings(
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("cannot display value: {e}")))?;
         for row in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect(),
-            );
+            rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
         }
     }
     Ok(rows)

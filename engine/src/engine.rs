@@ -46,9 +46,7 @@ impl Default for EngineConfig {
                 .ok()
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| "tarn".to_string()),
-            target_partitions: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
+            target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             memory_limit: None,
         }
     }
@@ -85,9 +83,7 @@ impl Engine {
             move |source| Error::Io { context, source }
         };
         fs::create_dir_all(&root).map_err(io("cannot create warehouse directory", &root))?;
-        let root = root
-            .canonicalize()
-            .map_err(io("cannot open warehouse directory", &root))?;
+        let root = root.canonicalize().map_err(io("cannot open warehouse directory", &root))?;
         let engines = root.join(ENGINES_DIR);
         fs::create_dir_all(&engines).map_err(io("cannot create", &engines))?;
         for dir in [DATA_DIR, EMPTY_DIR] {
@@ -174,10 +170,7 @@ impl EngineInner {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(source) => {
-                    return Err(Error::Io {
-                        context: format!("cannot list {}", dir.display()),
-                        source,
-                    });
+                    return Err(Error::Io { context: format!("cannot list {}", dir.display()), source });
                 }
             };
             for entry in entries.flatten() {
@@ -215,21 +208,15 @@ impl EngineInner {
     /// removed on the way.
     fn live_engines(&self) -> Result<HashSet<String>> {
         let dir = self.root.join(ENGINES_DIR);
-        let entries = fs::read_dir(&dir).map_err(|source| Error::Io {
-            context: format!("cannot list {}", dir.display()),
-            source,
-        })?;
+        let entries = fs::read_dir(&dir)
+            .map_err(|source| Error::Io { context: format!("cannot list {}", dir.display()), source })?;
         let mut live = HashSet::new();
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("lock") {
                 continue;
             }
-            let Some(id) = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .map(str::to_string)
-            else {
+            let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
                 continue;
             };
             if id == self.engine_id {

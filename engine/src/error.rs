@@ -16,20 +16,12 @@ pub enum Error {
     /// Invalid input: bad names, bad values, constraint violations.
     #[error("{0}")]
     Invalid(String),
-    #[error(
-        "current transaction is aborted, commands ignored until end of transaction block (ROLLBACK)"
-    )]
+    #[error("current transaction is aborted, commands ignored until end of transaction block (ROLLBACK)")]
     TransactionAborted,
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("writing {path}: {source}")]
-    Parquet {
-        path: String,
-        source: parquet::errors::ParquetError,
-    },
+    Parquet { path: String, source: parquet::errors::ParquetError },
     #[error("{}", one_line(.0))]
     DataFusion(Box<DataFusionError>),
 }
@@ -42,11 +34,7 @@ impl From<DataFusionError> for Error {
                 Ok(ours) => *ours,
                 Err(other) => Error::DataFusion(Box::new(DataFusionError::External(other))),
             },
-            DataFusionError::Context(_, inner)
-                if matches!(*inner, DataFusionError::External(_)) =>
-            {
-                Error::from(*inner)
-            }
+            DataFusionError::Context(_, inner) if matches!(*inner, DataFusionError::External(_)) => Error::from(*inner),
             other => Error::DataFusion(Box::new(other)),
         }
     }
@@ -77,12 +65,7 @@ fn one_line(e: &DataFusionError) -> String {
         DataFusionError::ResourcesExhausted(m) => format!("out of memory: {m}"),
         root => root.strip_backtrace(),
     };
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,9 +8,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::error::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
 
 use crate::datefmt::DateFormat;
@@ -28,9 +26,7 @@ struct ToChar {
 
 impl ToChar {
     fn new() -> Self {
-        ToChar {
-            signature: Signature::any(2, Volatility::Immutable),
-        }
+        ToChar { signature: Signature::any(2, Volatility::Immutable) }
     }
 }
 
@@ -45,9 +41,7 @@ impl ScalarUDFImpl for ToChar {
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match &arg_types[0] {
-            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => {
-                Ok(DataType::Utf8)
-            }
+            DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null => Ok(DataType::Utf8),
             other => {
                 exec_err!("not supported yet: to_char of {other} values (timestamps and dates are)")
             }
@@ -56,10 +50,7 @@ impl ScalarUDFImpl for ToChar {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let [value, format] = args.args.as_slice() else {
             return exec_err!("to_char takes two arguments");
         };
@@ -80,9 +71,7 @@ impl ScalarUDFImpl for ToChar {
                 let formats = cast(formats, &DataType::Utf8)?;
                 for (v, f) in values.iter().zip(formats.as_string::<i32>().iter()) {
                     match (v, f) {
-                        (Some(v), Some(f)) => {
-                            out.append_value(render(&DateFormat::parse(f).map_err(to_df)?, v)?)
-                        }
+                        (Some(v), Some(f)) => out.append_value(render(&DateFormat::parse(f).map_err(to_df)?, v)?),
                         _ => out.append_null(),
                     }
                 }
@@ -90,9 +79,7 @@ impl ScalarUDFImpl for ToChar {
         }
         let result: ArrayRef = Arc::new(out.finish());
         if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &result, 0,
-            )?))
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&result, 0)?))
         } else {
             Ok(ColumnarValue::Array(result))
         }
@@ -105,9 +92,7 @@ fn to_df(e: crate::Error) -> datafusion::error::DataFusionError {
 
 fn scalar_text(s: &ScalarValue) -> Result<Option<String>> {
     match s {
-        ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v) => {
-            Ok(v.clone())
-        }
+        ScalarValue::Utf8(v) | ScalarValue::Utf8View(v) | ScalarValue::LargeUtf8(v) => Ok(v.clone()),
         ScalarValue::Null => Ok(None),
         other => exec_err!("to_char format must be text, not {}", other.data_type()),
     }

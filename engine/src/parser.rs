@@ -6,8 +6,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
-    Expr, LimitClause, ObjectName, Query, SetExpr, Statement as SqlStatement, TopQuantity,
-    VisitMut, VisitorMut,
+    Expr, LimitClause, ObjectName, Query, SetExpr, Statement as SqlStatement, TopQuantity, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -33,10 +32,7 @@ pub enum Statement {
 /// Parses `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = RedshiftSqlDialect {};
-    let mut parser = DFParserBuilder::new(sql)
-        .with_dialect(&dialect)
-        .build()
-        .map_err(parse_error)?;
+    let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build().map_err(parse_error)?;
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
     loop {
@@ -48,9 +44,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
             break;
         }
         if expecting_delimiter {
-            return Err(Error::Parse(format!(
-                "expected ';' between statements, found {next}"
-            )));
+            return Err(Error::Parse(format!("expected ';' between statements, found {next}")));
         }
         statements.push(parse_one(&mut parser)?);
         expecting_delimiter = true;
@@ -72,25 +66,15 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
         match w.keyword {
             Keyword::END | Keyword::ABORT => {
                 p.parser.next_token();
-                let _ = p
-                    .parser
-                    .parse_one_of_keywords(&[Keyword::TRANSACTION, Keyword::WORK]);
+                let _ = p.parser.parse_one_of_keywords(&[Keyword::TRANSACTION, Keyword::WORK]);
                 expect_end(p)?;
-                return Ok(if w.keyword == Keyword::END {
-                    Statement::Commit
-                } else {
-                    Statement::Rollback
-                });
+                return Ok(if w.keyword == Keyword::END { Statement::Commit } else { Statement::Rollback });
             }
             Keyword::VACUUM => {
                 p.parser.next_token();
                 let table = match p.parser.peek_token().token {
                     Token::SemiColon | Token::EOF => None,
-                    _ => Some(
-                        p.parser
-                            .parse_object_name(false)
-                            .map_err(|e| Error::Parse(e.to_string()))?,
-                    ),
+                    _ => Some(p.parser.parse_object_name(false).map_err(|e| Error::Parse(e.to_string()))?),
                 };
                 if !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
                     return Err(Error::Unsupported(format!(
@@ -104,18 +88,11 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
             Keyword::COMMENT if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref on) if on.keyword == Keyword::ON) =>
             {
                 p.parser.next_token();
-                let comment = p
-                    .parser
-                    .parse_comment()
-                    .map_err(|e| Error::Parse(e.to_string()))?;
-                return Ok(Statement::Sql(Box::new(DFStatement::Statement(Box::new(
-                    comment,
-                )))));
+                let comment = p.parser.parse_comment().map_err(|e| Error::Parse(e.to_string()))?;
+                return Ok(Statement::Sql(Box::new(DFStatement::Statement(Box::new(comment)))));
             }
             Keyword::COPY if is_redshift_copy_from(p) => {
-                return Err(Error::Unsupported(
-                    "Redshift COPY ... FROM (loading into tables)".into(),
-                ));
+                return Err(Error::Unsupported("Redshift COPY ... FROM (loading into tables)".into()));
             }
             _ => {}
         }
@@ -125,10 +102,7 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
         DFStatement::Statement(s) => match *s {
             SqlStatement::StartTransaction { .. } => Statement::Begin,
             SqlStatement::Commit { chain: false, .. } => Statement::Commit,
-            SqlStatement::Rollback {
-                chain: false,
-                savepoint: None,
-            } => Statement::Rollback,
+            SqlStatement::Rollback { chain: false, savepoint: None } => Statement::Rollback,
             SqlStatement::Commit { .. } | SqlStatement::Rollback { .. } => {
                 return Err(Error::Unsupported("savepoints and AND CHAIN".into()));
             }
@@ -144,9 +118,7 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
 fn expect_end(p: &DFParser<'_>) -> Result<()> {
     match p.parser.peek_token().token {
         Token::SemiColon | Token::EOF => Ok(()),
-        other => Err(Error::Parse(format!(
-            "expected end of statement, found {other}"
-        ))),
+        other => Err(Error::Parse(format!("expected end of statement, found {other}"))),
     }
 }
 
@@ -181,16 +153,13 @@ fn rewrite_top(statement: &mut SqlStatement) {
             {
                 let limit = match quantity {
                     TopQuantity::Expr(e) => e.clone(),
-                    TopQuantity::Constant(n) => Expr::value(
-                        datafusion::sql::sqlparser::ast::Value::Number(n.to_string(), false),
-                    ),
+                    TopQuantity::Constant(n) => {
+                        Expr::value(datafusion::sql::sqlparser::ast::Value::Number(n.to_string(), false))
+                    }
                 };
                 select.top = None;
-                query.limit_clause = Some(LimitClause::LimitOffset {
-                    limit: Some(limit),
-                    offset: None,
-                    limit_by: vec![],
-                });
+                query.limit_clause =
+                    Some(LimitClause::LimitOffset { limit: Some(limit), offset: None, limit_by: vec![] });
             }
             ControlFlow::Continue(())
         }
@@ -204,9 +173,7 @@ mod tests {
 
     #[test]
     fn splits_statements_and_recognises_transactions() {
-        let stmts =
-            parse("BEGIN; select 1; ; END TRANSACTION; abort; start transaction; commit; rollback")
-                .unwrap();
+        let stmts = parse("BEGIN; select 1; ; END TRANSACTION; abort; start transaction; commit; rollback").unwrap();
         assert_eq!(stmts.len(), 7);
         assert_eq!(stmts[0], Statement::Begin);
         assert!(matches!(stmts[1], Statement::Sql(_)));
@@ -220,9 +187,7 @@ mod tests {
     #[test]
     fn top_becomes_limit() {
         let stmts = parse("select top 10 a from t order by 1 desc").unwrap();
-        let Statement::Sql(s) = &stmts[0] else {
-            panic!()
-        };
+        let Statement::Sql(s) = &stmts[0] else { panic!() };
         assert_eq!(s.to_string(), "SELECT a FROM t ORDER BY 1 DESC LIMIT 10");
     }
 
@@ -235,19 +200,13 @@ mod tests {
     fn redshift_copy_from_is_reported_not_misparsed() {
         let err = parse("COPY t FROM 's3://b/k' iam_role 'x' csv").unwrap_err();
         assert!(err.to_string().contains("not supported yet"), "{err}");
-        assert!(matches!(
-            parse("COPY (select 1) TO '/tmp/x.csv'").unwrap()[0],
-            Statement::Sql(_)
-        ));
+        assert!(matches!(parse("COPY (select 1) TO '/tmp/x.csv'").unwrap()[0], Statement::Sql(_)));
     }
 
     #[test]
     fn vacuum() {
         assert_eq!(parse("vacuum").unwrap(), vec![Statement::Vacuum(None)]);
-        assert!(matches!(
-            &parse("VACUUM s.t;").unwrap()[0],
-            Statement::Vacuum(Some(_))
-        ));
+        assert!(matches!(&parse("VACUUM s.t;").unwrap()[0], Statement::Vacuum(Some(_))));
         assert!(parse("vacuum full t to 99 percent").is_err());
     }
 }

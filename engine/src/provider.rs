@@ -14,9 +14,7 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::DFSchema;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlanBuilder, col};
 use tarn_catalog::{DEFAULT_SCHEMA, Relation, TableDef, ViewDef};
@@ -38,11 +36,7 @@ pub(crate) struct TarnCatalogList {
 }
 
 impl CatalogProviderList for TarnCatalogList {
-    fn register_catalog(
-        &self,
-        _name: String,
-        _catalog: Arc<dyn CatalogProvider>,
-    ) -> Option<Arc<dyn CatalogProvider>> {
+    fn register_catalog(&self, _name: String, _catalog: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
         // tarn has exactly one catalog: the warehouse.
         None
     }
@@ -52,11 +46,7 @@ impl CatalogProviderList for TarnCatalogList {
     }
 
     fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
-        (name == CATALOG_NAME).then(|| {
-            Arc::new(TarnCatalog {
-                shared: self.shared.clone(),
-            }) as _
-        })
+        (name == CATALOG_NAME).then(|| Arc::new(TarnCatalog { shared: self.shared.clone() }) as _)
     }
 }
 
@@ -67,26 +57,16 @@ struct TarnCatalog {
 
 impl CatalogProvider for TarnCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .shared
-            .with_state(|s| s.schemas.values().map(|s| s.name.clone()).collect())
-            .unwrap_or_default();
+        let mut names: Vec<String> =
+            self.shared.with_state(|s| s.schemas.values().map(|s| s.name.clone()).collect()).unwrap_or_default();
         names.extend(system::SYSTEM_SCHEMAS.iter().map(|s| s.to_string()));
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         let exists = system::SYSTEM_SCHEMAS.contains(&name)
-            || self
-                .shared
-                .with_state(|s| s.schema_by_name(name).is_some())
-                .unwrap_or(false);
-        exists.then(|| {
-            Arc::new(TarnSchema {
-                shared: self.shared.clone(),
-                name: name.to_string(),
-            }) as _
-        })
+            || self.shared.with_state(|s| s.schema_by_name(name).is_some()).unwrap_or(false);
+        exists.then(|| Arc::new(TarnSchema { shared: self.shared.clone(), name: name.to_string() }) as _)
     }
 }
 
@@ -105,12 +85,7 @@ impl SchemaProvider for TarnSchema {
         self.shared
             .with_state(|s| {
                 s.schema_by_name(&self.name)
-                    .map(|schema| {
-                        s.relations_in(schema.id)
-                            .iter()
-                            .map(|r| r.name().to_string())
-                            .collect()
-                    })
+                    .map(|schema| s.relations_in(schema.id).iter().map(|r| r.name().to_string()).collect())
                     .unwrap_or_default()
             })
             .unwrap_or_default()
@@ -131,9 +106,7 @@ impl SchemaProvider for TarnSchema {
             Some(Found::Table(def)) => Ok(Some(managed_table(&self.shared, &def).await?)),
             Some(Found::View(def)) => Ok(Some(view(&self.shared, &self.name, &def).await?)),
             // Unqualified names resolve to `public`; system tables are found from there too.
-            None if self.name == DEFAULT_SCHEMA => {
-                Ok(system::table(&self.shared, system::PG_CATALOG, name).await?)
-            }
+            None if self.name == DEFAULT_SCHEMA => Ok(system::table(&self.shared, system::PG_CATALOG, name).await?),
             None => Ok(None),
         }
     }
@@ -149,28 +122,19 @@ enum Found {
 }
 
 /// A `ListingTable` over the files of `def` visible to the session.
-pub(crate) async fn managed_table(
-    shared: &SessionShared,
-    def: &TableDef,
-) -> Result<Arc<dyn TableProvider>> {
+pub(crate) async fn managed_table(shared: &SessionShared, def: &TableDef) -> Result<Arc<dyn TableProvider>> {
     let files = shared.visible_files(def)?;
     let urls = if files.is_empty() {
         // A ListingTable needs a location: an empty table scans a directory kept empty.
         let empty = shared.engine.absolute(EMPTY_DIR);
-        vec![ListingTableUrl::parse(format!(
-            "{}/",
-            empty.to_string_lossy()
-        ))?]
+        vec![ListingTableUrl::parse(format!("{}/", empty.to_string_lossy()))?]
     } else {
         files
             .iter()
-            .map(|file| {
-                ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy())
-            })
+            .map(|file| ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy()))
             .collect::<DFResult<Vec<_>>>()?
     };
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(Arc::new(scan_schema(def)));
@@ -178,43 +142,29 @@ pub(crate) async fn managed_table(
     for column in &def.columns {
         if let Some(sql) = &column.default {
             let state = shared.session_state()?;
-            let expr = state
-                .create_logical_expr(sql, &DFSchema::empty())
-                .map_err(|e| {
-                    Error::Invalid(format!(
-                        "default of column {} of table {} ({sql}): {}",
-                        column.name,
-                        def.name,
-                        Error::from(e)
-                    ))
-                })?;
+            let expr = state.create_logical_expr(sql, &DFSchema::empty()).map_err(|e| {
+                Error::Invalid(format!(
+                    "default of column {} of table {} ({sql}): {}",
+                    column.name,
+                    def.name,
+                    Error::from(e)
+                ))
+            })?;
             defaults.insert(column.name.clone(), expr);
         }
     }
-    Ok(Arc::new(
-        ListingTable::try_new(config)?.with_column_defaults(defaults),
-    ))
+    Ok(Arc::new(ListingTable::try_new(config)?.with_column_defaults(defaults)))
 }
 
 /// The schema queries see: the table's types, every column nullable. NOT NULL is enforced by
 /// tarn's write path with a clear error, not by DataFusion's planner.
 fn scan_schema(def: &TableDef) -> Schema {
     let schema = def.arrow_schema();
-    Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    )
+    Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>())
 }
 
 /// A view, planned from its stored SQL in the session's current state.
-async fn view(
-    shared: &SessionShared,
-    schema: &str,
-    def: &ViewDef,
-) -> Result<Arc<dyn TableProvider>> {
+async fn view(shared: &SessionShared, schema: &str, def: &ViewDef) -> Result<Arc<dyn TableProvider>> {
     let depth = shared.view_depth.fetch_add(1, Ordering::SeqCst);
     let _guard = scopeguard(|| {
         shared.view_depth.fetch_sub(1, Ordering::SeqCst);
@@ -226,21 +176,11 @@ async fn view(
         )));
     }
     let state = shared.session_state()?;
-    let invalid = |e: DataFusionError| {
-        Error::Invalid(format!(
-            "view {schema}.{} is invalid: {}",
-            def.name,
-            Error::from(e)
-        ))
-    };
+    let invalid =
+        |e: DataFusionError| Error::Invalid(format!("view {schema}.{} is invalid: {}", def.name, Error::from(e)));
     let mut plan = state.create_logical_plan(&def.sql).await.map_err(invalid)?;
     if !def.column_aliases.is_empty() {
-        let fields = plan
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect::<Vec<_>>();
+        let fields = plan.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
         if fields.len() != def.column_aliases.len() {
             return Err(Error::Invalid(format!(
                 "view {schema}.{} names {} columns but its query returns {}",
@@ -249,14 +189,8 @@ async fn view(
                 fields.len()
             )));
         }
-        let exprs = fields
-            .iter()
-            .zip(&def.column_aliases)
-            .map(|(f, a)| col(format!("\"{f}\"")).alias(a));
-        plan = LogicalPlanBuilder::from(plan)
-            .project(exprs)
-            .and_then(|b| b.build())
-            .map_err(invalid)?;
+        let exprs = fields.iter().zip(&def.column_aliases).map(|(f, a)| col(format!("\"{f}\"")).alias(a));
+        plan = LogicalPlanBuilder::from(plan).project(exprs).and_then(|b| b.build()).map_err(invalid)?;
     }
     Ok(Arc::new(ViewTable::new(plan, Some(def.sql.clone()))))
 }

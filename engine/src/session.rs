@@ -57,19 +57,13 @@ pub struct CommandTag {
     pub rows: Option<u64>,
 }
 
-impl CommandTag {
-    pub(crate) fn new(command: impl Into<String>) -> Output {
-        Output::Command(CommandTag {
-            command: command.into(),
-            rows: None,
-        })
+impl Output {
+    pub(crate) fn command(command: impl Into<String>) -> Output {
+        Output::Command(CommandTag { command: command.into(), rows: None })
     }
 
-    pub(crate) fn with_rows(command: impl Into<String>, rows: u64) -> Output {
-        Output::Command(CommandTag {
-            command: command.into(),
-            rows: Some(rows),
-        })
+    pub(crate) fn command_with_rows(command: impl Into<String>, rows: u64) -> Output {
+        Output::Command(CommandTag { command: command.into(), rows: Some(rows) })
     }
 }
 
@@ -108,9 +102,7 @@ impl Stream for RowStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner
-            .poll_next_unpin(cx)
-            .map(|item| item.map(|r| r.map_err(Error::from)))
+        self.inner.poll_next_unpin(cx).map(|item| item.map(|r| r.map_err(Error::from)))
     }
 }
 
@@ -162,9 +154,7 @@ pub(crate) struct SessionShared {
 
 impl fmt::Debug for SessionShared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SessionShared")
-            .field("warehouse", &self.engine.root)
-            .finish()
+        f.debug_struct("SessionShared").field("warehouse", &self.engine.root).finish()
     }
 }
 
@@ -202,11 +192,7 @@ impl SessionShared {
             None => (self.engine.store.latest_snapshot()?, None, true),
         };
         drop(guard);
-        let committed = if committed_before {
-            self.engine.store.data_files(table.id, snapshot)?
-        } else {
-            Vec::new()
-        };
+        let committed = if committed_before { self.engine.store.data_files(table.id, snapshot)? } else { Vec::new() };
         let visible = |files: Vec<tarn_catalog::DataFile>| {
             files.into_iter().map(|f| VisibleFile {
                 path: f.path,
@@ -231,11 +217,8 @@ impl SessionShared {
 
     /// This session's DataFusion state (to plan view queries and default expressions).
     pub fn session_state(&self) -> Result<SessionState> {
-        let state = self
-            .state
-            .get()
-            .and_then(Weak::upgrade)
-            .ok_or_else(|| Error::Invalid("the session is closed".into()))?;
+        let state =
+            self.state.get().and_then(Weak::upgrade).ok_or_else(|| Error::Invalid("the session is closed".into()))?;
         Ok(state.read().clone())
     }
 
@@ -279,9 +262,7 @@ impl Session {
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
-            .with_catalog_list(Arc::new(TarnCatalogList {
-                shared: shared.clone(),
-            }))
+            .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }))
             .build();
         let ctx = SessionContext::new_with_state(state);
         functions::register(&ctx);
@@ -293,10 +274,7 @@ impl Session {
     /// order. A syntax error anywhere fails before anything runs.
     pub fn execute(&mut self, sql: &str) -> Result<Results<'_>> {
         let statements = parser::parse(sql)?;
-        Ok(Results {
-            session: self,
-            statements: statements.into_iter(),
-        })
+        Ok(Results { session: self, statements: statements.into_iter() })
     }
 
     /// Runs every statement of `sql` and collects the rows of the last one (empty if it was a
@@ -326,43 +304,37 @@ impl Session {
             Statement::Commit => {
                 let active = self.shared.lock().take();
                 match active {
-                    None => Ok(CommandTag::new("COMMIT")),
+                    None => Ok(Output::command("COMMIT")),
                     Some(active) if active.aborted => {
                         self.discard(active);
-                        Ok(CommandTag::new("ROLLBACK"))
+                        Ok(Output::command("ROLLBACK"))
                     }
-                    Some(active) => self.commit(active).map(|_| CommandTag::new("COMMIT")),
+                    Some(active) => self.commit(active).map(|_| Output::command("COMMIT")),
                 }
             }
             Statement::Rollback => {
                 if let Some(active) = self.shared.lock().take() {
                     self.discard(active);
                 }
-                Ok(CommandTag::new("ROLLBACK"))
+                Ok(Output::command("ROLLBACK"))
             }
             Statement::Vacuum(table) => {
                 if self.in_transaction() {
-                    return Err(Error::Invalid(
-                        "VACUUM cannot run inside a transaction block".into(),
-                    ));
+                    return Err(Error::Invalid("VACUUM cannot run inside a transaction block".into()));
                 }
                 if let Some(name) = table {
                     // Validate the name so a typo is not silently accepted.
                     let (schema, name) = ddl::resolve_name(&name)?;
-                    self.shared
-                        .with_state(|s| s.table_by_name(&schema, &name).is_some())
-                        .and_then(|found| {
-                            if found {
-                                Ok(())
-                            } else {
-                                Err(Error::Invalid(format!(
-                                    "table \"{schema}.{name}\" does not exist"
-                                )))
-                            }
-                        })?;
+                    self.shared.with_state(|s| s.table_by_name(&schema, &name).is_some()).and_then(|found| {
+                        if found {
+                            Ok(())
+                        } else {
+                            Err(Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))
+                        }
+                    })?;
                 }
                 let removed = self.shared.engine.remove_abandoned_files()?;
-                Ok(CommandTag::with_rows("VACUUM", removed as u64))
+                Ok(Output::command_with_rows("VACUUM", removed as u64))
             }
             Statement::Sql(statement) => {
                 let implicit = {
@@ -415,7 +387,7 @@ impl Session {
         match guard.as_ref() {
             Some(active) if active.aborted => Err(Error::TransactionAborted),
             // PostgreSQL warns and goes on; so does tarn.
-            Some(_) => Ok(CommandTag::new("BEGIN")),
+            Some(_) => Ok(Output::command("BEGIN")),
             None => {
                 *guard = Some(ActiveTxn {
                     txn: Transaction::new(self.shared.engine.latest_state()?),
@@ -424,7 +396,7 @@ impl Session {
                     running: false,
                     written: Vec::new(),
                 });
-                Ok(CommandTag::new("BEGIN"))
+                Ok(Output::command("BEGIN"))
             }
         }
     }
@@ -446,27 +418,13 @@ impl Session {
     }
 
     fn commit(&self, active: ActiveTxn) -> Result<SnapshotId> {
-        match self
-            .shared
-            .engine
-            .store
-            .commit(&active.txn, &self.shared.engine.config.user)
-        {
+        match self.shared.engine.store.commit(&active.txn, &self.shared.engine.config.user) {
             Ok(snapshot) => {
                 // Files written and then replaced inside the transaction are referenced by no
                 // snapshot: remove them now.
-                let kept: BTreeSet<&String> = active
-                    .txn
-                    .files()
-                    .values()
-                    .flat_map(|f| f.added.iter().map(|a| &a.path))
-                    .collect();
-                let superseded: Vec<String> = active
-                    .written
-                    .iter()
-                    .filter(|p| !kept.contains(p))
-                    .cloned()
-                    .collect();
+                let kept: BTreeSet<&String> =
+                    active.txn.files().values().flat_map(|f| f.added.iter().map(|a| &a.path)).collect();
+                let superseded: Vec<String> = active.written.iter().filter(|p| !kept.contains(p)).cloned().collect();
                 self.shared.engine.discard_files(&superseded);
                 Ok(snapshot)
             }
@@ -485,9 +443,7 @@ impl Session {
     pub(crate) fn apply(&self, op: CatalogOp) -> Result<()> {
         match self.shared.lock().as_mut() {
             Some(active) => Ok(active.txn.apply(op)?),
-            None => Err(Error::Invalid(
-                "catalog change outside a transaction".into(),
-            )),
+            None => Err(Error::Invalid("catalog change outside a transaction".into())),
         }
     }
 
@@ -506,36 +462,25 @@ impl Session {
     async fn run_sql(&mut self, statement: DFStatement) -> Result<Output> {
         match statement {
             DFStatement::Statement(statement) => match *statement {
-                SqlStatement::CreateSchema {
-                    schema_name,
-                    if_not_exists,
-                    ..
-                } => ddl::create_schema(self, &schema_name, if_not_exists),
-                SqlStatement::Drop {
-                    object_type,
-                    if_exists,
-                    names,
-                    cascade,
-                    ..
-                } => ddl::drop(self, object_type, if_exists, &names, cascade),
+                SqlStatement::CreateSchema { schema_name, if_not_exists, .. } => {
+                    ddl::create_schema(self, &schema_name, if_not_exists)
+                }
+                SqlStatement::Drop { object_type, if_exists, names, cascade, .. } => {
+                    ddl::drop(self, object_type, if_exists, &names, cascade)
+                }
                 SqlStatement::CreateTable(create) => ddl::create_table(self, create).await,
                 SqlStatement::AlterTable(alter) => ddl::alter_table(self, alter),
                 SqlStatement::CreateView(create) => ddl::create_view(self, create).await,
-                SqlStatement::Comment {
-                    object_type,
-                    object_name,
-                    comment,
-                    if_exists,
-                } => ddl::comment(self, object_type, &object_name, comment, if_exists),
+                SqlStatement::Comment { object_type, object_name, comment, if_exists } => {
+                    ddl::comment(self, object_type, &object_name, comment, if_exists)
+                }
                 SqlStatement::Delete(_) => Err(Error::Unsupported("DELETE".into())),
                 SqlStatement::Update(_) => Err(Error::Unsupported("UPDATE".into())),
                 SqlStatement::Truncate(_) => Err(Error::Unsupported("TRUNCATE".into())),
                 SqlStatement::Merge(_) => Err(Error::Unsupported("MERGE".into())),
                 other => self.run_plan(DFStatement::Statement(Box::new(other))).await,
             },
-            DFStatement::CreateExternalTable(_) => {
-                Err(Error::Unsupported("CREATE EXTERNAL TABLE".into()))
-            }
+            DFStatement::CreateExternalTable(_) => Err(Error::Unsupported("CREATE EXTERNAL TABLE".into())),
             other => self.run_plan(other).await,
         }
     }
@@ -544,9 +489,7 @@ impl Session {
     async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         match plan {
-            LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => {
-                write::insert(self, dml).await
-            }
+            LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => write::insert(self, dml).await,
             LogicalPlan::Dml(dml) => Err(Error::Unsupported(format!("{} statements", dml.op))),
             LogicalPlan::Ddl(ddl) => Err(Error::Unsupported(ddl.name().to_string())),
             plan => {

@@ -20,22 +20,9 @@ pub(crate) const PG_CATALOG: &str = "pg_catalog";
 pub(crate) const INFORMATION_SCHEMA: &str = "information_schema";
 pub(crate) const SYSTEM_SCHEMAS: [&str; 2] = [PG_CATALOG, INFORMATION_SCHEMA];
 
-const PG_TABLES: &[&str] = &[
-    "pg_namespace",
-    "pg_tables",
-    "pg_views",
-    "svv_table_info",
-    "tarn_snapshots",
-];
-const INFO_TABLES: &[&str] = &[
-    "schemata",
-    "tables",
-    "columns",
-    "views",
-    "table_constraints",
-    "key_column_usage",
-    "df_settings",
-];
+const PG_TABLES: &[&str] = &["pg_namespace", "pg_tables", "pg_views", "svv_table_info", "tarn_snapshots"];
+const INFO_TABLES: &[&str] =
+    &["schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "df_settings"];
 
 /// OIDs of user schemas start here, as in PostgreSQL.
 const FIRST_USER_OID: i64 = 16384;
@@ -76,9 +63,7 @@ fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn T
         .map(|i| {
             let values = rows.iter().map(|r| r[i].clone());
             if rows.is_empty() {
-                Ok(datafusion::arrow::array::new_empty_array(
-                    schema.field(i).data_type(),
-                ))
+                Ok(datafusion::arrow::array::new_empty_array(schema.field(i).data_type()))
             } else {
                 ScalarValue::iter_to_array(values)
             }
@@ -90,36 +75,20 @@ fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn T
 }
 
 /// The system table `schema.name`, if there is one.
-pub(crate) async fn table(
-    shared: &SessionShared,
-    schema: &str,
-    name: &str,
-) -> Result<Option<Arc<dyn TableProvider>>> {
+pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
     let state = shared.with_state(|s| s.clone())?;
     let provider = match (schema, name) {
         (PG_CATALOG, "pg_namespace") => {
             let mut rows = vec![
-                vec![
-                    int(11),
-                    text(PG_CATALOG),
-                    text("tarn"),
-                    opt_text(None::<String>),
-                ],
-                vec![
-                    int(12),
-                    text(INFORMATION_SCHEMA),
-                    text("tarn"),
-                    opt_text(None::<String>),
-                ],
+                vec![int(11), text(PG_CATALOG), text("tarn"), opt_text(None::<String>)],
+                vec![int(12), text(INFORMATION_SCHEMA), text("tarn"), opt_text(None::<String>)],
             ];
-            rows.extend(state.schemas.values().map(|s| {
-                vec![
-                    int(FIRST_USER_OID + s.id),
-                    text(&s.name),
-                    text(&s.owner),
-                    opt_text(None::<String>),
-                ]
-            }));
+            rows.extend(
+                state
+                    .schemas
+                    .values()
+                    .map(|s| vec![int(FIRST_USER_OID + s.id), text(&s.name), text(&s.owner), opt_text(None::<String>)]),
+            );
             table_of(
                 vec![
                     field("oid", DataType::Int64),
@@ -136,9 +105,7 @@ pub(crate) async fn table(
                 field("tablename", DataType::Utf8),
                 field("tableowner", DataType::Utf8),
             ],
-            sorted_tables(&state)
-                .map(|(schema, t)| vec![text(schema), text(&t.name), text(&t.owner)])
-                .collect(),
+            sorted_tables(&state).map(|(schema, t)| vec![text(schema), text(&t.name), text(&t.owner)]).collect(),
         )?,
         (PG_CATALOG, "pg_views") => table_of(
             vec![
@@ -150,14 +117,7 @@ pub(crate) async fn table(
             state
                 .views
                 .values()
-                .map(|v| {
-                    vec![
-                        text(state.schema_name(v.schema_id)),
-                        text(&v.name),
-                        text(&v.owner),
-                        text(&v.sql),
-                    ]
-                })
+                .map(|v| vec![text(state.schema_name(v.schema_id)), text(&v.name), text(&v.owner), text(&v.sql)])
                 .collect(),
         )?,
         (PG_CATALOG, "svv_table_info") => {
@@ -166,10 +126,7 @@ pub(crate) async fn table(
                 let files = shared.visible_files(t)?;
                 let rows_total: u64 = files.iter().map(|f| f.record_count).sum();
                 let bytes: u64 = files.iter().map(|f| f.file_size_bytes).sum();
-                let modified = shared
-                    .engine
-                    .store
-                    .table_modified_at(t.id, shared.snapshot()?)?;
+                let modified = shared.engine.store.table_modified_at(t.id, shared.snapshot()?)?;
                 rows.push(vec![
                     text(CATALOG_NAME),
                     text(schema),
@@ -225,11 +182,7 @@ pub(crate) async fn table(
                 field("schema_name", DataType::Utf8),
                 field("schema_owner", DataType::Utf8),
             ],
-            state
-                .schemas
-                .values()
-                .map(|s| vec![text(CATALOG_NAME), text(&s.name), text(&s.owner)])
-                .collect(),
+            state.schemas.values().map(|s| vec![text(CATALOG_NAME), text(&s.name), text(&s.owner)]).collect(),
         )?,
         (INFORMATION_SCHEMA, "tables") => {
             let mut rows = Vec::new();
@@ -239,12 +192,7 @@ pub(crate) async fn table(
                         Relation::Table(_) => "BASE TABLE",
                         Relation::View(_) => "VIEW",
                     };
-                    rows.push(vec![
-                        text(CATALOG_NAME),
-                        text(&schema.name),
-                        text(relation.name()),
-                        text(kind),
-                    ]);
+                    rows.push(vec![text(CATALOG_NAME), text(&schema.name), text(relation.name()), text(kind)]);
                 }
             }
             table_of(
@@ -268,14 +216,7 @@ pub(crate) async fn table(
             state
                 .views
                 .values()
-                .map(|v| {
-                    vec![
-                        text(CATALOG_NAME),
-                        text(state.schema_name(v.schema_id)),
-                        text(&v.name),
-                        text(&v.sql),
-                    ]
-                })
+                .map(|v| vec![text(CATALOG_NAME), text(state.schema_name(v.schema_id)), text(&v.name), text(&v.sql)])
                 .collect(),
         )?,
         (INFORMATION_SCHEMA, "table_constraints") | (INFORMATION_SCHEMA, "key_column_usage") => {
@@ -303,11 +244,8 @@ pub(crate) async fn table(
 }
 
 fn sorted_tables(state: &CatalogState) -> impl Iterator<Item = (&str, &TableDef)> {
-    let mut tables: Vec<(&str, &TableDef)> = state
-        .tables
-        .values()
-        .map(|t| (state.schema_name(t.schema_id), t))
-        .collect();
+    let mut tables: Vec<(&str, &TableDef)> =
+        state.tables.values().map(|t| (state.schema_name(t.schema_id), t)).collect();
     tables.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
     tables.into_iter()
 }
@@ -328,31 +266,21 @@ fn type_facets(t: &SqlType) -> (Option<i64>, Option<i64>, Option<i64>) {
         SqlType::BigInt => (None, Some(64), Some(0)),
         SqlType::Real => (None, Some(24), None),
         SqlType::Double => (None, Some(53), None),
-        SqlType::Decimal { precision, scale } => {
-            (None, Some(*precision as i64), Some(*scale as i64))
-        }
+        SqlType::Decimal { precision, scale } => (None, Some(*precision as i64), Some(*scale as i64)),
         _ => (None, None, None),
     }
 }
 
-async fn columns_table(
-    shared: &SessionShared,
-    state: &CatalogState,
-) -> Result<Arc<dyn TableProvider>> {
+async fn columns_table(shared: &SessionShared, state: &CatalogState) -> Result<Arc<dyn TableProvider>> {
     let mut rows = Vec::new();
     for schema in state.schemas.values() {
         for relation in state.relations_in(schema.id) {
             let columns: Vec<(String, SqlType, bool, Option<String>)> = match relation {
-                Relation::Table(t) => t
-                    .columns
-                    .iter()
-                    .map(|c| (c.name.clone(), c.sql_type, c.nullable, c.default.clone()))
-                    .collect(),
-                Relation::View(v) => match view_columns(shared, &schema.name, &v.name).await {
-                    Ok(columns) => columns,
-                    // A view broken by a dropped table still lists, without columns.
-                    Err(_) => Vec::new(),
-                },
+                Relation::Table(t) => {
+                    t.columns.iter().map(|c| (c.name.clone(), c.sql_type, c.nullable, c.default.clone())).collect()
+                }
+                // A view broken by a dropped table still lists, without columns.
+                Relation::View(v) => view_columns(shared, &schema.name, &v.name).await.unwrap_or_default(),
             };
             for (position, (name, sql_type, nullable, default)) in columns.into_iter().enumerate() {
                 let (length, precision, scale) = type_facets(&sql_type);
@@ -407,55 +335,28 @@ pub(crate) async fn view_columns(
         .schema()
         .fields()
         .iter()
-        .map(|f| {
-            Ok((
-                f.name().clone(),
-                SqlType::from_arrow(f.data_type())?,
-                f.is_nullable(),
-                None,
-            ))
-        })
+        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?, f.is_nullable(), None)))
         .collect()
 }
 
 fn constraints_table(state: &CatalogState, key_columns: bool) -> Result<Arc<dyn TableProvider>> {
     let mut rows = Vec::new();
     for (schema, table) in sorted_tables(state) {
-        let primary: Vec<&str> = table
-            .columns
-            .iter()
-            .filter(|c| c.primary_key)
-            .map(|c| c.name.as_str())
-            .collect();
+        let primary: Vec<&str> = table.columns.iter().filter(|c| c.primary_key).map(|c| c.name.as_str()).collect();
         let mut constraints: Vec<(String, &str, Vec<&str>)> = Vec::new();
         if !primary.is_empty() {
             constraints.push((format!("{}_pkey", table.name), "PRIMARY KEY", primary));
         }
         for c in table.columns.iter().filter(|c| c.unique) {
-            constraints.push((
-                format!("{}_{}_key", table.name, c.name),
-                "UNIQUE",
-                vec![c.name.as_str()],
-            ));
+            constraints.push((format!("{}_{}_key", table.name, c.name), "UNIQUE", vec![c.name.as_str()]));
         }
         for (name, kind, columns) in constraints {
             if key_columns {
                 for (i, column) in columns.iter().enumerate() {
-                    rows.push(vec![
-                        text(schema),
-                        text(&table.name),
-                        text(&name),
-                        text(*column),
-                        int(i as i64 + 1),
-                    ]);
+                    rows.push(vec![text(schema), text(&table.name), text(&name), text(*column), int(i as i64 + 1)]);
                 }
             } else {
-                rows.push(vec![
-                    text(schema),
-                    text(&table.name),
-                    text(&name),
-                    text(kind),
-                ]);
+                rows.push(vec![text(schema), text(&table.name), text(&name), text(kind)]);
             }
         }
     }

@@ -12,9 +12,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan};
-use datafusion::physical_plan::{
-    ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned,
-};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned};
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -24,7 +22,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
-use crate::session::{CommandTag, Output, Session, SessionShared};
+use crate::session::{Output, Session, SessionShared};
 
 /// Rows per Parquet row group: small enough for row-group pruning to pay off.
 const ROW_GROUP_ROWS: usize = 122_880;
@@ -35,15 +33,11 @@ const FILE_ROWS: usize = 1_048_576;
 pub(crate) async fn insert(session: &mut Session, dml: DmlStatement) -> Result<Output> {
     let table = table_def(session, &dml.table_name)?;
     let rows = write_into(session, &table, &dml.input).await?;
-    Ok(CommandTag::with_rows("INSERT", rows))
+    Ok(Output::command_with_rows("INSERT", rows))
 }
 
 /// Writes the result of `input` into `table` in the current transaction; returns the row count.
-pub(crate) async fn write_into(
-    session: &Session,
-    table: &TableDef,
-    input: &LogicalPlan,
-) -> Result<u64> {
+pub(crate) async fn write_into(session: &Session, table: &TableDef, input: &LogicalPlan) -> Result<u64> {
     let plan = session.ctx.state().create_physical_plan(input).await?;
     let files = write_plan(session, table, plan).await?;
     let rows = files.iter().map(|f| f.record_count).sum();
@@ -56,27 +50,17 @@ pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result
     if let Some(catalog) = reference.catalog()
         && catalog != CATALOG_NAME
     {
-        return Err(Error::Invalid(format!(
-            "database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")"
-        )));
+        return Err(Error::Invalid(format!("database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")")));
     }
     let schema = reference.schema().unwrap_or(DEFAULT_SCHEMA);
     let name = reference.table();
     session
         .shared
         .with_state(|s| s.table_by_name(schema, name).cloned())?
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "relation \"{schema}.{name}\" is not a table tarn can write to"
-            ))
-        })
+        .ok_or_else(|| Error::Invalid(format!("relation \"{schema}.{name}\" is not a table tarn can write to")))
 }
 
-async fn write_plan(
-    session: &Session,
-    table: &TableDef,
-    plan: Arc<dyn ExecutionPlan>,
-) -> Result<Vec<NewDataFile>> {
+async fn write_plan(session: &Session, table: &TableDef, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<NewDataFile>> {
     let streams = execute_stream_partitioned(plan, session.ctx.task_ctx())?;
     let target = Arc::new(Target {
         shared: session.shared.clone(),
@@ -102,9 +86,7 @@ async fn write_plan(
 }
 
 fn qualified_name(session: &Session, table: &TableDef) -> Result<String> {
-    let schema = session
-        .shared
-        .with_state(|s| s.schema_name(table.schema_id).to_string())?;
+    let schema = session.shared.with_state(|s| s.schema_name(table.schema_id).to_string())?;
     Ok(format!("{schema}.{}", table.name))
 }
 
@@ -122,10 +104,7 @@ struct OpenFile {
     rows: usize,
 }
 
-async fn write_partition(
-    mut stream: SendableRecordBatchStream,
-    target: Arc<Target>,
-) -> Result<Vec<NewDataFile>> {
+async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
     let mut done = Vec::new();
     let mut open: Option<OpenFile> = None;
     while let Some(batch) = stream.next().await {
@@ -137,10 +116,7 @@ async fn write_partition(
             Some(file) => file,
             None => open.insert(open_file(&target)?),
         };
-        file.writer.write(&batch).map_err(|source| Error::Parquet {
-            path: file.relative.clone(),
-            source,
-        })?;
+        file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
         file.rows += batch.num_rows();
         if file.rows >= FILE_ROWS
             && let Some(file) = open.take()
@@ -156,18 +132,10 @@ async fn write_partition(
 
 fn open_file(target: &Target) -> Result<OpenFile> {
     let engine = &target.shared.engine;
-    let relative = format!(
-        "{}/{}-{}.parquet",
-        target.table.path,
-        engine.engine_id,
-        uuid::Uuid::now_v7().simple()
-    );
+    let relative = format!("{}/{}-{}.parquet", target.table.path, engine.engine_id, uuid::Uuid::now_v7().simple());
     target.shared.note_written(&relative)?;
     let absolute = engine.absolute(&relative);
-    let io = |source| Error::Io {
-        context: format!("cannot create {}", absolute.display()),
-        source,
-    };
+    let io = |source| Error::Io { context: format!("cannot create {}", absolute.display()), source };
     if let Some(dir) = absolute.parent() {
         fs::create_dir_all(dir).map_err(io)?;
     }
@@ -177,37 +145,16 @@ fn open_file(target: &Target) -> Result<OpenFile> {
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build();
-    let writer =
-        ArrowWriter::try_new(file, target.schema.clone(), Some(properties)).map_err(|source| {
-            Error::Parquet {
-                path: relative.clone(),
-                source,
-            }
-        })?;
-    Ok(OpenFile {
-        relative,
-        writer,
-        handle,
-        rows: 0,
-    })
+    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
+        .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
+    Ok(OpenFile { relative, writer, handle, rows: 0 })
 }
 
 /// Finishes a file and makes it durable.
 fn close_file(file: OpenFile) -> Result<NewDataFile> {
-    let OpenFile {
-        relative,
-        writer,
-        mut handle,
-        rows,
-    } = file;
-    writer.close().map_err(|source| Error::Parquet {
-        path: relative.clone(),
-        source,
-    })?;
-    let io = |source| Error::Io {
-        context: format!("cannot finish {relative}"),
-        source,
-    };
+    let OpenFile { relative, writer, mut handle, rows } = file;
+    writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
+    let io = |source| Error::Io { context: format!("cannot finish {relative}"), source };
     handle.sync_all().map_err(io)?;
     let size = handle.metadata().map_err(io)?.len();
     // The footer's length is stored just before the closing magic bytes.
@@ -215,12 +162,7 @@ fn close_file(file: OpenFile) -> Result<NewDataFile> {
     handle.seek(SeekFrom::End(-8)).map_err(io)?;
     handle.read_exact(&mut tail).map_err(io)?;
     let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
-    Ok(NewDataFile {
-        path: relative,
-        record_count: rows as u64,
-        file_size_bytes: size,
-        footer_size,
-    })
+    Ok(NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size })
 }
 
 /// Casts a batch to the table's types and checks NOT NULL and character lengths.
@@ -234,17 +176,9 @@ fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
             fields.len()
         )));
     }
-    let cast_options = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
+    let cast_options = CastOptions { safe: false, ..Default::default() };
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-    for ((array, field), column) in batch
-        .columns()
-        .iter()
-        .zip(fields.iter())
-        .zip(&target.table.columns)
-    {
+    for ((array, field), column) in batch.columns().iter().zip(fields.iter()).zip(&target.table.columns) {
         let array = if array.data_type() == field.data_type() {
             array.clone()
         } else {

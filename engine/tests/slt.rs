@@ -26,11 +26,7 @@ impl sqllogictest::AsyncDB for TarnDb {
                 Output::Rows(rows) => {
                     let schema = rows.schema();
                     let batches = rows.collect().await?;
-                    let types = schema
-                        .fields()
-                        .iter()
-                        .map(|f| column_type(f.data_type()))
-                        .collect();
+                    let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
                     let mut rows = display::rows_as_strings(&batches, &display::format_options())?;
                     for value in rows.iter_mut().flatten() {
                         if value.is_empty() {
@@ -58,12 +54,7 @@ impl sqllogictest::AsyncDB for TarnDb {
 fn column_type(data_type: &DataType) -> DefaultColumnType {
     if data_type.is_integer() {
         DefaultColumnType::Integer
-    } else if data_type.is_floating()
-        || matches!(
-            data_type,
-            DataType::Decimal128(..) | DataType::Decimal256(..)
-        )
-    {
+    } else if data_type.is_floating() || matches!(data_type, DataType::Decimal128(..) | DataType::Decimal256(..)) {
         DefaultColumnType::FloatingPoint
     } else {
         DefaultColumnType::Text
@@ -71,11 +62,7 @@ fn column_type(data_type: &DataType) -> DefaultColumnType {
 }
 
 fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .expect("slt directory")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("slt directory").flatten().map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -91,35 +78,21 @@ async fn run_file(path: &Path) -> Result<(), String> {
     let engine = Engine::open(dir.path().join("warehouse")).map_err(|e| e.to_string())?;
     let mut runner = sqllogictest::Runner::new(move || {
         let engine = engine.clone();
-        async move {
-            Ok(TarnDb {
-                session: engine.session()?,
-            })
-        }
+        async move { Ok(TarnDb { session: engine.session()? }) }
     });
     runner.with_column_validator(sqllogictest::default_column_validator);
-    runner
-        .run_file_async(path)
-        .await
-        .map_err(|e| e.display(true).to_string())
+    runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
 }
 
 #[tokio::main]
 async fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files = Vec::new();
     slt_files(&root, &mut files);
     let (mut passed, mut failed) = (0, 0);
     for path in files {
-        let name = path
-            .strip_prefix(&root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let name = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
