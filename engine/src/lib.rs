@@ -19,6 +19,7 @@ mod datefmt;
 mod ddl;
 mod describe;
 pub mod display;
+mod dml;
 mod engine;
 mod error;
 mod functions;

@@ -123,7 +123,16 @@ enum Found {
 
 /// A `ListingTable` over the files of `def` visible to the session.
 pub(crate) async fn managed_table(shared: &SessionShared, def: &TableDef) -> Result<Arc<dyn TableProvider>> {
-    let files = shared.visible_files(def)?;
+    let files: Vec<String> = shared.visible_files(def)?.into_iter().map(|f| f.path).collect();
+    listing_table(shared, def, &files)
+}
+
+/// A `ListingTable` of `def` over exactly `files` (warehouse-relative paths).
+pub(crate) fn listing_table(
+    shared: &SessionShared,
+    def: &TableDef,
+    files: &[String],
+) -> Result<Arc<dyn TableProvider>> {
     let urls = if files.is_empty() {
         // A ListingTable needs a location: an empty table scans a directory kept empty.
         let empty = shared.engine.absolute(EMPTY_DIR);
@@ -131,7 +140,7 @@ pub(crate) async fn managed_table(shared: &SessionShared, def: &TableDef) -> Res
     } else {
         files
             .iter()
-            .map(|file| ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy()))
+            .map(|path| ListingTableUrl::parse(shared.engine.absolute(path).to_string_lossy()))
             .collect::<DFResult<Vec<_>>>()?
     };
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");

@@ -29,7 +29,7 @@ use crate::engine::EngineInner;
 use crate::error::{Error, Result};
 use crate::parser::{self, Statement};
 use crate::provider::{CATALOG_NAME, TarnCatalogList};
-use crate::{ddl, functions, write};
+use crate::{ddl, dml, functions, write};
 
 /// What a statement returns.
 pub enum Output {
@@ -124,6 +124,8 @@ impl Results<'_> {
 /// A data file as a session sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct VisibleFile {
+    /// The committed file's id; `None` for a file this transaction wrote.
+    pub id: Option<i64>,
     /// Relative to the warehouse.
     pub path: String,
     pub record_count: u64,
@@ -195,6 +197,7 @@ impl SessionShared {
         let committed = if committed_before { self.engine.store.data_files(table.id, snapshot)? } else { Vec::new() };
         let visible = |files: Vec<tarn_catalog::DataFile>| {
             files.into_iter().map(|f| VisibleFile {
+                id: Some(f.id),
                 path: f.path,
                 record_count: f.record_count,
                 file_size_bytes: f.file_size_bytes,
@@ -205,6 +208,7 @@ impl SessionShared {
                 let (kept, added) = changes.overlay(committed);
                 visible(kept)
                     .chain(added.iter().map(|f| VisibleFile {
+                        id: None,
                         path: f.path.clone(),
                         record_count: f.record_count,
                         file_size_bytes: f.file_size_bytes,
@@ -474,9 +478,7 @@ impl Session {
                 SqlStatement::Comment { object_type, object_name, comment, if_exists } => {
                     ddl::comment(self, object_type, &object_name, comment, if_exists)
                 }
-                SqlStatement::Delete(_) => Err(Error::Unsupported("DELETE".into())),
-                SqlStatement::Update(_) => Err(Error::Unsupported("UPDATE".into())),
-                SqlStatement::Truncate(_) => Err(Error::Unsupported("TRUNCATE".into())),
+                SqlStatement::Truncate(truncate) => dml::truncate(self, &truncate),
                 SqlStatement::Merge(_) => Err(Error::Unsupported("MERGE".into())),
                 other => self.run_plan(DFStatement::Statement(Box::new(other))).await,
             },
@@ -490,6 +492,8 @@ impl Session {
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         match plan {
             LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => write::insert(self, dml).await,
+            LogicalPlan::Dml(dml) if dml.op == WriteOp::Delete => dml::delete(self, dml).await,
+            LogicalPlan::Dml(dml) if dml.op == WriteOp::Update => dml::update(self, dml).await,
             LogicalPlan::Dml(dml) => Err(Error::Unsupported(format!("{} statements", dml.op))),
             LogicalPlan::Ddl(ddl) => Err(Error::Unsupported(ddl.name().to_string())),
             plan => {

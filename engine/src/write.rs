@@ -12,7 +12,7 @@ use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::TableReference;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan};
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned};
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream_partitioned};
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -38,8 +38,7 @@ pub(crate) async fn insert(session: &mut Session, dml: DmlStatement) -> Result<O
 
 /// Writes the result of `input` into `table` in the current transaction; returns the row count.
 pub(crate) async fn write_into(session: &Session, table: &TableDef, input: &LogicalPlan) -> Result<u64> {
-    let plan = session.ctx.state().create_physical_plan(input).await?;
-    let files = write_plan(session, table, plan).await?;
+    let files = write_plan(session, table, input).await?;
     let rows = files.iter().map(|f| f.record_count).sum();
     session.with_txn(|txn| Ok(txn.add_files(table.id, files)?))?;
     Ok(rows)
@@ -60,7 +59,9 @@ pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result
         .ok_or_else(|| Error::Invalid(format!("relation \"{schema}.{name}\" is not a table tarn can write to")))
 }
 
-async fn write_plan(session: &Session, table: &TableDef, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<NewDataFile>> {
+/// Writes the rows of `input` as new data files of `table` (not yet added to the transaction).
+pub(crate) async fn write_plan(session: &Session, table: &TableDef, input: &LogicalPlan) -> Result<Vec<NewDataFile>> {
+    let plan = session.ctx.state().create_physical_plan(input).await?;
     let streams = execute_stream_partitioned(plan, session.ctx.task_ctx())?;
     let target = Arc::new(Target {
         shared: session.shared.clone(),
