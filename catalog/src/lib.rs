@@ -19,8 +19,6 @@ pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};
 pub use types::SqlType;
 
-use std::collections::HashSet;
-
 /// Errors of the catalog.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -75,6 +73,6 @@ pub trait CatalogStore: Send + Sync {
     /// Time of the newest snapshot at or before `snapshot` that changed the table.
     fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Option<String>>;
 
-    /// Paths (relative to the warehouse) of every data file any snapshot references.
-    fn referenced_paths(&self) -> Result<HashSet<String>>;
+    /// Every data file any snapshot references, live or not, in commit order.
+    fn all_data_files(&self) -> Result<Vec<DataFile>>;
 }

@@ -1,6 +1,6 @@
 //! The embedded catalog: one SQLite database (bundled, WAL) per warehouse.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -557,10 +557,24 @@ impl CatalogStore for SqliteCatalog {
         })
     }
 
-    fn referenced_paths(&self) -> Result<HashSet<String>> {
+    fn all_data_files(&self) -> Result<Vec<DataFile>> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT path FROM tarn_data_file")?;
-            stmt.query_map([], |r| r.get(0))?.collect()
+            let mut stmt = conn.prepare(
+                "SELECT data_file_id, table_id, path, record_count, file_size_bytes, begin_snapshot, end_snapshot
+                 FROM tarn_data_file ORDER BY data_file_id",
+            )?;
+            stmt.query_map([], |r| {
+                Ok(DataFile {
+                    id: r.get(0)?,
+                    table_id: r.get(1)?,
+                    path: r.get(2)?,
+                    record_count: r.get::<_, i64>(3)? as u64,
+                    file_size_bytes: r.get::<_, i64>(4)? as u64,
+                    begin_snapshot: r.get(5)?,
+                    end_snapshot: r.get(6)?,
+                })
+            })?
+            .collect()
         })
     }
 }
@@ -646,7 +660,7 @@ mod tests {
         let snaps = cat.snapshots().unwrap();
         assert_eq!(snaps.len(), 3);
         assert!(snaps[1].changes.contains("created_table:\"public\".\"t\""), "{}", snaps[1].changes);
-        assert_eq!(cat.referenced_paths().unwrap().len(), 2);
+        assert_eq!(cat.all_data_files().unwrap().len(), 2);
     }
 
     #[test]

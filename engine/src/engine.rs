@@ -162,7 +162,7 @@ impl EngineInner {
 
     pub(crate) fn remove_abandoned_files(&self) -> Result<usize> {
         let live_engines = self.live_engines()?;
-        let referenced = self.store.referenced_paths()?;
+        let referenced: HashSet<String> = self.store.all_data_files()?.into_iter().map(|f| f.path).collect();
         let mut removed = 0;
         let mut stack = vec![self.root.join(DATA_DIR)];
         while let Some(dir) = stack.pop() {

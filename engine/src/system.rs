@@ -20,7 +20,8 @@ pub(crate) const PG_CATALOG: &str = "pg_catalog";
 pub(crate) const INFORMATION_SCHEMA: &str = "information_schema";
 pub(crate) const SYSTEM_SCHEMAS: [&str; 2] = [PG_CATALOG, INFORMATION_SCHEMA];
 
-const PG_TABLES: &[&str] = &["pg_namespace", "pg_tables", "pg_views", "svv_table_info", "tarn_snapshots"];
+const PG_TABLES: &[&str] =
+    &["pg_namespace", "pg_tables", "pg_views", "svv_table_info", "tarn_snapshots", "tarn_data_files"];
 const INFO_TABLES: &[&str] =
     &["schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "df_settings"];
 
@@ -174,6 +175,34 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                 .snapshots()?
                 .into_iter()
                 .map(|s| vec![int(s.id), text(s.time), text(s.author), text(s.changes)])
+                .collect(),
+        )?,
+        (PG_CATALOG, "tarn_data_files") => table_of(
+            vec![
+                field("data_file_id", DataType::Int64),
+                field("table_id", DataType::Int64),
+                field("path", DataType::Utf8),
+                field("record_count", DataType::Int64),
+                field("file_size_bytes", DataType::Int64),
+                field("begin_snapshot", DataType::Int64),
+                field("end_snapshot", DataType::Int64),
+            ],
+            shared
+                .engine
+                .store
+                .all_data_files()?
+                .into_iter()
+                .map(|f| {
+                    vec![
+                        int(f.id),
+                        int(f.table_id),
+                        text(f.path),
+                        int(f.record_count as i64),
+                        int(f.file_size_bytes as i64),
+                        int(f.begin_snapshot),
+                        opt_int(f.end_snapshot),
+                    ]
+                })
                 .collect(),
         )?,
         (INFORMATION_SCHEMA, "schemata") => table_of(

@@ -1,11 +1,14 @@
-//! End-to-end tests of the `tarn` binary: the command-line contract users and scripts rely on.
+//! End-to-end tests of the `tarn` binary: the command-line contract users and scripts rely on,
+//! and what only separate processes can show (durability, concurrency).
+
+mod durability;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn tarn_command(warehouse: &Path) -> Command {
+pub(crate) fn tarn_command(warehouse: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tarn"));
     command
         .arg("--warehouse")
@@ -16,20 +19,20 @@ fn tarn_command(warehouse: &Path) -> Command {
     command
 }
 
-fn tarn(warehouse: &Path, args: &[&str]) -> Output {
+pub(crate) fn tarn(warehouse: &Path, args: &[&str]) -> Output {
     tarn_command(warehouse).args(args).output().expect("tarn runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[track_caller]
-fn assert_success(output: &Output) {
+pub(crate) fn assert_success(output: &Output) {
     assert!(output.status.success(), "tarn failed: {}\nstdout: {}", stderr(output), stdout(output));
 }
 
@@ -37,7 +40,7 @@ fn data(file: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data").join(file).display().to_string()
 }
 
-fn warehouse() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn warehouse() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warehouse");
     (dir, path)
@@ -197,7 +200,7 @@ fn the_warehouse_comes_from_the_environment_when_no_flag_is_given() {
 }
 
 /// The data files directory of table `t` (there is one table in these warehouses).
-fn parquet_files(warehouse: &Path) -> Vec<PathBuf> {
+pub(crate) fn parquet_files(warehouse: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![warehouse.join("data")];
     while let Some(dir) = stack.pop() {
