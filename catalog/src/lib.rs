@@ -67,6 +67,9 @@ pub trait CatalogStore: Send + Sync {
     /// and returns its base.
     fn commit(&self, txn: &Transaction, author: &str) -> Result<SnapshotId>;
 
+    /// The newest snapshot committed at or before `time` (RFC 3339, UTC).
+    fn snapshot_at_time(&self, time: &str) -> Result<Option<SnapshotId>>;
+
     /// Every snapshot, oldest first.
     fn snapshots(&self) -> Result<Vec<SnapshotInfo>>;
 

@@ -529,6 +529,12 @@ impl CatalogStore for SqliteCatalog {
         Ok(snapshot)
     }
 
+    fn snapshot_at_time(&self, time: &str) -> Result<Option<SnapshotId>> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT max(snapshot_id) FROM tarn_snapshot WHERE snapshot_time <= ?1", [time], |r| r.get(0))
+        })
+    }
+
     fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(

@@ -33,6 +33,6 @@ pub use datafusion::arrow;
 pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
-pub use parser::Statement;
+pub use parser::{AsOf, Statement};
 pub use provider::CATALOG_NAME;
 pub use session::{CommandTag, Output, Results, RowStream, Session};

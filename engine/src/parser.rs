@@ -21,12 +21,23 @@ pub enum Statement {
     Sql(Box<DFStatement>),
     /// `BEGIN`, `START TRANSACTION`, `BEGIN TRANSACTION`.
     Begin,
+    /// `BEGIN [TRANSACTION] AS OF SNAPSHOT n | AS OF TIMESTAMP '...'`: a read-only transaction
+    /// that sees the warehouse as it was (time travel).
+    BeginAsOf(AsOf),
     /// `COMMIT`, `END`.
     Commit,
     /// `ROLLBACK`, `ABORT`.
     Rollback,
     /// `VACUUM [table]`: remove files no snapshot references.
     Vacuum(Option<ObjectName>),
+}
+
+/// The past state a time-travel transaction reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AsOf {
+    Snapshot(i64),
+    /// The newest snapshot committed at or before this time.
+    Timestamp(String),
 }
 
 /// Parses `;`-separated statements.
@@ -70,6 +81,7 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
                 expect_end(p)?;
                 return Ok(if w.keyword == Keyword::END { Statement::Commit } else { Statement::Rollback });
             }
+            Keyword::BEGIN | Keyword::START if begins_as_of(p) => return parse_begin_as_of(p),
             Keyword::VACUUM => {
                 p.parser.next_token();
                 let table = match p.parser.peek_token().token {
@@ -113,6 +125,37 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
         },
         other => Statement::Sql(Box::new(other)),
     })
+}
+
+/// `BEGIN [TRANSACTION|WORK] AS ...` or `START TRANSACTION AS ...`.
+fn begins_as_of(p: &DFParser<'_>) -> bool {
+    let mut n = 1;
+    if matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if matches!(w.keyword, Keyword::TRANSACTION | Keyword::WORK))
+    {
+        n += 1;
+    }
+    matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.keyword == Keyword::AS)
+}
+
+fn parse_begin_as_of(p: &mut DFParser<'_>) -> Result<Statement> {
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
+    p.parser.next_token();
+    let _ = p.parser.parse_one_of_keywords(&[Keyword::TRANSACTION, Keyword::WORK]);
+    p.parser.expect_keywords(&[Keyword::AS, Keyword::OF]).map_err(syntax)?;
+    let as_of = match p.parser.next_token().token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case("snapshot") => match p.parser.next_token().token {
+            Token::Number(n, _) => {
+                AsOf::Snapshot(n.parse().map_err(|_| Error::Parse(format!("invalid snapshot id {n}")))?)
+            }
+            other => return Err(Error::Parse(format!("expected a snapshot id after AS OF SNAPSHOT, found {other}"))),
+        },
+        Token::Word(w) if w.keyword == Keyword::TIMESTAMP => {
+            AsOf::Timestamp(p.parser.parse_literal_string().map_err(syntax)?)
+        }
+        other => return Err(Error::Parse(format!("expected SNAPSHOT or TIMESTAMP after AS OF, found {other}"))),
+    };
+    expect_end(p)?;
+    Ok(Statement::BeginAsOf(as_of))
 }
 
 fn expect_end(p: &DFParser<'_>) -> Result<()> {
@@ -201,6 +244,17 @@ mod tests {
         let err = parse("COPY t FROM 's3://b/k' iam_role 'x' csv").unwrap_err();
         assert!(err.to_string().contains("not supported yet"), "{err}");
         assert!(matches!(parse("COPY (select 1) TO '/tmp/x.csv'").unwrap()[0], Statement::Sql(_)));
+    }
+
+    #[test]
+    fn time_travel_transactions() {
+        assert_eq!(parse("BEGIN AS OF SNAPSHOT 3").unwrap(), vec![Statement::BeginAsOf(AsOf::Snapshot(3))]);
+        assert_eq!(
+            parse("start transaction as of timestamp '2024-01-01 10:00:00'").unwrap(),
+            vec![Statement::BeginAsOf(AsOf::Timestamp("2024-01-01 10:00:00".into()))]
+        );
+        assert!(parse("BEGIN AS OF YESTERDAY").is_err());
+        assert_eq!(parse("BEGIN TRANSACTION").unwrap(), vec![Statement::Begin]);
     }
 
     #[test]

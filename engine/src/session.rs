@@ -27,7 +27,7 @@ use tarn_catalog::{CatalogOp, CatalogState, DEFAULT_SCHEMA, SnapshotId, TableDef
 
 use crate::engine::EngineInner;
 use crate::error::{Error, Result};
-use crate::parser::{self, Statement};
+use crate::parser::{self, AsOf, Statement};
 use crate::provider::{CATALOG_NAME, TarnCatalogList};
 use crate::{ddl, dml, functions, write};
 
@@ -141,6 +141,8 @@ pub(crate) struct ActiveTxn {
     pub aborted: bool,
     /// A statement is running. Still set when the next one starts: it was cancelled.
     pub running: bool,
+    /// Time travel (`BEGIN AS OF ...`): reads a past snapshot, writes nothing.
+    pub read_only: bool,
     /// Every data file this transaction wrote, committed to it or not.
     pub written: Vec<String>,
 }
@@ -229,6 +231,7 @@ impl SessionShared {
     /// Notes a data file the current transaction is about to write (so a rollback removes it).
     pub fn note_written(&self, path: &str) -> Result<()> {
         match self.lock().as_mut() {
+            Some(active) if active.read_only => Err(read_only_error(&active.txn)),
             Some(active) => {
                 active.written.push(path.to_string());
                 Ok(())
@@ -236,6 +239,31 @@ impl SessionShared {
             None => Err(Error::Invalid("writing outside a transaction".into())),
         }
     }
+}
+
+fn read_only_error(txn: &Transaction) -> Error {
+    Error::Invalid(format!(
+        "cannot write in a read-only transaction (AS OF snapshot {}); ROLLBACK to return to the present",
+        txn.base_snapshot()
+    ))
+}
+
+/// `2024-01-31 12:00:00[.fff][+hh:mm]` or RFC 3339 → RFC 3339 in UTC, as snapshot times are kept.
+fn parse_timestamp(text: &str) -> Result<String> {
+    let utc = chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .or_else(|_| {
+            chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z").map(|t| t.with_timezone(&chrono::Utc))
+        })
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc()))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        })
+        .map_err(|_| {
+            Error::Invalid(format!("invalid timestamp '{text}' (expected YYYY-MM-DD[ HH:MI:SS[.ffffff]][+hh:mm])"))
+        })?;
+    Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 /// A connection to a warehouse: runs SQL, keeps its transaction and settings.
@@ -305,6 +333,7 @@ impl Session {
         self.recover_from_cancelled_statement();
         match statement {
             Statement::Begin => self.begin(),
+            Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),
             Statement::Commit => {
                 let active = self.shared.lock().take();
                 match active {
@@ -355,6 +384,7 @@ impl Session {
                                 explicit: false,
                                 aborted: false,
                                 running: true,
+                                read_only: false,
                                 written: Vec::new(),
                             });
                             true
@@ -398,11 +428,45 @@ impl Session {
                     explicit: true,
                     aborted: false,
                     running: false,
+                    read_only: false,
                     written: Vec::new(),
                 });
                 Ok(Output::command("BEGIN"))
             }
         }
+    }
+
+    fn begin_as_of(&mut self, as_of: AsOf) -> Result<Output> {
+        if self.shared.lock().is_some() {
+            return Err(Error::Invalid(
+                "BEGIN ... AS OF must start a new transaction (COMMIT or ROLLBACK first)".into(),
+            ));
+        }
+        let store = &self.shared.engine.store;
+        let snapshot = match as_of {
+            AsOf::Snapshot(id) => {
+                if !(0..=store.latest_snapshot()?).contains(&id) {
+                    return Err(Error::Invalid(format!("snapshot {id} does not exist (see tarn_snapshots)")));
+                }
+                id
+            }
+            AsOf::Timestamp(text) => {
+                let time = parse_timestamp(&text)?;
+                store.snapshot_at_time(&time)?.ok_or_else(|| {
+                    Error::Invalid(format!("no snapshot was committed at or before {text} (see tarn_snapshots)"))
+                })?
+            }
+        };
+        let state = Arc::new(store.load_state(snapshot)?);
+        *self.shared.lock() = Some(ActiveTxn {
+            txn: Transaction::new(state),
+            explicit: true,
+            aborted: false,
+            running: false,
+            read_only: true,
+            written: Vec::new(),
+        });
+        Ok(Output::command("BEGIN"))
     }
 
     /// A statement whose future was dropped (Ctrl-C) left `running` set: an implicit
@@ -445,15 +509,13 @@ impl Session {
 
     /// Applies a catalog change to the current transaction.
     pub(crate) fn apply(&self, op: CatalogOp) -> Result<()> {
-        match self.shared.lock().as_mut() {
-            Some(active) => Ok(active.txn.apply(op)?),
-            None => Err(Error::Invalid("catalog change outside a transaction".into())),
-        }
+        self.with_txn(|txn| Ok(txn.apply(op)?))
     }
 
-    /// Runs `f` on the current transaction.
+    /// Runs `f` on the current transaction, which must be writable.
     pub(crate) fn with_txn<T>(&self, f: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
         match self.shared.lock().as_mut() {
+            Some(active) if active.read_only => Err(read_only_error(&active.txn)),
             Some(active) => f(&mut active.txn),
             None => Err(Error::Invalid("no transaction".into())),
         }
