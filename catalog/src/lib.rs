@@ -76,6 +76,12 @@ pub trait CatalogStore: Send + Sync {
     /// Time of the newest snapshot at or before `snapshot` that changed the table.
     fn table_modified_at(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Option<String>>;
 
+    /// Expires the snapshots that no longer matter once only states from `cutoff` (RFC 3339)
+    /// on are kept: the newest snapshot at or before `cutoff` stays (it is the state as of
+    /// `cutoff`), older ones go, and so does every catalog row and data file no remaining
+    /// snapshot sees. Returns the paths of the expired data files, for the caller to delete.
+    fn expire_snapshots(&self, cutoff: &str) -> Result<Vec<String>>;
+
     /// Every data file any snapshot references, live or not, in commit order.
     fn all_data_files(&self) -> Result<Vec<DataFile>>;
 }

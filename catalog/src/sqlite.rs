@@ -563,6 +563,27 @@ impl CatalogStore for SqliteCatalog {
         })
     }
 
+    fn expire_snapshots(&self, cutoff: &str) -> Result<Vec<String>> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let oldest_kept: Option<SnapshotId> =
+                tx.query_row("SELECT max(snapshot_id) FROM tarn_snapshot WHERE snapshot_time <= ?1", [cutoff], |r| {
+                    r.get(0)
+                })?;
+            let Some(oldest_kept) = oldest_kept else { return Ok(Vec::new()) };
+            let expired: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT path FROM tarn_data_file WHERE end_snapshot <= ?1")?;
+                stmt.query_map([oldest_kept], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+            };
+            for table in ["tarn_data_file", "tarn_column", "tarn_table", "tarn_view", "tarn_schema"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE end_snapshot <= ?1"), [oldest_kept])?;
+            }
+            tx.execute("DELETE FROM tarn_snapshot WHERE snapshot_id < ?1", [oldest_kept])?;
+            tx.commit()?;
+            Ok(expired)
+        })
+    }
+
     fn all_data_files(&self) -> Result<Vec<DataFile>> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(
@@ -667,6 +688,36 @@ mod tests {
         assert_eq!(snaps.len(), 3);
         assert!(snaps[1].changes.contains("created_table:\"public\".\"t\""), "{}", snaps[1].changes);
         assert_eq!(cat.all_data_files().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn expiring_keeps_the_state_at_the_cutoff_and_everything_after() {
+        let (_dir, cat) = open();
+        let mut txn = begin(&cat);
+        let t = table(&cat, &txn, "t");
+        txn.apply(CatalogOp::CreateTable(t.clone())).unwrap();
+        txn.add_files(t.id, vec![file("a.parquet", 3)]).unwrap();
+        cat.commit(&txn, "tester").unwrap(); // 1: a
+        let mut txn = begin(&cat);
+        let live = cat.data_files(t.id, 1).unwrap();
+        txn.remove_files(t.id, live.iter().map(|f| f.id), &Default::default()).unwrap();
+        txn.add_files(t.id, vec![file("b.parquet", 3)]).unwrap();
+        cat.commit(&txn, "tester").unwrap(); // 2: b
+        let cutoff = now();
+        let mut txn = begin(&cat);
+        let live = cat.data_files(t.id, 2).unwrap();
+        txn.remove_files(t.id, live.iter().map(|f| f.id), &Default::default()).unwrap();
+        txn.add_files(t.id, vec![file("c.parquet", 3)]).unwrap();
+        cat.commit(&txn, "tester").unwrap(); // 3: c
+
+        assert_eq!(cat.expire_snapshots(&cutoff).unwrap(), vec!["a.parquet".to_string()]);
+        let ids: Vec<SnapshotId> = cat.snapshots().unwrap().iter().map(|s| s.id).collect();
+        assert_eq!(ids, [2, 3]);
+        assert_eq!(cat.data_files(t.id, 2).unwrap()[0].path, "b.parquet");
+        assert_eq!(cat.data_files(t.id, 3).unwrap()[0].path, "c.parquet");
+        // Expiring up to now keeps only the newest snapshot.
+        assert_eq!(cat.expire_snapshots(&now()).unwrap(), vec!["b.parquet".to_string()]);
+        assert_eq!(cat.load_state(3).unwrap().tables.len(), 1);
     }
 
     #[test]

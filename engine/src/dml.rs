@@ -163,7 +163,12 @@ async fn count_rows(session: &Session, plan: &LogicalPlan) -> Result<u64> {
 }
 
 /// Records in the transaction that `old` files are replaced by `new` ones.
-fn replace_files(session: &Session, table: &TableDef, old: &[VisibleFile], new: Vec<NewDataFile>) -> Result<()> {
+pub(crate) fn replace_files(
+    session: &Session,
+    table: &TableDef,
+    old: &[VisibleFile],
+    new: Vec<NewDataFile>,
+) -> Result<()> {
     let committed: Vec<i64> = old.iter().filter_map(|f| f.id).collect();
     let own: BTreeSet<String> = old.iter().filter(|f| f.id.is_none()).map(|f| f.path.clone()).collect();
     session.with_txn(|txn| {

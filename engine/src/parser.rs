@@ -28,8 +28,17 @@ pub enum Statement {
     Commit,
     /// `ROLLBACK`, `ABORT`.
     Rollback,
-    /// `VACUUM [table]`: remove files no snapshot references.
-    Vacuum(Option<ObjectName>),
+    /// `VACUUM [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`.
+    Vacuum(Vacuum),
+}
+
+/// What `VACUUM` works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vacuum {
+    /// Only this table (compaction); every table when `None`.
+    pub table: Option<ObjectName>,
+    /// Keep the states of this long ago and later (time travel); `None`: the default, 7 days.
+    pub retain: Option<std::time::Duration>,
 }
 
 /// The past state a time-travel transaction reads.
@@ -84,17 +93,7 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
             Keyword::BEGIN | Keyword::START if begins_as_of(p) => return parse_begin_as_of(p),
             Keyword::VACUUM => {
                 p.parser.next_token();
-                let table = match p.parser.peek_token().token {
-                    Token::SemiColon | Token::EOF => None,
-                    _ => Some(p.parser.parse_object_name(false).map_err(|e| Error::Parse(e.to_string()))?),
-                };
-                if !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
-                    return Err(Error::Unsupported(format!(
-                        "VACUUM option {} (tarn's VACUUM takes an optional table name)",
-                        p.parser.peek_token()
-                    )));
-                }
-                return Ok(Statement::Vacuum(table));
+                return parse_vacuum(p);
             }
             // Redshift has COMMENT ON; sqlparser only routes it for some dialects.
             Keyword::COMMENT if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref on) if on.keyword == Keyword::ON) =>
@@ -125,6 +124,39 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
         },
         other => Statement::Sql(Box::new(other)),
     })
+}
+
+/// After `VACUUM`: `[FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`. Redshift's FULL and
+/// DELETE ONLY both mean what tarn's VACUUM does: reclaim space and compact.
+fn parse_vacuum(p: &mut DFParser<'_>) -> Result<Statement> {
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
+    if !p.parser.parse_keyword(Keyword::FULL) && p.parser.parse_keyword(Keyword::DELETE) {
+        p.parser.expect_keyword(Keyword::ONLY).map_err(syntax)?;
+    }
+    let at_end = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF);
+    let is_retain = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::Word(ref w) if w.value.eq_ignore_ascii_case("retain"));
+    let table = if at_end(p) || is_retain(p) { None } else { Some(p.parser.parse_object_name(false).map_err(syntax)?) };
+    let mut retain = None;
+    if is_retain(p) {
+        p.parser.next_token();
+        let amount: u64 = match p.parser.next_token().token {
+            Token::Number(n, _) => n.parse().map_err(|_| Error::Parse(format!("invalid RETAIN amount {n}")))?,
+            other => return Err(Error::Parse(format!("expected a number after RETAIN, found {other}"))),
+        };
+        let unit = match p.parser.next_token().token {
+            Token::Word(w) if w.value.eq_ignore_ascii_case("hours") || w.value.eq_ignore_ascii_case("hour") => 3600,
+            Token::Word(w) if w.value.eq_ignore_ascii_case("days") || w.value.eq_ignore_ascii_case("day") => 86400,
+            other => return Err(Error::Parse(format!("expected HOURS or DAYS after RETAIN {amount}, found {other}"))),
+        };
+        retain = Some(std::time::Duration::from_secs(amount * unit));
+    }
+    if !at_end(p) {
+        return Err(Error::Unsupported(format!(
+            "VACUUM option {} (tarn's VACUUM takes [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS])",
+            p.parser.peek_token()
+        )));
+    }
+    Ok(Statement::Vacuum(Vacuum { table, retain }))
 }
 
 /// `BEGIN [TRANSACTION|WORK] AS ...` or `START TRANSACTION AS ...`.
@@ -259,8 +291,20 @@ mod tests {
 
     #[test]
     fn vacuum() {
-        assert_eq!(parse("vacuum").unwrap(), vec![Statement::Vacuum(None)]);
-        assert!(matches!(&parse("VACUUM s.t;").unwrap()[0], Statement::Vacuum(Some(_))));
+        assert_eq!(parse("vacuum").unwrap(), vec![Statement::Vacuum(Vacuum { table: None, retain: None })]);
+        assert!(matches!(
+            &parse("VACUUM s.t;").unwrap()[0],
+            Statement::Vacuum(Vacuum { table: Some(_), retain: None })
+        ));
+        assert!(matches!(
+            &parse("VACUUM FULL t RETAIN 0 HOURS").unwrap()[0],
+            Statement::Vacuum(Vacuum { table: Some(_), retain: Some(d) }) if d.as_secs() == 0
+        ));
+        assert!(matches!(
+            &parse("VACUUM DELETE ONLY RETAIN 2 days").unwrap()[0],
+            Statement::Vacuum(Vacuum { table: None, retain: Some(d) }) if d.as_secs() == 172800
+        ));
+        assert!(parse("VACUUM RETAIN 2 weeks").is_err());
         assert!(parse("vacuum full t to 99 percent").is_err());
     }
 }

@@ -29,7 +29,7 @@ use crate::engine::EngineInner;
 use crate::error::{Error, Result};
 use crate::parser::{self, AsOf, Statement};
 use crate::provider::{CATALOG_NAME, TarnCatalogList};
-use crate::{ddl, dml, functions, write};
+use crate::{ddl, dml, functions, maintenance, write};
 
 /// What a statement returns.
 pub enum Output {
@@ -351,23 +351,11 @@ impl Session {
                 }
                 Ok(Output::command("ROLLBACK"))
             }
-            Statement::Vacuum(table) => {
-                if self.in_transaction() {
+            Statement::Vacuum(vacuum) => {
+                if self.shared.lock().is_some() {
                     return Err(Error::Invalid("VACUUM cannot run inside a transaction block".into()));
                 }
-                if let Some(name) = table {
-                    // Validate the name so a typo is not silently accepted.
-                    let (schema, name) = ddl::resolve_name(&name)?;
-                    self.shared.with_state(|s| s.table_by_name(&schema, &name).is_some()).and_then(|found| {
-                        if found {
-                            Ok(())
-                        } else {
-                            Err(Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))
-                        }
-                    })?;
-                }
-                let removed = self.shared.engine.remove_abandoned_files()?;
-                Ok(Output::command_with_rows("VACUUM", removed as u64))
+                maintenance::vacuum(self, vacuum).await
             }
             Statement::Sql(statement) => {
                 let implicit = {
@@ -379,40 +367,50 @@ impl Session {
                             false
                         }
                         None => {
-                            *guard = Some(ActiveTxn {
-                                txn: Transaction::new(self.shared.engine.latest_state()?),
-                                explicit: false,
-                                aborted: false,
-                                running: true,
-                                read_only: false,
-                                written: Vec::new(),
-                            });
+                            drop(guard);
+                            self.start_implicit()?;
                             true
                         }
                     }
                 };
                 let result = self.run_sql(*statement).await;
-                let active = {
-                    let mut guard = self.shared.lock();
-                    if implicit {
-                        guard.take()
-                    } else {
-                        if let Some(active) = guard.as_mut() {
-                            active.running = false;
-                            active.aborted |= result.is_err();
-                        }
-                        None
-                    }
-                };
-                match (active, result) {
-                    (Some(active), Ok(output)) => self.commit(active).map(|_| output),
-                    (Some(active), Err(e)) => {
-                        self.discard(active);
-                        Err(e)
-                    }
-                    (None, result) => result,
+                if implicit {
+                    return self.finish_implicit(result);
                 }
+                if let Some(active) = self.shared.lock().as_mut() {
+                    active.running = false;
+                    active.aborted |= result.is_err();
+                }
+                result
             }
+        }
+    }
+
+    /// Starts the transaction of one statement (outside `BEGIN ... COMMIT`).
+    pub(crate) fn start_implicit(&self) -> Result<()> {
+        let txn = Transaction::new(self.shared.engine.latest_state()?);
+        *self.shared.lock() = Some(ActiveTxn {
+            txn,
+            explicit: false,
+            aborted: false,
+            running: true,
+            read_only: false,
+            written: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Ends the transaction [`start_implicit`](Self::start_implicit) began: commits it when
+    /// `result` is a success, discards it otherwise.
+    pub(crate) fn finish_implicit<T>(&self, result: Result<T>) -> Result<T> {
+        let active = self.shared.lock().take();
+        match (active, result) {
+            (Some(active), Ok(value)) => self.commit(active).map(|_| value),
+            (Some(active), Err(e)) => {
+                self.discard(active);
+                Err(e)
+            }
+            (None, result) => result,
         }
     }
 
@@ -445,8 +443,8 @@ impl Session {
         let store = &self.shared.engine.store;
         let snapshot = match as_of {
             AsOf::Snapshot(id) => {
-                if !(0..=store.latest_snapshot()?).contains(&id) {
-                    return Err(Error::Invalid(format!("snapshot {id} does not exist (see tarn_snapshots)")));
+                if !store.snapshots()?.iter().any(|s| s.id == id) {
+                    return Err(Error::Invalid(format!("snapshot {id} does not exist or has expired (see tarn_snapshots)")));
                 }
                 id
             }

@@ -27,7 +27,7 @@ use crate::session::{Output, Session, SessionShared};
 /// Rows per Parquet row group: small enough for row-group pruning to pay off.
 const ROW_GROUP_ROWS: usize = 122_880;
 /// Rows per data file: DML rewrites whole files, so keep them moderate.
-const FILE_ROWS: usize = 1_048_576;
+pub(crate) const FILE_ROWS: usize = 1_048_576;
 
 /// `INSERT INTO t ...`: DataFusion planned the input (column order, defaults, casts).
 pub(crate) async fn insert(session: &mut Session, dml: DmlStatement) -> Result<Output> {

@@ -1,0 +1,76 @@
+//! `VACUUM`: remove what failed writes left behind, compact small data files, and expire
+//! snapshots older than the retention period (removing the files only they referenced).
+//! Table contents never change.
+
+use std::time::Duration;
+
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use tarn_catalog::TableDef;
+
+use crate::ddl::resolve_name;
+use crate::dml::replace_files;
+use crate::error::{Error, Result};
+use crate::parser::Vacuum;
+use crate::provider::listing_table;
+use crate::session::{Output, Session};
+use crate::write;
+
+/// How long snapshots stay reachable for time travel unless `RETAIN` says otherwise.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Files with fewer rows than this are merged by compaction.
+const SMALL_FILE_ROWS: u64 = (write::FILE_ROWS / 2) as u64;
+
+pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> {
+    let engine = session.shared.engine.clone();
+    let mut removed = engine.remove_abandoned_files()?;
+
+    let tables: Vec<TableDef> = match &vacuum.table {
+        Some(name) => {
+            let (schema, name) = resolve_name(name)?;
+            let table = session.shared.with_state(|s| s.table_by_name(&schema, &name).cloned())?;
+            vec![table.ok_or_else(|| Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))?]
+        }
+        None => session.shared.with_state(|s| s.tables.values().cloned().collect())?,
+    };
+    for table in tables {
+        session.start_implicit()?;
+        let result = compact(session, &table).await;
+        match session.finish_implicit(result) {
+            Ok(_) => {}
+            // Someone changed the table meanwhile: compaction is an optimisation, skip it.
+            Err(Error::Catalog(tarn_catalog::Error::Conflict(reason))) => {
+                log::info!("VACUUM skipped compacting {}: {reason}", table.name);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    let retain = vacuum.retain.unwrap_or(DEFAULT_RETENTION);
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(retain).map_err(|_| Error::Invalid("RETAIN period too long".into()))?;
+    let expired = engine.store.expire_snapshots(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))?;
+    engine.discard_files(&expired);
+    removed += expired.len();
+    Ok(Output::command_with_rows("VACUUM", removed as u64))
+}
+
+/// Rewrites a table's small files into as few files as possible, in the current transaction.
+/// Returns how many files it replaced.
+async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
+    let small: Vec<_> =
+        session.shared.visible_files(table)?.into_iter().filter(|f| f.record_count < SMALL_FILE_ROWS).collect();
+    if small.len() < 2 {
+        return Ok(0);
+    }
+    let paths: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
+    let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
+    // One output partition: one writer, so the rows end up in as few files as possible.
+    let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?
+        .repartition(Partitioning::RoundRobinBatch(1))?
+        .build()?;
+    let written = write::write_plan(session, table, &plan).await?;
+    replace_files(session, table, &small, written)?;
+    Ok(small.len())
+}
