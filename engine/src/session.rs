@@ -444,7 +444,9 @@ impl Session {
         let snapshot = match as_of {
             AsOf::Snapshot(id) => {
                 if !store.snapshots()?.iter().any(|s| s.id == id) {
-                    return Err(Error::Invalid(format!("snapshot {id} does not exist or has expired (see tarn_snapshots)")));
+                    return Err(Error::Invalid(format!(
+                        "snapshot {id} does not exist or has expired (see tarn_snapshots)"
+                    )));
                 }
                 id
             }
