@@ -11,14 +11,16 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::common::TableReference;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::logical_expr::{DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, lit};
-use datafusion::sql::sqlparser::ast::{Truncate, TruncateTableTarget};
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, Merge, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor, Truncate, TruncateTableTarget,
+};
 use tarn_catalog::{NewDataFile, TableDef};
 
-use crate::ddl::resolve_name;
+use crate::ddl::{normalize, resolve_name};
 use crate::error::{Error, Result};
 use crate::provider::listing_table;
 use crate::session::{Output, Session, VisibleFile};
@@ -176,4 +178,172 @@ pub(crate) fn replace_files(
         txn.add_files(table.id, new)?;
         Ok(())
     })
+}
+
+/// The clauses of a Redshift MERGE.
+struct MergePlan {
+    /// `WHEN MATCHED THEN UPDATE SET ...` assignments, or `None` for `THEN DELETE`.
+    matched: Option<Option<Vec<(String, String)>>>,
+    /// `WHEN NOT MATCHED THEN INSERT [(cols)] VALUES (...)`: (columns, values).
+    not_matched: Option<(Vec<String>, Vec<String>)>,
+}
+
+/// `MERGE INTO target USING source ON cond WHEN MATCHED THEN UPDATE SET ... | DELETE
+/// WHEN NOT MATCHED THEN INSERT ...`, as Redshift has it: the new rows are computed against the
+/// target as it was, matched files are rewritten, and a target row that matches several source
+/// rows is an error.
+pub(crate) async fn merge(session: &Session, merge: &Merge) -> Result<Output> {
+    let TableFactor::Table { name, alias, .. } = &merge.table else {
+        return Err(Error::Invalid("MERGE INTO needs a table".into()));
+    };
+    let (schema, table_name) = resolve_name(name)?;
+    let reference = TableReference::partial(schema.as_str(), table_name.as_str());
+    let table = write::table_def(session, &reference)?;
+    let target_alias = alias.as_ref().map(|a| a.name.to_string()).unwrap_or_else(|| format!("\"{table_name}\""));
+    let target = format!("\"{schema}\".\"{table_name}\" AS {target_alias}");
+    let source = merge.source.to_string();
+    if source_reads(session, &source, &reference).await? {
+        return Err(Error::Unsupported("MERGE with the target table as its source".into()));
+    }
+    let on = merge.on.to_string();
+    let clauses = merge_clauses(merge)?;
+
+    // Rows to insert, computed before the target changes.
+    let inserted = match &clauses.not_matched {
+        Some((columns, values)) => {
+            let columns = if columns.is_empty() { String::new() } else { format!("({})", columns.join(", ")) };
+            let sql = format!(
+                "INSERT INTO \"{schema}\".\"{table_name}\" {columns} SELECT {} FROM {source} \
+                 WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {on})",
+                values.join(", ")
+            );
+            let LogicalPlan::Dml(dml) = plan_sql(session, &sql).await? else {
+                return Err(Error::Invalid("MERGE: the INSERT clause did not plan as an insert".into()));
+            };
+            write::write_plan(session, &table, &dml.input).await?
+        }
+        None => Vec::new(),
+    };
+    let inserted_rows: u64 = inserted.iter().map(|f| f.record_count).sum();
+
+    let mut changed = 0;
+    if let Some(update) = &clauses.matched {
+        let matched =
+            plan_sql(session, &format!("SELECT * FROM {target} WHERE EXISTS (SELECT 1 FROM {source} WHERE {on})"))
+                .await?;
+        let unchanged = plan_sql(
+            session,
+            &format!("SELECT {target_alias}.* FROM {target} WHERE NOT EXISTS (SELECT 1 FROM {source} WHERE {on})"),
+        )
+        .await?;
+        let joined = match update {
+            Some(assignments) => {
+                let columns: Vec<String> = table
+                    .columns
+                    .iter()
+                    .map(|c| match assignments.iter().find(|(name, _)| *name == c.name) {
+                        Some((_, value)) => format!("{value} AS \"{}\"", c.name),
+                        None => format!("{target_alias}.\"{}\"", c.name),
+                    })
+                    .collect();
+                Some(
+                    plan_sql(session, &format!("SELECT {} FROM {target} JOIN {source} ON {on}", columns.join(", ")))
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        for file in session.shared.visible_files(&table)? {
+            let matches = count_rows(session, &restrict_to_file(session, &table, &reference, &matched, &file)?).await?;
+            if matches == 0 {
+                continue;
+            }
+            let kept = restrict_to_file(session, &table, &reference, &unchanged, &file)?;
+            let rewritten = match &joined {
+                Some(joined) => {
+                    let updated = restrict_to_file(session, &table, &reference, joined, &file)?;
+                    if count_rows(session, &updated).await? > matches {
+                        return Err(Error::Invalid(format!(
+                            "MERGE: a row of {schema}.{table_name} matches more than one source row"
+                        )));
+                    }
+                    LogicalPlanBuilder::from(updated).union(kept)?.build()?
+                }
+                None => kept,
+            };
+            let written = write::write_plan(session, &table, &rewritten).await?;
+            replace_files(session, &table, std::slice::from_ref(&file), written)?;
+            changed += matches;
+        }
+    }
+    session.with_txn(|txn| Ok(txn.add_files(table.id, inserted)?))?;
+    Ok(Output::command_with_rows("MERGE", changed + inserted_rows))
+}
+
+fn merge_clauses(merge: &Merge) -> Result<MergePlan> {
+    let mut plan = MergePlan { matched: None, not_matched: None };
+    for clause in &merge.clauses {
+        if clause.predicate.is_some() {
+            return Err(Error::Unsupported("conditions on MERGE WHEN clauses".into()));
+        }
+        match (&clause.clause_kind, &clause.action) {
+            (MergeClauseKind::Matched, MergeAction::Update(update)) if plan.matched.is_none() => {
+                if update.update_predicate.is_some() || update.delete_predicate.is_some() {
+                    return Err(Error::Unsupported("conditions in MERGE ... UPDATE".into()));
+                }
+                let assignments = update
+                    .assignments
+                    .iter()
+                    .map(|a| match &a.target {
+                        AssignmentTarget::ColumnName(name) => {
+                            let column = name.0.last().and_then(|p| p.as_ident()).map(normalize).unwrap_or_default();
+                            Ok((column, a.value.to_string()))
+                        }
+                        AssignmentTarget::Tuple(_) => Err(Error::Unsupported("tuple assignments in MERGE".into())),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                plan.matched = Some(Some(assignments));
+            }
+            (MergeClauseKind::Matched, MergeAction::Delete { .. }) if plan.matched.is_none() => {
+                plan.matched = Some(None);
+            }
+            (MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget, MergeAction::Insert(insert))
+                if plan.not_matched.is_none() =>
+            {
+                let MergeInsertKind::Values(values) = &insert.kind else {
+                    return Err(Error::Unsupported("MERGE ... INSERT ROW".into()));
+                };
+                let [row] = values.rows.as_slice() else {
+                    return Err(Error::Invalid("MERGE ... INSERT takes one VALUES row".into()));
+                };
+                let columns = insert.columns.iter().map(|c| c.to_string()).collect();
+                plan.not_matched = Some((columns, row.iter().map(|e| e.to_string()).collect()));
+            }
+            (kind, _) => return Err(Error::Unsupported(format!("this MERGE clause (WHEN {kind})"))),
+        }
+    }
+    Ok(plan)
+}
+
+/// Whether the MERGE source reads the target table (then per-file rewriting would also narrow
+/// the source, so it is refused).
+async fn source_reads(session: &Session, source: &str, target: &TableReference) -> Result<bool> {
+    let plan = plan_sql(session, &format!("SELECT * FROM {source}")).await?;
+    let mut found = false;
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            let schema = scan.table_name.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA);
+            found |= scan.table_name.table() == target.table() && Some(schema) == target.schema();
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(found)
+}
+
+async fn plan_sql(session: &Session, sql: &str) -> Result<LogicalPlan> {
+    let mut statements = crate::parser::parse(sql)?;
+    let Some(crate::parser::Statement::Sql(statement)) = statements.pop() else {
+        return Err(Error::Invalid(format!("internal: cannot plan {sql}")));
+    };
+    Ok(session.ctx.state().statement_to_plan(*statement).await?)
 }

@@ -541,7 +541,7 @@ impl Session {
                     ddl::comment(self, object_type, &object_name, comment, if_exists)
                 }
                 SqlStatement::Truncate(truncate) => dml::truncate(self, &truncate),
-                SqlStatement::Merge(_) => Err(Error::Unsupported("MERGE".into())),
+                SqlStatement::Merge(merge) => dml::merge(self, &merge).await,
                 other => self.run_plan(DFStatement::Statement(Box::new(other))).await,
             },
             DFStatement::CreateExternalTable(_) => Err(Error::Unsupported("CREATE EXTERNAL TABLE".into())),
