@@ -163,3 +163,30 @@ fn concurrent_updates_of_one_row_never_lose_an_update() {
     let conflicts: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
     assert_eq!(csv(&wh, "SELECT n FROM counter"), format!("n\n{}\n", WRITERS * INCREMENTS), "{conflicts} conflicts");
 }
+
+#[test]
+fn a_reader_process_never_sees_a_full_refresh_half_done() {
+    const ROWS: u64 = 300_000;
+    const REFRESHES: u64 = 6;
+    let (_dir, wh) = warehouse();
+    assert_success(&tarn(&wh, &["-c", "CREATE TABLE t (id bigint NOT NULL, version bigint NOT NULL)"]));
+    assert_success(&tarn(&wh, &["-c", &refresh_job(0, ROWS)]));
+    let writer = {
+        let wh = wh.clone();
+        std::thread::spawn(move || {
+            for version in 1..=REFRESHES {
+                assert_success(&tarn(&wh, &["-c", &refresh_job(version, ROWS)]));
+            }
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    while !writer.is_finished() {
+        let (count, lo, hi) = contents(&wh);
+        assert_eq!(count, ROWS, "a reader saw a partial table");
+        assert_eq!(lo, hi, "a reader saw two versions at once");
+        seen.insert(lo);
+    }
+    writer.join().unwrap();
+    assert_eq!(contents(&wh), (ROWS, REFRESHES, REFRESHES));
+    assert!(seen.len() >= 2, "the reader should have seen several versions, saw {seen:?}");
+}
