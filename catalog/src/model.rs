@@ -179,17 +179,20 @@ impl CatalogState {
         self.views.values().find(|v| v.schema_id == schema_id && v.name == name).map(Relation::View)
     }
 
+    /// The table or view `schema.name`.
+    pub fn relation_by_name(&self, schema: &str, name: &str) -> Option<Relation<'_>> {
+        self.relation(self.schema_by_name(schema)?.id, name)
+    }
+
     pub fn table_by_name(&self, schema: &str, name: &str) -> Option<&TableDef> {
-        let schema = self.schema_by_name(schema)?;
-        match self.relation(schema.id, name)? {
+        match self.relation_by_name(schema, name)? {
             Relation::Table(t) => Some(t),
             Relation::View(_) => None,
         }
     }
 
     pub fn view_by_name(&self, schema: &str, name: &str) -> Option<&ViewDef> {
-        let schema = self.schema_by_name(schema)?;
-        match self.relation(schema.id, name)? {
+        match self.relation_by_name(schema, name)? {
             Relation::View(v) => Some(v),
             Relation::Table(_) => None,
         }

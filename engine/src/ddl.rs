@@ -130,8 +130,7 @@ pub(crate) fn drop(
             for name in names {
                 let (schema, table) = resolve_name(name)?;
                 let op = session.shared.with_state(|s| {
-                    let schema_def = s.schema_by_name(&schema)?;
-                    Some(match s.relation(schema_def.id, &table)? {
+                    Some(match s.relation_by_name(&schema, &table)? {
                         Relation::Table(t) if want_table => Ok(CatalogOp::DropTable(t.id)),
                         Relation::View(v) if !want_table => Ok(CatalogOp::DropView(v.id)),
                         Relation::Table(_) => {
@@ -296,8 +295,7 @@ pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output
         return Err(Error::Unsupported("moving a table to another schema".into()));
     }
     let op = session.shared.with_state(|s| {
-        let schema_def = s.schema_by_name(&schema)?;
-        Some(match s.relation(schema_def.id, &name)? {
+        Some(match s.relation_by_name(&schema, &name)? {
             Relation::Table(t) => CatalogOp::AlterTable(TableDef { name: new_name.clone(), ..t.clone() }),
             Relation::View(v) => CatalogOp::AlterView(ViewDef { name: new_name.clone(), ..v.clone() }),
         })
@@ -395,8 +393,7 @@ pub(crate) fn comment(
         CommentObject::Table | CommentObject::View => {
             let (schema, name) = resolve_name(object_name)?;
             let found = session.shared.with_state(|s| {
-                let schema_def = s.schema_by_name(&schema)?;
-                Some(match s.relation(schema_def.id, &name)? {
+                Some(match s.relation_by_name(&schema, &name)? {
                     Relation::Table(t) => CatalogOp::AlterTable(TableDef { comment: comment.clone(), ..t.clone() }),
                     Relation::View(v) => CatalogOp::AlterView(ViewDef { comment: comment.clone(), ..v.clone() }),
                 })

@@ -119,8 +119,7 @@ impl Session {
             .map_err(|e| Error::Invalid(format!("invalid relation name '{name}': {e}")))?;
         let (schema, table) = resolve_name(&object_name)?;
         let found = self.shared.with_state(|s| {
-            let schema_def = s.schema_by_name(&schema)?;
-            s.relation(schema_def.id, &table).map(|r| match r {
+            s.relation_by_name(&schema, &table).map(|r| match r {
                 Relation::Table(t) => (relation_info(&schema, &r), Some(t.clone()), None),
                 Relation::View(v) => (relation_info(&schema, &r), None, Some(v.clone())),
             })
