@@ -50,7 +50,7 @@ impl From<Error> for DataFusionError {
 fn one_line(e: &DataFusionError) -> String {
     let message = match e.find_root() {
         DataFusionError::SQL(parser_error, _) => format!("syntax error: {parser_error}"),
-        DataFusionError::Plan(m) => m.clone(),
+        DataFusionError::Plan(m) => missing_relation(m).unwrap_or_else(|| m.clone()),
         DataFusionError::SchemaError(inner, _) => inner.to_string(),
         DataFusionError::NotImplemented(m) => format!("not supported yet: {m}"),
         DataFusionError::Execution(m) => m.clone(),
@@ -66,6 +66,13 @@ fn one_line(e: &DataFusionError) -> String {
         root => root.strip_backtrace(),
     };
     message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// DataFusion's "table 'dev.s.t' not found" in PostgreSQL's words.
+fn missing_relation(message: &str) -> Option<String> {
+    let name = message.strip_prefix("table '")?.strip_suffix("' not found")?;
+    let name = name.strip_prefix(&format!("{}.", crate::provider::CATALOG_NAME)).unwrap_or(name);
+    Some(format!("relation \"{name}\" does not exist"))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -91,6 +91,30 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
                 return Ok(if w.keyword == Keyword::END { Statement::Commit } else { Statement::Rollback });
             }
             Keyword::BEGIN | Keyword::START if begins_as_of(p) => return parse_begin_as_of(p),
+            Keyword::CREATE if is_word(p, 1, Keyword::EXTERNAL) => {
+                return Err(Error::Unsupported(format!(
+                    "CREATE EXTERNAL {} (external schemas and tables over the lake)",
+                    p.parser.peek_nth_token(2)
+                )));
+            }
+            Keyword::CREATE
+                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
+            {
+                return Err(access_control());
+            }
+            Keyword::ALTER
+                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
+            {
+                return Err(access_control());
+            }
+            Keyword::DROP
+                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
+            {
+                return Err(access_control());
+            }
+            Keyword::GRANT | Keyword::REVOKE => return Err(access_control()),
+            Keyword::UNLOAD => return Err(Error::Unsupported("UNLOAD".into())),
+            Keyword::MSCK => return Err(Error::Unsupported("MSCK REPAIR TABLE (external tables)".into())),
             Keyword::VACUUM => {
                 p.parser.next_token();
                 return parse_vacuum(p);
@@ -197,6 +221,15 @@ fn expect_end(p: &DFParser<'_>) -> Result<()> {
     }
 }
 
+/// Whether the `n`th token from here is the keyword `keyword`.
+fn is_word(p: &DFParser<'_>, n: usize, keyword: Keyword) -> bool {
+    matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.keyword == keyword)
+}
+
+fn access_control() -> Error {
+    Error::Unsupported("users, groups, roles and privileges (tarn is a single-user embedded engine)".into())
+}
+
 /// `COPY name [(cols)] FROM ...` (Redshift), as opposed to DataFusion's `COPY ... TO`.
 fn is_redshift_copy_from(p: &DFParser<'_>) -> bool {
     let mut depth = 0usize;
@@ -287,6 +320,25 @@ mod tests {
         );
         assert!(parse("BEGIN AS OF YESTERDAY").is_err());
         assert_eq!(parse("BEGIN TRANSACTION").unwrap(), vec![Statement::Begin]);
+    }
+
+    #[test]
+    fn statements_of_later_features_are_reported_as_not_supported() {
+        for sql in [
+            "CREATE EXTERNAL SCHEMA spectrum FROM DATA CATALOG DATABASE 'db'",
+            "CREATE EXTERNAL TABLE s.t (a int) STORED AS PARQUET LOCATION 's3://b/'",
+            "CREATE USER keeyong PASSWORD '...'",
+            "CREATE GROUP analytics_users",
+            "ALTER GROUP analytics_authors ADD USER keeyong",
+            "CREATE ROLE staff",
+            "GRANT ROLE staff TO keeyong",
+            "GRANT USAGE ON SCHEMA analytics TO GROUP analytics_users",
+            "UNLOAD ('select 1') TO 's3://b/p/'",
+            "MSCK REPAIR TABLE spectrum.events",
+        ] {
+            let err = parse(sql).unwrap_err().to_string();
+            assert!(err.starts_with("not supported yet: "), "{sql}: {err}");
+        }
     }
 
     #[test]
