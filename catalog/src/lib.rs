@@ -6,11 +6,13 @@
 //! added later. Storage sits behind [`CatalogStore`]; [`SqliteCatalog`] is the embedded one.
 //! This crate knows nothing of DataFusion.
 
+mod load;
 mod model;
 mod sqlite;
 mod txn;
 pub mod types;
 
+pub use load::{LoadCommit, LoadError};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, SchemaDef,
     SnapshotId, SnapshotInfo, TableDef, ViewDef,
@@ -81,6 +83,19 @@ pub trait CatalogStore: Send + Sync {
     /// `cutoff`), older ones go, and so does every catalog row and data file no remaining
     /// snapshot sees. Returns the paths of the expired data files, for the caller to delete.
     fn expire_snapshots(&self, cutoff: &str) -> Result<Vec<String>>;
+
+    /// A new id for a load (Redshift's query id in `stl_load_errors`).
+    fn next_query_id(&self) -> Result<i64>;
+
+    /// Records the rows a load rejected and the files it read. Kept whatever becomes of the
+    /// load's transaction: a failed load is exactly when users look at them.
+    fn record_load(&self, errors: &[LoadError], files: &[LoadCommit]) -> Result<()>;
+
+    /// Every recorded load error, oldest first.
+    fn load_errors(&self) -> Result<Vec<LoadError>>;
+
+    /// Every recorded loaded file, oldest first.
+    fn load_commits(&self) -> Result<Vec<LoadCommit>>;
 
     /// Every data file any snapshot references, live or not, in commit order.
     fn all_data_files(&self) -> Result<Vec<DataFile>>;

@@ -13,11 +13,12 @@ use crate::model::{
 };
 use crate::txn::Transaction;
 use crate::types::SqlType;
-use crate::{CatalogStore, Error, Result};
+use crate::{CatalogStore, Error, LoadCommit, LoadError, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Table layouts mirror DuckLake's (`ducklake_snapshot`, `ducklake_table`, ...).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tarn_metadata (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE tarn_snapshot (
     snapshot_id INTEGER PRIMARY KEY,
@@ -87,7 +88,37 @@ CREATE TABLE tarn_data_file (
 CREATE INDEX tarn_data_file_table ON tarn_data_file (table_id, end_snapshot);
 CREATE INDEX tarn_table_live ON tarn_table (end_snapshot);
 INSERT INTO tarn_metadata VALUES ('next_object_id', '1');
-"#];
+"#,
+    r#"
+CREATE TABLE tarn_load_error (
+    query INTEGER NOT NULL,
+    userid TEXT NOT NULL,
+    tbl INTEGER NOT NULL,
+    starttime TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    line_number INTEGER NOT NULL,
+    colname TEXT NOT NULL,
+    type TEXT NOT NULL,
+    col_length TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    raw_line TEXT NOT NULL,
+    raw_field_value TEXT NOT NULL,
+    err_code INTEGER NOT NULL,
+    err_reason TEXT NOT NULL
+);
+CREATE TABLE tarn_load_commit (
+    query INTEGER NOT NULL,
+    userid TEXT NOT NULL,
+    tbl INTEGER NOT NULL,
+    filename TEXT NOT NULL,
+    lines_scanned INTEGER NOT NULL,
+    curtime TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+INSERT INTO tarn_metadata VALUES ('next_query_id', '1');
+"#,
+];
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";
 
@@ -581,6 +612,98 @@ impl CatalogStore for SqliteCatalog {
             tx.execute("DELETE FROM tarn_snapshot WHERE snapshot_id < ?1", [oldest_kept])?;
             tx.commit()?;
             Ok(expired)
+        })
+    }
+
+    fn next_query_id(&self) -> Result<i64> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id: i64 = tx.query_row(
+                "UPDATE tarn_metadata SET value = CAST(value AS INTEGER) + 1 WHERE key = 'next_query_id'
+                 RETURNING CAST(value AS INTEGER) - 1",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    fn record_load(&self, errors: &[LoadError], files: &[LoadCommit]) -> Result<()> {
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT INTO tarn_load_error VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")?;
+                for e in errors {
+                    insert.execute(params![
+                        e.query,
+                        e.userid,
+                        e.tbl,
+                        e.starttime,
+                        e.session,
+                        e.filename,
+                        e.line_number,
+                        e.colname,
+                        e.col_type,
+                        e.col_length,
+                        e.position,
+                        e.raw_line,
+                        e.raw_field_value,
+                        e.err_code,
+                        e.err_reason
+                    ])?;
+                }
+                let mut insert = tx.prepare_cached("INSERT INTO tarn_load_commit VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+                for f in files {
+                    insert.execute(params![f.query, f.userid, f.tbl, f.filename, f.lines_scanned, f.curtime, f.status])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn load_errors(&self) -> Result<Vec<LoadError>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT * FROM tarn_load_error ORDER BY rowid")?;
+            stmt.query_map([], |r| {
+                Ok(LoadError {
+                    query: r.get(0)?,
+                    userid: r.get(1)?,
+                    tbl: r.get(2)?,
+                    starttime: r.get(3)?,
+                    session: r.get(4)?,
+                    filename: r.get(5)?,
+                    line_number: r.get(6)?,
+                    colname: r.get(7)?,
+                    col_type: r.get(8)?,
+                    col_length: r.get(9)?,
+                    position: r.get(10)?,
+                    raw_line: r.get(11)?,
+                    raw_field_value: r.get(12)?,
+                    err_code: r.get(13)?,
+                    err_reason: r.get(14)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn load_commits(&self) -> Result<Vec<LoadCommit>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT * FROM tarn_load_commit ORDER BY rowid")?;
+            stmt.query_map([], |r| {
+                Ok(LoadCommit {
+                    query: r.get(0)?,
+                    userid: r.get(1)?,
+                    tbl: r.get(2)?,
+                    filename: r.get(3)?,
+                    lines_scanned: r.get(4)?,
+                    curtime: r.get(5)?,
+                    status: r.get(6)?,
+                })
+            })?
+            .collect()
         })
     }
 

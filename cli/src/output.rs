@@ -43,8 +43,16 @@ const TIMESTAMP_TZ_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f%:z";
 /// Prints one statement's output to `out` in `format`.
 pub async fn print(output: Output, format: Format, out: &mut dyn Write) -> Result<()> {
     match output {
-        Output::Command(tag) if format.for_people() => writeln!(out, "{tag}")?,
-        Output::Command(tag) => eprintln!("{tag}"),
+        Output::Command(tag) => {
+            if let Some(message) = &tag.message {
+                eprintln!("INFO: {message}");
+            }
+            if format.for_people() {
+                writeln!(out, "{tag}")?;
+            } else {
+                eprintln!("{tag}");
+            }
+        }
         Output::Rows(rows) if rows.schema().fields().is_empty() => {
             // Statements such as SET return no columns: nothing to show.
             rows.collect().await?;

@@ -144,6 +144,39 @@ impl DateFormat {
         Ok(DateFormat { pieces })
     }
 
+    /// The equivalent chrono format for parsing input (COPY's DATEFORMAT and TIMEFORMAT), or
+    /// `None` if the pattern uses fields chrono cannot parse (quarter, week numbers, day of week).
+    pub fn to_chrono(&self) -> Option<String> {
+        let twelve_hour = self.pieces.iter().any(|p| matches!(p, Piece::Field { field: Field::Meridian { .. }, .. }));
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Literal(text) => out.push_str(&text.replace('%', "%%")),
+                Piece::Field { field, .. } => out.push_str(match field {
+                    Field::Year4 => "%Y",
+                    Field::Year2 => "%y",
+                    Field::Month => "%m",
+                    Field::MonthAbbr(_) => "%b",
+                    Field::MonthName(_) => "%B",
+                    Field::Day => "%d",
+                    Field::DayOfYear => "%j",
+                    Field::DayAbbr(_) => "%a",
+                    Field::DayName(_) => "%A",
+                    Field::Hour24 => "%H",
+                    Field::Hour12 if twelve_hour => "%I",
+                    Field::Hour12 => "%H",
+                    Field::Minute => "%M",
+                    Field::Second => "%S",
+                    Field::Millis => "%3f",
+                    Field::Micros => "%6f",
+                    Field::Meridian { .. } => "%p",
+                    Field::Quarter | Field::WeekOfYear | Field::IsoWeek | Field::DayOfWeek => return None,
+                }),
+            }
+        }
+        Some(out)
+    }
+
     /// Renders a timestamp.
     pub fn format(&self, t: &NaiveDateTime) -> String {
         let mut out = String::with_capacity(32);
@@ -247,6 +280,15 @@ mod tests {
         for (format, expected) in cases {
             assert_eq!(DateFormat::parse(format).unwrap().format(&t), expected, "{format}");
         }
+    }
+
+    #[test]
+    fn converts_to_chrono_for_parsing() {
+        let f = DateFormat::parse("YYYY-MM-DD HH:MI:SS").unwrap().to_chrono().unwrap();
+        assert_eq!(f, "%Y-%m-%d %H:%M:%S");
+        assert_eq!(NaiveDateTime::parse_from_str("2024-03-01 17:05:09", &f).unwrap(), at("2024-03-01 17:05:09.0"));
+        assert_eq!(DateFormat::parse("MM/DD/YYYY HH12:MI AM").unwrap().to_chrono().unwrap(), "%m/%d/%Y %I:%M %p");
+        assert!(DateFormat::parse("YYYY Q").unwrap().to_chrono().is_none());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod copy;
 mod datefmt;
 mod ddl;
 mod describe;

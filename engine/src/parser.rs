@@ -12,6 +12,7 @@ use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use crate::copy::offset;
 use crate::error::{Error, Result};
 
 /// One parsed statement.
@@ -28,6 +29,8 @@ pub enum Statement {
     Commit,
     /// `ROLLBACK`, `ABORT`.
     Rollback,
+    /// Redshift `COPY table [(cols)] FROM 'source' [options]`.
+    CopyFrom(Box<crate::copy::CopyFrom>),
     /// `VACUUM [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`.
     Vacuum(Vacuum),
 }
@@ -66,7 +69,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         if expecting_delimiter {
             return Err(Error::Parse(format!("expected ';' between statements, found {next}")));
         }
-        statements.push(parse_one(&mut parser)?);
+        statements.push(parse_one(&mut parser, sql)?);
         expecting_delimiter = true;
     }
     Ok(statements)
@@ -81,7 +84,7 @@ fn parse_error(e: datafusion::error::DataFusionError) -> Error {
     }
 }
 
-fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
+fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
     if let Token::Word(w) = p.parser.peek_token().token {
         match w.keyword {
             Keyword::END | Keyword::ABORT => {
@@ -127,7 +130,14 @@ fn parse_one(p: &mut DFParser<'_>) -> Result<Statement> {
                 return Ok(Statement::Sql(Box::new(DFStatement::Statement(Box::new(comment)))));
             }
             Keyword::COPY if is_redshift_copy_from(p) => {
-                return Err(Error::Unsupported("Redshift COPY ... FROM (loading into tables)".into()));
+                // The statement's text, from COPY up to `;`, goes to the COPY option parser.
+                let start = p.parser.peek_token().span.start;
+                let mut end = start;
+                while !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
+                    end = p.parser.next_token().span.end;
+                }
+                let text = &sql[offset(sql, start)..offset(sql, end)];
+                return Ok(Statement::CopyFrom(Box::new(crate::copy::parse_copy_from(text)?)));
             }
             _ => {}
         }
@@ -305,9 +315,10 @@ mod tests {
     }
 
     #[test]
-    fn redshift_copy_from_is_reported_not_misparsed() {
-        let err = parse("COPY t FROM 's3://b/k' iam_role 'x' csv").unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+    fn redshift_copy_from_and_datafusion_copy_to_are_told_apart() {
+        let stmts = parse("COPY t FROM 's3://b/k' iam_role 'x' csv; select 1").unwrap();
+        assert!(matches!(&stmts[0], Statement::CopyFrom(c) if c.source == "s3://b/k"));
+        assert!(matches!(stmts[1], Statement::Sql(_)));
         assert!(matches!(parse("COPY (select 1) TO '/tmp/x.csv'").unwrap()[0], Statement::Sql(_)));
     }
 

@@ -55,15 +55,21 @@ pub struct CommandTag {
     pub command: String,
     /// Rows the command affected, for commands that count them.
     pub rows: Option<u64>,
+    /// A notice for people, such as COPY's summary.
+    pub message: Option<String>,
 }
 
 impl Output {
     pub(crate) fn command(command: impl Into<String>) -> Output {
-        Output::Command(CommandTag { command: command.into(), rows: None })
+        Output::Command(CommandTag { command: command.into(), rows: None, message: None })
     }
 
     pub(crate) fn command_with_rows(command: impl Into<String>, rows: u64) -> Output {
-        Output::Command(CommandTag { command: command.into(), rows: Some(rows) })
+        Output::Command(CommandTag { command: command.into(), rows: Some(rows), message: None })
+    }
+
+    pub(crate) fn command_with_message(command: impl Into<String>, rows: u64, message: String) -> Output {
+        Output::Command(CommandTag { command: command.into(), rows: Some(rows), message: Some(message) })
     }
 }
 
@@ -357,7 +363,7 @@ impl Session {
                 }
                 maintenance::vacuum(self, vacuum).await
             }
-            Statement::Sql(statement) => {
+            statement @ (Statement::Sql(_) | Statement::CopyFrom(_)) => {
                 let implicit = {
                     let mut guard = self.shared.lock();
                     match guard.as_mut() {
@@ -373,7 +379,11 @@ impl Session {
                         }
                     }
                 };
-                let result = self.run_sql(*statement).await;
+                let result = match statement {
+                    Statement::Sql(statement) => self.run_sql(*statement).await,
+                    Statement::CopyFrom(copy) => crate::copy::copy_from(self, *copy).await,
+                    _ => unreachable!("matched above"),
+                };
                 if implicit {
                     return self.finish_implicit(result);
                 }

@@ -20,8 +20,16 @@ pub(crate) const PG_CATALOG: &str = "pg_catalog";
 pub(crate) const INFORMATION_SCHEMA: &str = "information_schema";
 pub(crate) const SYSTEM_SCHEMAS: [&str; 2] = [PG_CATALOG, INFORMATION_SCHEMA];
 
-const PG_TABLES: &[&str] =
-    &["pg_namespace", "pg_tables", "pg_views", "svv_table_info", "tarn_snapshots", "tarn_data_files"];
+const PG_TABLES: &[&str] = &[
+    "pg_namespace",
+    "pg_tables",
+    "pg_views",
+    "svv_table_info",
+    "stl_load_errors",
+    "stl_load_commits",
+    "tarn_snapshots",
+    "tarn_data_files",
+];
 const INFO_TABLES: &[&str] =
     &["schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "df_settings"];
 
@@ -175,6 +183,80 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                 .snapshots()?
                 .into_iter()
                 .map(|s| vec![int(s.id), text(s.time), text(s.author), text(s.changes)])
+                .collect(),
+        )?,
+        (PG_CATALOG, "stl_load_errors") => table_of(
+            vec![
+                field("userid", DataType::Utf8),
+                field("slice", DataType::Int64),
+                field("tbl", DataType::Int64),
+                field("starttime", DataType::Utf8),
+                field("session", DataType::Int64),
+                field("query", DataType::Int64),
+                field("filename", DataType::Utf8),
+                field("line_number", DataType::Int64),
+                field("colname", DataType::Utf8),
+                field("type", DataType::Utf8),
+                field("col_length", DataType::Utf8),
+                field("position", DataType::Int64),
+                field("raw_line", DataType::Utf8),
+                field("raw_field_value", DataType::Utf8),
+                field("err_code", DataType::Int64),
+                field("err_reason", DataType::Utf8),
+            ],
+            shared
+                .engine
+                .store
+                .load_errors()?
+                .into_iter()
+                .map(|e| {
+                    vec![
+                        text(e.userid),
+                        int(0),
+                        int(e.tbl),
+                        text(e.starttime),
+                        int(e.session),
+                        int(e.query),
+                        text(e.filename),
+                        int(e.line_number),
+                        text(e.colname),
+                        text(e.col_type),
+                        text(e.col_length),
+                        int(e.position),
+                        text(e.raw_line),
+                        text(e.raw_field_value),
+                        int(e.err_code),
+                        text(e.err_reason),
+                    ]
+                })
+                .collect(),
+        )?,
+        (PG_CATALOG, "stl_load_commits") => table_of(
+            vec![
+                field("userid", DataType::Utf8),
+                field("query", DataType::Int64),
+                field("tbl", DataType::Int64),
+                field("filename", DataType::Utf8),
+                field("lines_scanned", DataType::Int64),
+                field("curtime", DataType::Utf8),
+                field("status", DataType::Utf8),
+            ],
+            shared
+                .engine
+                .store
+                .load_commits()?
+                .into_iter()
+                .map(|c| {
+                    vec![
+                        text(c.userid),
+                        int(c.query),
+                        int(c.tbl),
+                        text(c.filename),
+                        int(c.lines_scanned),
+                        text(c.curtime),
+                        text(c.status),
+                    ]
+                })
                 .collect(),
         )?,
         (PG_CATALOG, "tarn_data_files") => table_of(

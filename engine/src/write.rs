@@ -63,6 +63,15 @@ pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result
 pub(crate) async fn write_plan(session: &Session, table: &TableDef, input: &LogicalPlan) -> Result<Vec<NewDataFile>> {
     let plan = session.ctx.state().create_physical_plan(input).await?;
     let streams = execute_stream_partitioned(plan, session.ctx.task_ctx())?;
+    write_streams(session, table, streams).await
+}
+
+/// Writes `streams` (one writer each, in parallel) as new data files of `table`.
+pub(crate) async fn write_streams(
+    session: &Session,
+    table: &TableDef,
+    streams: Vec<SendableRecordBatchStream>,
+) -> Result<Vec<NewDataFile>> {
     let target = Arc::new(Target {
         shared: session.shared.clone(),
         schema: Arc::new(table.arrow_schema()),

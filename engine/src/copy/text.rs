@@ -1,0 +1,518 @@
+//! Reading delimited text and CSV records, and converting fields with Redshift's rules.
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use tarn_catalog::{ColumnDef, SqlType};
+
+use super::options::{CopyOptions, InputFormat};
+use crate::datefmt::DateFormat;
+
+/// One input record.
+#[derive(Debug)]
+pub struct Record {
+    /// 1-based line where the record starts.
+    pub line_number: u64,
+    pub raw: String,
+    pub fields: Vec<String>,
+}
+
+/// Reads records from text input, CSV or delimited.
+pub struct RecordReader<R> {
+    input: R,
+    line: u64,
+    delimiter: char,
+    csv_quote: Option<char>,
+    remove_quotes: bool,
+    escape: bool,
+}
+
+impl<R: BufRead> RecordReader<R> {
+    pub fn new(input: R, options: &CopyOptions) -> Self {
+        let csv_quote = match options.format {
+            InputFormat::Csv { quote } => Some(quote),
+            _ => None,
+        };
+        let delimiter = options.delimiter.unwrap_or(if csv_quote.is_some() { ',' } else { '|' });
+        RecordReader {
+            input,
+            line: 0,
+            delimiter,
+            csv_quote,
+            remove_quotes: options.remove_quotes,
+            escape: options.escape,
+        }
+    }
+
+    /// Lines read so far.
+    pub fn lines(&self) -> u64 {
+        self.line
+    }
+
+    fn read_line(&mut self, into: &mut String) -> std::io::Result<bool> {
+        let before = into.len();
+        if self.input.read_line(into)? == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        while into.len() > before && (into.ends_with('\n') || into.ends_with('\r')) {
+            into.pop();
+        }
+        Ok(true)
+    }
+
+    /// Skips `n` lines (IGNOREHEADER).
+    pub fn skip_lines(&mut self, n: u64) -> std::io::Result<()> {
+        let mut scratch = String::new();
+        for _ in 0..n {
+            scratch.clear();
+            if !self.read_line(&mut scratch)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next record, or `None` at the end of the input.
+    pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
+        let mut raw = String::new();
+        if !self.read_line(&mut raw)? {
+            return Ok(None);
+        }
+        let line_number = self.line;
+        let fields = match self.csv_quote {
+            Some(quote) => loop {
+                match split_csv(&raw, self.delimiter, quote) {
+                    Some(fields) => break fields,
+                    // A quoted field goes on to the next line.
+                    None => {
+                        raw.push('\n');
+                        if !self.read_line(&mut raw)? {
+                            break split_csv_lenient(&raw, self.delimiter, quote);
+                        }
+                    }
+                }
+            },
+            None => loop {
+                if self.escape && raw.ends_with('\\') && !raw.ends_with("\\\\") {
+                    // An escaped newline continues the record.
+                    raw.pop();
+                    raw.push('\n');
+                    if self.read_line(&mut raw)? {
+                        continue;
+                    }
+                }
+                break split_text(&raw, self.delimiter, self.remove_quotes, self.escape);
+            },
+        };
+        Ok(Some(Record { line_number, raw, fields }))
+    }
+}
+
+/// Splits a CSV record; `None` if a quoted field is still open at the end.
+fn split_csv(line: &str, delimiter: char, quote: char) -> Option<Vec<String>> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_quotes = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == quote {
+                if chars.peek() == Some(&quote) {
+                    field.push(quote);
+                    chars.next();
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+        } else if c == quote {
+            in_quotes = true;
+        } else if c == delimiter {
+            fields.push(std::mem::take(&mut field));
+        } else {
+            field.push(c);
+        }
+    }
+    if in_quotes {
+        return None;
+    }
+    fields.push(field);
+    Some(fields)
+}
+
+fn split_csv_lenient(line: &str, delimiter: char, quote: char) -> Vec<String> {
+    split_csv(&format!("{line}{quote}"), delimiter, quote).unwrap_or_else(|| vec![line.to_string()])
+}
+
+/// Splits a delimited-text record, honouring REMOVEQUOTES and ESCAPE.
+fn split_text(line: &str, delimiter: char, remove_quotes: bool, escape: bool) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars();
+    let mut in_quotes = false;
+    let mut at_field_start = true;
+    while let Some(c) = chars.next() {
+        if escape && c == '\\' {
+            match chars.next() {
+                Some('n') => field.push('\n'),
+                Some('t') => field.push('\t'),
+                Some(other) => field.push(other),
+                None => field.push('\\'),
+            }
+            at_field_start = false;
+            continue;
+        }
+        if remove_quotes && c == '"' && (at_field_start || in_quotes) {
+            in_quotes = !in_quotes;
+            at_field_start = false;
+            continue;
+        }
+        if c == delimiter && !in_quotes {
+            fields.push(std::mem::take(&mut field));
+            at_field_start = true;
+            continue;
+        }
+        field.push(c);
+        at_field_start = false;
+    }
+    fields.push(field);
+    fields
+}
+
+/// A converted field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Decimal(i128),
+    Bool(bool),
+    Text(String),
+    Date(i32),
+    Timestamp(i64),
+}
+
+/// Why a field was rejected: Redshift's `stl_load_errors.err_code` and `err_reason`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub code: i64,
+    pub reason: String,
+}
+
+fn reject(code: i64, reason: impl Into<String>) -> Rejection {
+    Rejection { code, reason: reason.into() }
+}
+
+/// Converts fields with the options' null, blank and format rules.
+pub struct Converter {
+    null_as: String,
+    empty_as_null: bool,
+    blanks_as_null: bool,
+    trim_blanks: bool,
+    truncate_columns: bool,
+    date_format: Option<String>,
+    time_format: Option<String>,
+    accept_any_date: bool,
+}
+
+impl Converter {
+    pub fn new(options: &CopyOptions) -> Result<Self, crate::Error> {
+        let chrono_format = |f: &Option<String>| -> Result<Option<String>, crate::Error> {
+            match f.as_deref() {
+                None | Some("auto") | Some("epochsecs") | Some("epochmillisecs") => Ok(f.clone()),
+                Some(pattern) => DateFormat::parse(pattern)?
+                    .to_chrono()
+                    .map(Some)
+                    .ok_or_else(|| crate::Error::Unsupported(format!("datetime format '{pattern}' in COPY"))),
+            }
+        };
+        Ok(Converter {
+            null_as: options.null_as.clone().unwrap_or_else(|| "\\N".to_string()),
+            empty_as_null: options.empty_as_null,
+            blanks_as_null: options.blanks_as_null,
+            trim_blanks: options.trim_blanks,
+            truncate_columns: options.truncate_columns,
+            date_format: chrono_format(&options.date_format)?,
+            time_format: chrono_format(&options.time_format)?,
+            accept_any_date: options.accept_any_date,
+        })
+    }
+
+    pub fn convert(&self, raw: &str, column: &ColumnDef) -> Result<Value, Rejection> {
+        let text = column.sql_type.max_length().is_some();
+        let value = if self.trim_blanks && text { raw.trim() } else { raw };
+        let is_null = value == self.null_as
+            || (self.blanks_as_null && !value.is_empty() && value.trim().is_empty())
+            || (value.is_empty() && (self.empty_as_null || !text));
+        if is_null {
+            return if column.nullable {
+                Ok(Value::Null)
+            } else {
+                Err(reject(1213, "Missing data for not-null field"))
+            };
+        }
+        let digits =
+            |kind: &str| reject(1207, format!("Invalid digit, Value '{}', Pos 0, Type: {kind}", first_bad(value)));
+        let trimmed = value.trim();
+        Ok(match column.sql_type {
+            SqlType::SmallInt => Value::I16(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Short")))?),
+            SqlType::Integer => Value::I32(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Integer")))?),
+            SqlType::BigInt => Value::I64(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Long")))?),
+            SqlType::Real => Value::F32(
+                trimmed.parse().map_err(|_| reject(1208, format!("Invalid float value '{trimmed}', Type: Real")))?,
+            ),
+            SqlType::Double => Value::F64(
+                trimmed.parse().map_err(|_| reject(1208, format!("Invalid float value '{trimmed}', Type: Double")))?,
+            ),
+            SqlType::Decimal { precision, scale } => Value::Decimal(parse_decimal(trimmed, precision, scale)?),
+            SqlType::Boolean => Value::Bool(match trimmed.to_ascii_lowercase().as_str() {
+                "t" | "true" | "1" | "y" | "yes" | "on" => true,
+                "f" | "false" | "0" | "n" | "no" | "off" => false,
+                _ => return Err(reject(1210, format!("Invalid boolean value '{trimmed}'"))),
+            }),
+            SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
+                let max = column.sql_type.max_length().unwrap_or(u32::MAX) as usize;
+                if value.len() > max {
+                    if !self.truncate_columns {
+                        return Err(reject(1204, "String length exceeds DDL length"));
+                    }
+                    let mut end = max;
+                    while !value.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    Value::Text(value[..end].to_string())
+                } else {
+                    Value::Text(value.to_string())
+                }
+            }
+            SqlType::Date => match self.parse_date(trimmed) {
+                Some(d) => Value::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
+                None if self.accept_any_date => Value::Null,
+                None => return Err(reject(1205, format!("Invalid Date Format - value '{trimmed}'"))),
+            },
+            SqlType::Timestamp | SqlType::TimestampTz => match self.parse_timestamp(trimmed) {
+                Some(t) => Value::Timestamp(t),
+                None if self.accept_any_date => Value::Null,
+                None => return Err(reject(1206, format!("Invalid timestamp format or value '{trimmed}'"))),
+            },
+        })
+    }
+
+    fn parse_date(&self, value: &str) -> Option<NaiveDate> {
+        match self.date_format.as_deref() {
+            Some(f) if f != "auto" => NaiveDate::parse_from_str(value, f).ok(),
+            _ => AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok()),
+        }
+    }
+
+    /// Microseconds since the epoch, UTC.
+    fn parse_timestamp(&self, value: &str) -> Option<i64> {
+        match self.time_format.as_deref() {
+            Some("epochsecs") => value.parse::<i64>().ok().and_then(|s| s.checked_mul(1_000_000)),
+            Some("epochmillisecs") => value.parse::<i64>().ok().and_then(|s| s.checked_mul(1_000)),
+            Some(f) if f != "auto" => {
+                NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.and_utc().timestamp_micros())
+            }
+            _ => AUTO_TIMESTAMPS
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.and_utc().timestamp_micros()))
+                .or_else(|| {
+                    AUTO_TIMESTAMPS_TZ
+                        .iter()
+                        .find_map(|f| chrono::DateTime::parse_from_str(value, f).ok().map(|t| t.timestamp_micros()))
+                })
+                .or_else(|| {
+                    self.parse_date(value)
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+                }),
+        }
+    }
+}
+
+const AUTO_DATES: &[&str] =
+    &["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%m/%d/%Y", "%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%Y.%m.%d"];
+const AUTO_TIMESTAMPS: &[&str] = &[
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S%.f",
+    "%m/%d/%Y %H:%M:%S%.f",
+    "%Y%m%d %H:%M:%S%.f",
+];
+const AUTO_TIMESTAMPS_TZ: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z"];
+
+fn first_bad(value: &str) -> &str {
+    value.trim()
+}
+
+/// An integer that parses as digits but does not fit is an overflow, not a bad digit.
+fn overflow_or(value: &str, otherwise: Rejection) -> Rejection {
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        reject(1216, format!("Overflow, Value '{value}' is out of range for the column type"))
+    } else {
+        otherwise
+    }
+}
+
+fn parse_decimal(value: &str, precision: u8, scale: i8) -> Result<i128, Rejection> {
+    let bad = || reject(1209, format!("Invalid digit, Value '{value}', Type: Decimal"));
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value.strip_prefix('+').unwrap_or(value)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let scale = scale.max(0) as usize;
+    let mut unscaled: i128 = 0;
+    for c in whole.chars().chain(fraction.chars().chain(std::iter::repeat('0')).take(scale)) {
+        unscaled = unscaled.checked_mul(10).and_then(|u| u.checked_add(c as i128 - '0' as i128)).ok_or_else(bad)?;
+    }
+    // Round half up on the first dropped digit, as Redshift does.
+    if fraction.len() > scale && fraction.as_bytes()[scale] >= b'5' {
+        unscaled += 1;
+    }
+    if unscaled >= 10i128.pow(precision as u32) {
+        return Err(reject(1216, format!("Overflow, Value '{value}' does not fit numeric({precision},{scale})")));
+    }
+    Ok(if negative { -unscaled } else { unscaled })
+}
+
+/// Arrow builders for one batch of a table's columns.
+pub struct Builders {
+    columns: Vec<Builder>,
+    pub rows: usize,
+}
+
+enum Builder {
+    I16(Int16Builder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F32(Float32Builder),
+    F64(Float64Builder),
+    Decimal(Decimal128Builder, u8, i8),
+    Bool(BooleanBuilder),
+    Text(StringBuilder),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder, bool),
+}
+
+impl Builders {
+    pub fn new(columns: &[ColumnDef]) -> Self {
+        let columns = columns
+            .iter()
+            .map(|c| match c.sql_type {
+                SqlType::SmallInt => Builder::I16(Int16Builder::new()),
+                SqlType::Integer => Builder::I32(Int32Builder::new()),
+                SqlType::BigInt => Builder::I64(Int64Builder::new()),
+                SqlType::Real => Builder::F32(Float32Builder::new()),
+                SqlType::Double => Builder::F64(Float64Builder::new()),
+                SqlType::Decimal { precision, scale } => Builder::Decimal(Decimal128Builder::new(), precision, scale),
+                SqlType::Boolean => Builder::Bool(BooleanBuilder::new()),
+                SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => Builder::Text(StringBuilder::new()),
+                SqlType::Date => Builder::Date(Date32Builder::new()),
+                SqlType::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new(), false),
+                SqlType::TimestampTz => Builder::Timestamp(TimestampMicrosecondBuilder::new(), true),
+            })
+            .collect();
+        Builders { columns, rows: 0 }
+    }
+
+    /// Appends one row of converted values (one per table column, in order).
+    pub fn append(&mut self, row: Vec<Value>) {
+        for (builder, value) in self.columns.iter_mut().zip(row) {
+            match (builder, value) {
+                (Builder::I16(b), Value::I16(v)) => b.append_value(v),
+                (Builder::I32(b), Value::I32(v)) => b.append_value(v),
+                (Builder::I64(b), Value::I64(v)) => b.append_value(v),
+                (Builder::F32(b), Value::F32(v)) => b.append_value(v),
+                (Builder::F64(b), Value::F64(v)) => b.append_value(v),
+                (Builder::Decimal(b, ..), Value::Decimal(v)) => b.append_value(v),
+                (Builder::Bool(b), Value::Bool(v)) => b.append_value(v),
+                (Builder::Text(b), Value::Text(v)) => b.append_value(v),
+                (Builder::Date(b), Value::Date(v)) => b.append_value(v),
+                (Builder::Timestamp(b, _), Value::Timestamp(v)) => b.append_value(v),
+                (Builder::I16(b), _) => b.append_null(),
+                (Builder::I32(b), _) => b.append_null(),
+                (Builder::I64(b), _) => b.append_null(),
+                (Builder::F32(b), _) => b.append_null(),
+                (Builder::F64(b), _) => b.append_null(),
+                (Builder::Decimal(b, ..), _) => b.append_null(),
+                (Builder::Bool(b), _) => b.append_null(),
+                (Builder::Text(b), _) => b.append_null(),
+                (Builder::Date(b), _) => b.append_null(),
+                (Builder::Timestamp(b, _), _) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// The rows appended so far, as arrays (the builders start over).
+    pub fn finish(&mut self) -> Vec<ArrayRef> {
+        self.rows = 0;
+        self.columns
+            .iter_mut()
+            .map(|b| -> ArrayRef {
+                match b {
+                    Builder::I16(b) => Arc::new(b.finish()),
+                    Builder::I32(b) => Arc::new(b.finish()),
+                    Builder::I64(b) => Arc::new(b.finish()),
+                    Builder::F32(b) => Arc::new(b.finish()),
+                    Builder::F64(b) => Arc::new(b.finish()),
+                    Builder::Decimal(b, p, s) => {
+                        Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("declared precision is valid"))
+                    }
+                    Builder::Bool(b) => Arc::new(b.finish()),
+                    Builder::Text(b) => Arc::new(b.finish()),
+                    Builder::Date(b) => Arc::new(b.finish()),
+                    Builder::Timestamp(b, tz) => {
+                        let array = b.finish();
+                        if *tz { Arc::new(array.with_timezone("+00:00")) } else { Arc::new(array) }
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_csv_with_quotes_and_doubled_quotes() {
+        assert_eq!(split_csv("1,\"a,b\",\"say \"\"hi\"\"\",", ',', '"').unwrap(), ["1", "a,b", "say \"hi\"", ""]);
+        assert!(split_csv("1,\"open", ',', '"').is_none());
+    }
+
+    #[test]
+    fn splits_text_with_removequotes_and_escape() {
+        assert_eq!(split_text("\"a|b\"|c", '|', true, false), ["a|b", "c"]);
+        assert_eq!(split_text("a\\|b|c", '|', false, true), ["a|b", "c"]);
+        assert_eq!(split_text("x,\"y\"", ',', false, false), ["x", "\"y\""]);
+    }
+
+    #[test]
+    fn decimals_round_and_overflow() {
+        assert_eq!(parse_decimal("12.345", 8, 2).unwrap(), 1235);
+        assert_eq!(parse_decimal("-0.5", 3, 0).unwrap(), -1);
+        assert_eq!(parse_decimal("999999.99", 8, 2).unwrap(), 99999999);
+        assert_eq!(parse_decimal("1000000", 8, 2).unwrap_err().code, 1216);
+        assert_eq!(parse_decimal("1.2.3", 8, 2).unwrap_err().code, 1209);
+    }
+}
