@@ -241,6 +241,10 @@ impl Job {
         let mut accepted = 0;
         let mut commits = Vec::new();
         for file in files {
+            if self.failing() || sender.is_closed() {
+                // Too many rejections, or the writer stopped: the load fails, stop reading.
+                break;
+            }
             let lines = self.parse_file(file, &mut builders, schema, sender, &mut accepted)?;
             commits.push(LoadCommit {
                 query: self.query,
@@ -252,7 +256,7 @@ impl Job {
                 status: String::new(),
             });
         }
-        if builders.rows > 0 {
+        if builders.rows > 0 && !self.failing() {
             send(&mut builders, schema, sender)?;
         }
         Ok((accepted, commits))
@@ -278,8 +282,8 @@ impl Job {
                 Ok(row) => {
                     builders.append(row);
                     *accepted += 1;
-                    if builders.rows >= BATCH_ROWS {
-                        send(builders, schema, sender)?;
+                    if builders.rows >= BATCH_ROWS && !send(builders, schema, sender)? {
+                        return Ok(reader.lines());
                     }
                 }
                 Err(error) => {
@@ -294,6 +298,11 @@ impl Job {
             }
         }
         Ok(reader.lines())
+    }
+
+    /// More rows were rejected than MAXERROR allows.
+    fn failing(&self) -> bool {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).len() as u64 > self.options.max_error
     }
 
     /// Converts one record into a full table row, or the error describing its first bad field.
@@ -351,12 +360,11 @@ impl Job {
     }
 }
 
-fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Result<()> {
+/// Hands a full batch to the writer; false when the writer has gone (it failed, and reports why).
+fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Result<bool> {
     let batch = RecordBatch::try_new(schema.clone(), builders.finish())
         .map_err(|e| Error::Invalid(format!("building a batch: {e}")))?;
-    // The writer went away (it failed): stop parsing; its error is reported.
-    let _ = sender.blocking_send(Ok(batch));
-    Ok(())
+    Ok(sender.blocking_send(Ok(batch)).is_ok())
 }
 
 /// Opens an input file, decompressing by the COPY option or, without one, by its extension.
