@@ -64,6 +64,8 @@ fn main() -> ExitCode {
 
     match run(cli, scripts) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`tarn ... | head`): nothing left to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {}", one_line(&e));
             ExitCode::FAILURE
@@ -131,6 +133,14 @@ fn default_warehouse() -> Result<PathBuf> {
     }
     let home = std::env::var_os("HOME").context("neither --warehouse, TARN_WAREHOUSE nor HOME is set")?;
     Ok(PathBuf::from(home).join(".local/share/tarn/warehouse"))
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            // Arrow's CSV and JSON writers keep only the io error's message.
+            || c.to_string().contains("Broken pipe (os error 32)")
+    })
 }
 
 /// An error and its causes on one line.

@@ -143,6 +143,24 @@ fn the_first_error_stops_the_run_with_exit_code_1_and_one_line() {
 }
 
 #[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let (_dir, wh) = warehouse();
+    let mut child = tarn_command(&wh)
+        .args(["-c", "SELECT * FROM generate_series(1, 2000000)", "--format", "csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"value\n");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
+}
+
+#[test]
 fn usage_errors_exit_with_code_2() {
     let (_dir, wh) = warehouse();
     let output = tarn(&wh, &["--format", "yaml", "-c", "select 1"]);
