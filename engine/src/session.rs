@@ -247,6 +247,15 @@ impl SessionShared {
     }
 }
 
+impl Drop for Session {
+    /// A session closed inside a transaction rolls it back: its files go now, not at the next open.
+    fn drop(&mut self) {
+        if let Some(active) = self.shared.lock().take() {
+            self.discard(active);
+        }
+    }
+}
+
 fn read_only_error(txn: &Transaction) -> Error {
     Error::Invalid(format!(
         "cannot write in a read-only transaction (AS OF snapshot {}); ROLLBACK to return to the present",

@@ -190,3 +190,13 @@ fn a_reader_process_never_sees_a_full_refresh_half_done() {
     assert_eq!(contents(&wh), (ROWS, REFRESHES, REFRESHES));
     assert!(seen.len() >= 2, "the reader should have seen several versions, saw {seen:?}");
 }
+
+#[test]
+fn ending_inside_a_transaction_rolls_back_and_removes_its_files_at_once() {
+    let (_dir, wh) = warehouse();
+    assert_success(&tarn(&wh, &["-c", "CREATE TABLE t (a int)"]));
+    assert_success(&tarn(&wh, &["-c", "BEGIN; INSERT INTO t SELECT value FROM generate_series(1, 1000)"]));
+    // Checked before any other process opens the warehouse (which would also clean up).
+    assert!(parquet_files(&wh).is_empty(), "{:?}", parquet_files(&wh));
+    assert_eq!(csv(&wh, "SELECT count(*) AS n FROM t"), "n\n0\n");
+}
