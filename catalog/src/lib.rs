@@ -14,8 +14,8 @@ pub mod types;
 
 pub use load::{LoadCommit, LoadError};
 pub use model::{
-    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, SchemaDef,
-    SnapshotId, SnapshotInfo, TableDef, ViewDef,
+    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, RelationDef,
+    SchemaDef, SnapshotId, SnapshotInfo, TableDef, ViewDef,
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};
@@ -48,6 +48,17 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the catalog writes times: RFC 3339, UTC, microseconds. Times in this form compare
+/// correctly as text (snapshot times, retention cutoffs).
+pub fn format_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The current time, as [`format_time`] writes it.
+pub fn now() -> String {
+    format_time(chrono::Utc::now())
+}
 
 /// Where the catalog is kept. Implementations must make [`commit`](Self::commit) atomic and
 /// serializable across processes, and never block readers on writers.

@@ -294,7 +294,21 @@ impl CatalogState {
     }
 }
 
+/// A table or view definition, owned (a [`Relation`] borrows from the state).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelationDef {
+    Table(TableDef),
+    View(ViewDef),
+}
+
 impl Relation<'_> {
+    pub fn to_owned_def(&self) -> RelationDef {
+        match self {
+            Relation::Table(t) => RelationDef::Table((*t).clone()),
+            Relation::View(v) => RelationDef::View((*v).clone()),
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Relation::Table(t) => &t.name,

@@ -1,6 +1,5 @@
 //! The embedded catalog: one SQLite database (bundled, WAL) per warehouse.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use crate::model::{
 };
 use crate::txn::Transaction;
 use crate::types::SqlType;
-use crate::{CatalogStore, Error, LoadCommit, LoadError, Result};
+use crate::{CatalogStore, Error, LoadCommit, LoadError, Result, now};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Table layouts mirror DuckLake's (`ducklake_snapshot`, `ducklake_table`, ...).
@@ -126,10 +125,6 @@ const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapsh
 pub struct SqliteCatalog {
     path: PathBuf,
     conn: Mutex<Connection>,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 impl SqliteCatalog {
@@ -725,16 +720,6 @@ impl CatalogStore for SqliteCatalog {
                 })
             })?
             .collect()
-        })
-    }
-}
-
-impl SqliteCatalog {
-    /// Ids of every table that has ever existed (for tests and maintenance).
-    pub fn table_ids(&self) -> Result<BTreeSet<ObjectId>> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT DISTINCT table_id FROM tarn_table")?;
-            stmt.query_map([], |r| r.get(0))?.collect()
         })
     }
 }

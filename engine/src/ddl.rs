@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::ast::{
     AlterTable, AlterTableOperation, ColumnOption, CommentObject, CreateTable, CreateView, Ident, ObjectName,
     ObjectType, RenameTableNameKind, SchemaName, Statement as SqlStatement, TableConstraint,
 };
-use tarn_catalog::{CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SqlType, TableDef, ViewDef};
+use tarn_catalog::{CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SqlType, TableDef, ViewDef, now};
 
 use crate::engine::DATA_DIR;
 use crate::error::{Error, Result};
@@ -48,10 +48,6 @@ fn single_name(name: &ObjectName) -> Result<String> {
         [part] => part.as_ident().map(normalize).ok_or_else(|| Error::Invalid(format!("invalid name {name}"))),
         _ => Err(Error::Invalid(format!("schema name {name} must not be qualified"))),
     }
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Directory names are derived from object names, made safe for any file system.

@@ -3,7 +3,7 @@
 
 use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use tarn_catalog::{Relation, SqlType};
+use tarn_catalog::{Relation, RelationDef, SqlType};
 
 use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
@@ -119,45 +119,44 @@ impl Session {
             .map_err(|e| Error::Invalid(format!("invalid relation name '{name}': {e}")))?;
         let (schema, table) = resolve_name(&object_name)?;
         let found = self.shared.with_state(|s| {
-            s.relation_by_name(&schema, &table).map(|r| match r {
-                Relation::Table(t) => (relation_info(&schema, &r), Some(t.clone()), None),
-                Relation::View(v) => (relation_info(&schema, &r), None, Some(v.clone())),
-            })
+            s.relation_by_name(&schema, &table).map(|r| (relation_info(&schema, &r), r.to_owned_def()))
         })?;
-        let Some((relation, table_def, view_def)) = found else {
+        let Some((relation, def)) = found else {
             return Err(Error::Invalid(format!("relation \"{schema}.{table}\" does not exist")));
         };
-        if let Some(t) = table_def {
-            let files: Vec<FileInfo> = self
-                .shared
-                .visible_files(&t)?
-                .into_iter()
-                .map(|f| FileInfo { path: f.path, rows: f.record_count, bytes: f.file_size_bytes })
-                .collect();
-            let modified_at = self.shared.engine.store.table_modified_at(t.id, self.shared.snapshot()?)?;
-            return Ok(RelationDetails {
-                relation,
-                columns: t
-                    .columns
-                    .iter()
-                    .map(|c| ColumnInfo {
-                        name: c.name.clone(),
-                        data_type: c.sql_type.to_string(),
-                        nullable: c.nullable,
-                        default: c.default.clone(),
-                        primary_key: c.primary_key,
-                        unique: c.unique,
-                        comment: c.comment.clone(),
-                    })
-                    .collect(),
-                created_at: t.created_at,
-                modified_at,
-                rows: Some(files.iter().map(|f| f.rows).sum()),
-                files,
-                view_sql: None,
-            });
-        }
-        let v = view_def.expect("a relation is a table or a view");
+        let v = match def {
+            RelationDef::View(v) => v,
+            RelationDef::Table(t) => {
+                let files: Vec<FileInfo> = self
+                    .shared
+                    .visible_files(&t)?
+                    .into_iter()
+                    .map(|f| FileInfo { path: f.path, rows: f.record_count, bytes: f.file_size_bytes })
+                    .collect();
+                let modified_at = self.shared.engine.store.table_modified_at(t.id, self.shared.snapshot()?)?;
+                return Ok(RelationDetails {
+                    relation,
+                    columns: t
+                        .columns
+                        .iter()
+                        .map(|c| ColumnInfo {
+                            name: c.name.clone(),
+                            data_type: c.sql_type.to_string(),
+                            nullable: c.nullable,
+                            default: c.default.clone(),
+                            primary_key: c.primary_key,
+                            unique: c.unique,
+                            comment: c.comment.clone(),
+                        })
+                        .collect(),
+                    created_at: t.created_at,
+                    modified_at,
+                    rows: Some(files.iter().map(|f| f.rows).sum()),
+                    files,
+                    view_sql: None,
+                });
+            }
+        };
         let columns = view_columns(&self.shared, &schema, &v.name).await?;
         Ok(RelationDetails {
             relation,

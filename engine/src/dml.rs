@@ -14,7 +14,7 @@ use datafusion::common::TableReference;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::logical_expr::{DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Projection, lit};
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, Merge, MergeAction, MergeClauseKind, MergeInsertKind, TableFactor, Truncate, TruncateTableTarget,
 };
@@ -30,25 +30,24 @@ use crate::write;
 pub(crate) async fn delete(session: &Session, dml: DmlStatement) -> Result<Output> {
     let table = write::table_def(session, &dml.table_name)?;
     let files = session.shared.visible_files(&table)?;
-    let predicate = match dml.input.as_ref() {
-        LogicalPlan::TableScan(_) => None,
-        LogicalPlan::Filter(filter) => Some(filter.predicate.clone()),
+    let (predicate, source) = match dml.input.as_ref() {
+        LogicalPlan::TableScan(_) => {
+            let deleted = files.iter().map(|f| f.record_count).sum();
+            replace_files(session, &table, &files, Vec::new())?;
+            return Ok(Output::command_with_rows("DELETE", deleted));
+        }
+        LogicalPlan::Filter(filter) => (&filter.predicate, &filter.input),
         _ => return Err(Error::Unsupported("DELETE ... LIMIT".into())),
-    };
-    let Some(predicate) = predicate else {
-        let deleted = files.iter().map(|f| f.record_count).sum();
-        replace_files(session, &table, &files, Vec::new())?;
-        return Ok(Output::command_with_rows("DELETE", deleted));
     };
     let mut deleted = 0;
     for file in &files {
-        let scoped = restrict_to_file(session, &table, &dml.table_name, &dml.input, file)?;
-        let matches = count_rows(session, &scoped).await?;
+        let scan = Arc::new(restrict_to_file(session, &table, &dml.table_name, source, file)?);
+        let matches =
+            count_rows(session, &LogicalPlan::Filter(Filter::try_new(predicate.clone(), scan.clone())?)).await?;
         if matches == 0 {
             continue;
         }
-        let LogicalPlan::Filter(filter) = &scoped else { unreachable!("the DELETE input is a filter") };
-        let keep = LogicalPlan::Filter(Filter::try_new(is_not_true(&predicate), filter.input.clone())?);
+        let keep = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), scan)?);
         let written = write::write_plan(session, &table, &keep).await?;
         replace_files(session, &table, std::slice::from_ref(file), written)?;
         deleted += matches;
@@ -64,36 +63,33 @@ pub(crate) async fn update(session: &Session, dml: DmlStatement) -> Result<Outpu
         return Err(Error::Unsupported("this form of UPDATE".into()));
     };
     let (predicate, source) = match projection.input.as_ref() {
-        LogicalPlan::Filter(filter) => (Some(filter.predicate.clone()), filter.input.clone()),
-        other => (None, Arc::new(other.clone())),
+        LogicalPlan::Filter(filter) => (Some(&filter.predicate), &filter.input),
+        _ => (None, &projection.input),
     };
-    if !is_single_table_scan(&source) {
+    if !is_single_table_scan(source) {
         return Err(Error::Unsupported("UPDATE ... FROM".into()));
     }
     let files = session.shared.visible_files(&table)?;
     let mut updated = 0;
     for file in &files {
-        let scoped = restrict_to_file(session, &table, &dml.table_name, &dml.input, file)?;
-        let LogicalPlan::Projection(scoped_projection) = &scoped else {
-            unreachable!("the UPDATE input is a projection")
-        };
-        let (matches, rewritten) = match &predicate {
-            None => (file.record_count, scoped.clone()),
+        let scan = Arc::new(restrict_to_file(session, &table, &dml.table_name, source, file)?);
+        let (matches, selected, unchanged) = match predicate {
+            None => (file.record_count, scan, None),
             Some(predicate) => {
-                let LogicalPlan::Filter(filter) = scoped_projection.input.as_ref() else {
-                    unreachable!("the UPDATE input filters")
-                };
-                let matches = count_rows(session, scoped_projection.input.as_ref()).await?;
-                if matches == 0 {
-                    continue;
-                }
-                let unchanged = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), filter.input.clone())?);
-                (matches, LogicalPlanBuilder::from(scoped.clone()).union(unchanged)?.build()?)
+                let selected = Arc::new(LogicalPlan::Filter(Filter::try_new(predicate.clone(), scan.clone())?));
+                let matches = count_rows(session, &selected).await?;
+                let unchanged = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), scan)?);
+                (matches, selected, Some(unchanged))
             }
         };
         if matches == 0 {
             continue;
         }
+        let changed = LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), selected)?);
+        let rewritten = match unchanged {
+            Some(unchanged) => LogicalPlanBuilder::from(changed).union(unchanged)?.build()?,
+            None => changed,
+        };
         let written = write::write_plan(session, &table, &rewritten).await?;
         replace_files(session, &table, std::slice::from_ref(file), written)?;
         updated += matches;

@@ -50,7 +50,7 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
     let retain = vacuum.retain.unwrap_or(DEFAULT_RETENTION);
     let cutoff = chrono::Utc::now()
         - chrono::Duration::from_std(retain).map_err(|_| Error::Invalid("RETAIN period too long".into()))?;
-    let expired = engine.store.expire_snapshots(&cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))?;
+    let expired = engine.store.expire_snapshots(&tarn_catalog::format_time(cutoff))?;
     engine.discard_files(&expired);
     removed += expired.len();
     Ok(Output::command_with_rows("VACUUM", removed as u64))

@@ -17,7 +17,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlanBuilder, col};
-use tarn_catalog::{DEFAULT_SCHEMA, Relation, TableDef, ViewDef};
+use tarn_catalog::{DEFAULT_SCHEMA, RelationDef, TableDef, ViewDef};
 
 use crate::engine::EMPTY_DIR;
 use crate::error::{Error, Result};
@@ -97,14 +97,11 @@ impl SchemaProvider for TarnSchema {
         }
         let found = self.shared.with_state(|s| {
             let schema = s.schema_by_name(&self.name)?;
-            Some(match s.relation(schema.id, name)? {
-                Relation::Table(t) => Found::Table(t.clone()),
-                Relation::View(v) => Found::View(v.clone()),
-            })
+            s.relation(schema.id, name).map(|r| r.to_owned_def())
         })?;
         match found {
-            Some(Found::Table(def)) => Ok(Some(managed_table(&self.shared, &def).await?)),
-            Some(Found::View(def)) => Ok(Some(view(&self.shared, &self.name, &def).await?)),
+            Some(RelationDef::Table(def)) => Ok(Some(managed_table(&self.shared, &def).await?)),
+            Some(RelationDef::View(def)) => Ok(Some(view(&self.shared, &self.name, &def).await?)),
             // Unqualified names resolve to `public`; system tables are found from there too.
             None if self.name == DEFAULT_SCHEMA => Ok(system::table(&self.shared, system::PG_CATALOG, name).await?),
             None => Ok(None),
@@ -114,11 +111,6 @@ impl SchemaProvider for TarnSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.table_names().iter().any(|n| n == name)
     }
-}
-
-enum Found {
-    Table(TableDef),
-    View(ViewDef),
 }
 
 /// A `ListingTable` over the files of `def` visible to the session.
@@ -148,9 +140,13 @@ pub(crate) fn listing_table(
         .with_listing_options(options)
         .with_schema(Arc::new(scan_schema(def)));
     let mut defaults = HashMap::new();
+    // The session's state is cloned once, and only for tables that have defaults.
+    let state = match def.columns.iter().any(|c| c.default.is_some()) {
+        true => Some(shared.session_state()?),
+        false => None,
+    };
     for column in &def.columns {
-        if let Some(sql) = &column.default {
-            let state = shared.session_state()?;
+        if let (Some(sql), Some(state)) = (&column.default, &state) {
             let expr = state.create_logical_expr(sql, &DFSchema::empty()).map_err(|e| {
                 Error::Invalid(format!(
                     "default of column {} of table {} ({sql}): {}",

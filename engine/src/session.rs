@@ -278,7 +278,13 @@ fn parse_timestamp(text: &str) -> Result<String> {
         .map_err(|_| {
             Error::Invalid(format!("invalid timestamp '{text}' (expected YYYY-MM-DD[ HH:MI:SS[.ffffff]][+hh:mm])"))
         })?;
-    Ok(utc.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    Ok(tarn_catalog::format_time(utc))
+}
+
+/// Statements that run inside a transaction.
+enum Work {
+    Sql(Box<DFStatement>),
+    Copy(Box<crate::copy::CopyFrom>),
 }
 
 /// A connection to a warehouse: runs SQL, keeps its transaction and settings.
@@ -372,37 +378,40 @@ impl Session {
                 }
                 maintenance::vacuum(self, vacuum).await
             }
-            statement @ (Statement::Sql(_) | Statement::CopyFrom(_)) => {
-                let implicit = {
-                    let mut guard = self.shared.lock();
-                    match guard.as_mut() {
-                        Some(active) if active.aborted => return Err(Error::TransactionAborted),
-                        Some(active) => {
-                            active.running = true;
-                            false
-                        }
-                        None => {
-                            drop(guard);
-                            self.start_implicit()?;
-                            true
-                        }
-                    }
-                };
-                let result = match statement {
-                    Statement::Sql(statement) => self.run_sql(*statement).await,
-                    Statement::CopyFrom(copy) => crate::copy::copy_from(self, *copy).await,
-                    _ => unreachable!("matched above"),
-                };
-                if implicit {
-                    return self.finish_implicit(result);
-                }
-                if let Some(active) = self.shared.lock().as_mut() {
-                    active.running = false;
-                    active.aborted |= result.is_err();
-                }
-                result
-            }
+            Statement::Sql(statement) => self.transactional(Work::Sql(statement)).await,
+            Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
         }
+    }
+
+    /// Runs a statement that reads or writes tables: in the open transaction, or in one of its own.
+    async fn transactional(&mut self, work: Work) -> Result<Output> {
+        let implicit = {
+            let mut guard = self.shared.lock();
+            match guard.as_mut() {
+                Some(active) if active.aborted => return Err(Error::TransactionAborted),
+                Some(active) => {
+                    active.running = true;
+                    false
+                }
+                None => {
+                    drop(guard);
+                    self.start_implicit()?;
+                    true
+                }
+            }
+        };
+        let result = match work {
+            Work::Sql(statement) => self.run_sql(*statement).await,
+            Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
+        };
+        if implicit {
+            return self.finish_implicit(result);
+        }
+        if let Some(active) = self.shared.lock().as_mut() {
+            active.running = false;
+            active.aborted |= result.is_err();
+        }
+        result
     }
 
     /// Starts the transaction of one statement (outside `BEGIN ... COMMIT`).

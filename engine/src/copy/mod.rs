@@ -47,7 +47,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
 
     let store = session.shared.engine.store.clone();
     let query = store.next_query_id()?;
-    let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let started = tarn_catalog::now();
     let job = Arc::new(Job {
         table: table.clone(),
         targets,

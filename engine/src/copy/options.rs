@@ -169,7 +169,7 @@ pub fn parse_copy_from(text: &str) -> Result<CopyFrom> {
         let mut sub = Parser::new(&dialect).try_with_sql(&resumed).map_err(syntax)?;
         sub.expect_keyword(Keyword::COPY).map_err(syntax)?;
         let SqlStatement::Copy { legacy_options, .. } = sub.parse_copy().map_err(syntax)? else {
-            unreachable!("parse_copy returns COPY")
+            return Err(Error::Parse(format!("cannot parse COPY options from {word}")));
         };
         if legacy_options.is_empty() {
             return Err(Error::Unsupported(format!("COPY option {word}")));

@@ -261,8 +261,7 @@ impl Converter {
                 Err(reject(1213, "Missing data for not-null field"))
             };
         }
-        let digits =
-            |kind: &str| reject(1207, format!("Invalid digit, Value '{}', Pos 0, Type: {kind}", first_bad(value)));
+        let digits = |kind: &str| reject(1207, format!("Invalid digit, Value '{}', Pos 0, Type: {kind}", value.trim()));
         let trimmed = value.trim();
         Ok(match column.sql_type {
             SqlType::SmallInt => Value::I16(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Short")))?),
@@ -350,10 +349,6 @@ const AUTO_TIMESTAMPS: &[&str] = &[
     "%Y%m%d %H:%M:%S%.f",
 ];
 const AUTO_TIMESTAMPS_TZ: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z"];
-
-fn first_bad(value: &str) -> &str {
-    value.trim()
-}
 
 /// An integer that parses as digits but does not fit is an overflow, not a bad digit.
 fn overflow_or(value: &str, otherwise: Rejection) -> Rejection {
