@@ -64,6 +64,8 @@ pub(crate) struct EngineInner {
     pub config: EngineConfig,
     /// Unique per open; prefixes every data file this engine writes.
     pub engine_id: String,
+    /// Object stores for lake locations (local and S3), shared by every session.
+    pub stores: Arc<crate::storage::Stores>,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -106,6 +108,7 @@ impl Engine {
             config,
             engine_id,
             _lock: lock,
+            stores: Arc::new(crate::storage::Stores::new()),
             latest: Mutex::new(None),
         });
         let engine = Engine { inner };

@@ -18,6 +18,9 @@ pub enum Error {
     Invalid(String),
     #[error("current transaction is aborted, commands ignored until end of transaction block (ROLLBACK)")]
     TransactionAborted,
+    /// A refused or failed object-store (S3 or local lake) operation.
+    #[error("{0}")]
+    Storage(String),
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing {path}: {source}")]

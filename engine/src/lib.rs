@@ -28,6 +28,7 @@ mod maintenance;
 pub mod parser;
 mod provider;
 mod session;
+mod storage;
 mod system;
 mod write;
 

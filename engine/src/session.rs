@@ -301,7 +301,7 @@ impl Session {
             .with_information_schema(false)
             .with_target_partitions(engine.config.target_partitions);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Redshift;
-        let mut runtime = RuntimeEnvBuilder::new();
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(engine.stores.clone());
         if let Some(limit) = engine.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
         }

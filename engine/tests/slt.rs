@@ -84,15 +84,51 @@ async fn run_file(path: &Path) -> Result<(), String> {
     runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
 }
 
-#[tokio::main]
-async fn main() {
+/// Bucket of the suite's S3 server; `tests/slt/<area>/data/` is served as `s3://tarn-test/<area>/`.
+const BUCKET: &str = "tarn-test";
+
+fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
+    // A real S3-protocol server on 127.0.0.1 for `s3://` locations; the engine reaches it
+    // through the standard AWS environment, set before any thread starts.
+    let s3 = tarn_testkit::S3Server::start(&[BUCKET]);
+    for area in std::fs::read_dir(&root).expect("slt directory").flatten() {
+        let data = area.path().join("data");
+        if data.is_dir() {
+            copy_tree(&data, &s3.path_of(BUCKET, &area.file_name().to_string_lossy()));
+        }
+    }
+    for (name, value) in s3.env() {
+        // SAFETY: no other thread exists yet (the S3 server's thread does not read the environment).
+        unsafe { std::env::set_var(name, value) };
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let failed = runtime.block_on(run_all(&root));
+    drop(s3);
+    if failed {
+        std::process::exit(1);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("a bucket folder");
+    for entry in std::fs::read_dir(from).expect("a fixture folder").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("a fixture copied into the bucket");
+        }
+    }
+}
+
+async fn run_all(root: &Path) -> bool {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files = Vec::new();
-    slt_files(&root, &mut files);
+    slt_files(root, &mut files);
     let (mut passed, mut failed) = (0, 0);
     for path in files {
-        let name = path.strip_prefix(&root).unwrap_or(&path).display().to_string();
+        let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
@@ -108,7 +144,5 @@ async fn main() {
         }
     }
     println!("\nslt: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    failed > 0
 }

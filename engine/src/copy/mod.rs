@@ -6,9 +6,7 @@
 mod options;
 mod text;
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
@@ -24,6 +22,7 @@ use text::{Builders, Converter, RecordReader, Value};
 use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::session::{Output, Session};
+use crate::storage::{Location, S3Overrides, Stores};
 use crate::write;
 
 /// Rows per batch handed to the writer.
@@ -42,7 +41,9 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         InputFormat::Parquet => return Err(Error::Unsupported("COPY ... FORMAT AS PARQUET".into())),
         InputFormat::Json(_) => return Err(Error::Unsupported("COPY ... JSON".into())),
     }
-    let files = source_files(&copy.source, copy.options.manifest)?;
+    let stores = session.shared.engine.stores.clone();
+    let overrides = copy.options.credentials.overrides(copy.options.region.as_deref())?;
+    let files = source_objects(&stores, &copy.source, copy.options.manifest, &overrides).await?;
     let converter = Converter::new(&copy.options)?;
 
     let store = session.shared.engine.store.clone();
@@ -57,6 +58,8 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         user: session.user().to_string(),
         started: started.clone(),
         errors: Mutex::new(Vec::new()),
+        stores,
+        overrides,
     });
 
     let arrow_schema = Arc::new(table.arrow_schema());
@@ -152,15 +155,17 @@ fn target_columns(table: &TableDef, columns: &[String]) -> Result<Vec<usize>> {
     Ok(targets)
 }
 
-/// The files a source names: a file, every file under a directory, the files starting with a
-/// prefix, or the entries of a manifest.
-fn source_files(source: &str, manifest: bool) -> Result<Vec<PathBuf>> {
-    if source.starts_with("s3://") {
-        return Err(Error::Unsupported("COPY from s3:// locations".into()));
-    }
+/// The objects a source names: every object whose key (or path) starts with it, or the
+/// entries of a manifest.
+async fn source_objects(
+    stores: &Stores,
+    source: &str,
+    manifest: bool,
+    overrides: &S3Overrides,
+) -> Result<Vec<Location>> {
+    let location = Location::parse(source)?;
     if manifest {
-        let text = std::fs::read_to_string(source)
-            .map_err(|e| Error::Io { context: format!("cannot read manifest {source}"), source: e })?;
+        let text = stores.read_to_string(&location, overrides).await?;
         let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("manifest {source} is not valid JSON: {e}")))?;
         let entries = json["entries"]
@@ -171,53 +176,21 @@ fn source_files(source: &str, manifest: bool) -> Result<Vec<PathBuf>> {
             let url = entry["url"]
                 .as_str()
                 .ok_or_else(|| Error::Invalid(format!("a manifest entry in {source} has no \"url\"")))?;
-            let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
-            if url.starts_with("s3://") {
-                return Err(Error::Unsupported("COPY from s3:// locations".into()));
-            }
-            if path.is_file() {
-                files.push(path);
+            let file = Location::parse(url)?;
+            if stores.exists(&file, overrides).await? {
+                files.push(file);
             } else if entry["mandatory"].as_bool().unwrap_or(false) {
                 return Err(Error::Invalid(format!("mandatory manifest file {url} does not exist")));
             }
         }
         return Ok(files);
     }
-    let path = Path::new(source);
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    if path.is_dir() {
-        collect_files(path, &mut files)?;
-    } else {
-        // A prefix: every file in its directory whose path starts with it.
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if dir.is_dir() {
-            let mut all = Vec::new();
-            collect_files(dir, &mut all)?;
-            files.extend(all.into_iter().filter(|f| f.to_string_lossy().starts_with(source)));
-        }
-    }
+    let files: Vec<Location> =
+        stores.list_prefix(&location, overrides).await?.into_iter().map(|o| o.location).collect();
     if files.is_empty() {
         return Err(Error::Invalid(format!("COPY source {source} matches no file")));
     }
-    files.sort();
     Ok(files)
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Io { context: format!("cannot list {}", dir.display()), source: e })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// One COPY's parsing state, shared with its blocking parser task.
@@ -230,13 +203,15 @@ struct Job {
     user: String,
     started: String,
     errors: Mutex<Vec<LoadError>>,
+    stores: Arc<Stores>,
+    overrides: S3Overrides,
 }
 
 type Sender = tokio::sync::mpsc::Sender<std::result::Result<RecordBatch, DataFusionError>>;
 
 impl Job {
     /// Parses every file, sending full batches; returns the rows accepted and the files read.
-    fn parse_all(&self, files: &[PathBuf], schema: &Arc<Schema>, sender: &Sender) -> Result<(u64, Vec<LoadCommit>)> {
+    fn parse_all(&self, files: &[Location], schema: &Arc<Schema>, sender: &Sender) -> Result<(u64, Vec<LoadCommit>)> {
         let mut builders = Builders::new(&self.table.columns);
         let mut accepted = 0;
         let mut commits = Vec::new();
@@ -250,7 +225,7 @@ impl Job {
                 query: self.query,
                 userid: self.user.clone(),
                 tbl: self.table.id,
-                filename: file.display().to_string(),
+                filename: file.to_string(),
                 lines_scanned: lines as i64,
                 curtime: self.started.clone(),
                 status: String::new(),
@@ -264,14 +239,17 @@ impl Job {
 
     fn parse_file(
         &self,
-        file: &Path,
+        file: &Location,
         builders: &mut Builders,
         schema: &Arc<Schema>,
         sender: &Sender,
         accepted: &mut u64,
     ) -> Result<u64> {
-        let mut reader = RecordReader::new(open_input(file, self.options.compression)?, &self.options);
-        let io = |e: std::io::Error| Error::Io { context: format!("reading {}", file.display()), source: e };
+        let mut reader = RecordReader::new(self.open_input(file)?, &self.options);
+        let io = |e: std::io::Error| match e.downcast::<Error>() {
+            Ok(ours) => ours,
+            Err(e) => Error::Io { context: format!("reading {file}"), source: e },
+        };
         reader.skip_lines(self.options.ignore_header).map_err(io)?;
         let columns = &self.table.columns;
         while let Some(record) = reader.next_record().map_err(io)? {
@@ -287,7 +265,7 @@ impl Job {
                     }
                 }
                 Err(error) => {
-                    let error = LoadError { filename: file.display().to_string(), ..*error };
+                    let error = LoadError { filename: file.to_string(), ..*error };
                     let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
                     errors.push(error);
                     if errors.len() as u64 > self.options.max_error {
@@ -367,25 +345,27 @@ fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Resul
     Ok(sender.blocking_send(Ok(batch)).is_ok())
 }
 
-/// Opens an input file, decompressing by the COPY option or, without one, by its extension.
-fn open_input(path: &Path, compression: Option<Compression>) -> Result<Box<dyn BufRead + Send>> {
-    let file =
-        File::open(path).map_err(|e| Error::Io { context: format!("cannot open {}", path.display()), source: e })?;
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let compression = compression.or(match extension.as_str() {
-        "gz" | "gzip" => Some(Compression::Gzip),
-        "bz2" => Some(Compression::Bzip2),
-        "zst" | "zstd" => Some(Compression::Zstd),
-        _ => None,
-    });
-    let reader: Box<dyn Read + Send> = match compression {
-        None => Box::new(file),
-        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(file)),
-        Some(Compression::Zstd) => Box::new(
-            zstd::Decoder::new(file)
-                .map_err(|e| Error::Io { context: format!("cannot read {}", path.display()), source: e })?,
-        ),
-    };
-    Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
+impl Job {
+    /// Opens an input object, decompressing by the COPY option or, without one, by its extension.
+    fn open_input(&self, file: &Location) -> Result<Box<dyn BufRead + Send>> {
+        let input = self.stores.open_blocking(file, &self.overrides)?;
+        let name = file.file_name().to_ascii_lowercase();
+        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
+        let compression = self.options.compression.or(match extension {
+            "gz" | "gzip" => Some(Compression::Gzip),
+            "bz2" => Some(Compression::Bzip2),
+            "zst" | "zstd" => Some(Compression::Zstd),
+            _ => None,
+        });
+        let reader: Box<dyn Read + Send> = match compression {
+            None => input,
+            Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+            Some(Compression::Zstd) => Box::new(
+                zstd::Decoder::new(input)
+                    .map_err(|e| Error::Io { context: format!("cannot read {file}"), source: e })?,
+            ),
+        };
+        Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
+    }
 }

@@ -45,12 +45,43 @@ pub enum Compression {
     Zstd,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The auth clauses of a COPY or UNLOAD. `Debug` never shows the secrets.
+#[derive(Clone, PartialEq, Default)]
 pub struct Credentials {
     pub iam_role: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("iam_role", &self.iam_role)
+            .field("access_key_id", &self.access_key_id.as_ref().map(|_| "<set>"))
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<set>"))
+            .field("session_token", &self.session_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// The S3 settings these clauses give over the environment's. An IAM role is resolved
+    /// through the standard credential chain, so it adds nothing here.
+    pub(crate) fn overrides(&self, region: Option<&str>) -> Result<crate::storage::S3Overrides> {
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            return Err(Error::Invalid(
+                "ACCESS_KEY_ID and SECRET_ACCESS_KEY (or aws_access_key_id and aws_secret_access_key) must be given together"
+                    .into(),
+            ));
+        }
+        Ok(crate::storage::S3Overrides {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            region: region.map(str::to_string),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,543 @@
+//! Where lake data lives: local paths and `s3://bucket/key` locations.
+//!
+//! S3 is reached through `object_store` with the standard AWS settings, in AWS's order of
+//! precedence: explicit keys from a statement (`COPY ... ACCESS_KEY_ID/CREDENTIALS`), then the
+//! environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_REGION`/`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`), then the profile
+//! (`AWS_PROFILE`, default `default`) of `~/.aws/credentials` and `~/.aws/config`, then
+//! `object_store`'s own chain (web identity, ECS, instance metadata). An `IAM_ROLE` clause is
+//! accepted and resolved through that same chain: tarn does not call STS itself. Requests
+//! use path-style addressing, which S3-compatible servers expect.
+//!
+//! Secrets stay in memory: they never reach the catalog, EXPLAIN output or error messages.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::execution::object_store::ObjectStoreRegistry;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt};
+use parking_lot::Mutex;
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// A place data is read from or written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl Location {
+    /// Parses `s3://bucket/key` (also `s3a://`), `file:///path` or a plain local path.
+    pub fn parse(text: &str) -> Result<Location> {
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("s3://").or_else(|| text.strip_prefix("s3a://")) {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::Invalid(format!("location {text} names no bucket")));
+            }
+            return Ok(Location::S3 { bucket: bucket.to_string(), key: key.to_string() });
+        }
+        if let Some((scheme, _)) = text.split_once("://")
+            && scheme != "file"
+        {
+            return Err(Error::Unsupported(format!("{scheme}:// locations (use s3:// or a local path)")));
+        }
+        let path = text.strip_prefix("file://").unwrap_or(text);
+        if path.is_empty() {
+            return Err(Error::Invalid("an empty location".into()));
+        }
+        Ok(Location::Local(PathBuf::from(path)))
+    }
+
+    /// The same location with `name` appended as a path segment.
+    pub fn join(&self, name: &str) -> Location {
+        match self {
+            Location::Local(path) => Location::Local(path.join(name)),
+            Location::S3 { bucket, key } => {
+                let key =
+                    if key.is_empty() || key.ends_with('/') { format!("{key}{name}") } else { format!("{key}/{name}") };
+                Location::S3 { bucket: bucket.clone(), key }
+            }
+        }
+    }
+
+    /// The URL DataFusion scans: `s3://bucket/key` or `file:///absolute/path`.
+    pub fn url(&self) -> Result<String> {
+        Ok(match self {
+            Location::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+            Location::Local(path) => {
+                let absolute = std::path::absolute(path)
+                    .map_err(|e| Error::Io { context: format!("resolving {}", path.display()), source: e })?;
+                Url::from_file_path(&absolute)
+                    .map_err(|()| Error::Invalid(format!("{} is not a usable local path", absolute.display())))?
+                    .to_string()
+            }
+        })
+    }
+
+    /// The last path segment.
+    pub fn file_name(&self) -> &str {
+        match self {
+            Location::Local(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            Location::S3 { key, .. } => key.trim_end_matches('/').rsplit('/').next().unwrap_or_default(),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(path) => write!(f, "{}", path.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// Settings a statement gives for one S3 access, over the environment's.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct S3Overrides {
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub region: Option<String>,
+}
+
+impl S3Overrides {
+    pub fn is_empty(&self) -> bool {
+        *self == S3Overrides::default()
+    }
+}
+
+impl fmt::Debug for S3Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print secrets.
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("S3Overrides")
+            .field("access_key_id", &set(&self.access_key_id))
+            .field("secret_access_key", &set(&self.secret_access_key))
+            .field("session_token", &set(&self.session_token))
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// An object found under a location.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectInfo {
+    pub location: Location,
+    pub size: u64,
+}
+
+/// The object stores of one engine: the local file system and one S3 client per bucket
+/// (created on first use), shared by DataFusion scans and tarn's own reads and writes.
+pub(crate) struct Stores {
+    local: Arc<dyn ObjectStore>,
+    /// Keyed by bucket and the statement's overrides (empty for the environment's settings).
+    s3: Mutex<HashMap<(String, S3Overrides), Arc<dyn ObjectStore>>>,
+}
+
+impl fmt::Debug for Stores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stores").field("buckets", &self.s3.lock().keys().map(|k| &k.0).collect::<Vec<_>>()).finish()
+    }
+}
+
+impl Stores {
+    pub fn new() -> Stores {
+        Stores { local: Arc::new(LocalFileSystem::new()), s3: Mutex::new(HashMap::new()) }
+    }
+
+    /// The client for `bucket` with the given overrides (cached).
+    pub fn s3(&self, bucket: &str, overrides: &S3Overrides) -> Result<Arc<dyn ObjectStore>> {
+        let key = (bucket.to_string(), overrides.clone());
+        if let Some(store) = self.s3.lock().get(&key) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(
+            s3_builder(bucket, overrides)
+                .build()
+                .map_err(|e| Error::Storage(format!("cannot set up S3 access to bucket \"{bucket}\": {e}")))?,
+        );
+        self.s3.lock().insert(key, store.clone());
+        Ok(store)
+    }
+
+    /// The store holding `location` and the object path inside it.
+    fn resolve(&self, location: &Location, overrides: &S3Overrides) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+        match location {
+            Location::S3 { bucket, key } => Ok((self.s3(bucket, overrides)?, ObjectPath::from(key.as_str()))),
+            Location::Local(path) => {
+                let absolute = std::path::absolute(path)
+                    .map_err(|e| Error::Io { context: format!("resolving {}", path.display()), source: e })?;
+                let object = ObjectPath::from_absolute_path(&absolute)
+                    .map_err(|e| Error::Invalid(format!("{} is not a usable local path: {e}", path.display())))?;
+                Ok((self.local.clone(), object))
+            }
+        }
+    }
+
+    /// Every object whose key starts with `prefix` (Redshift's and S3's prefix semantics: a
+    /// prefix may end in the middle of a name), sorted by key; empty objects ending in `/`
+    /// (folder markers) and hidden files (`.name`, `_name`) are left out.
+    pub async fn list_prefix(&self, prefix: &Location, overrides: &S3Overrides) -> Result<Vec<ObjectInfo>> {
+        match prefix {
+            Location::Local(path) => list_local(path),
+            Location::S3 { bucket, key } => {
+                let store = self.s3(bucket, overrides)?;
+                let folder = match key.rfind('/') {
+                    Some(end) => &key[..end],
+                    None => "",
+                };
+                let folder = (!folder.is_empty()).then(|| ObjectPath::from(folder));
+                let objects: Vec<_> = store
+                    .list(folder.as_ref())
+                    .try_collect()
+                    .await
+                    .map_err(|e| storage_error("list", &prefix.to_string(), e))?;
+                let mut found: Vec<ObjectInfo> = objects
+                    .into_iter()
+                    .filter(|o| o.location.as_ref().starts_with(key.as_str()))
+                    .filter(|o| !hidden(o.location.filename().unwrap_or_default()))
+                    .map(|o| ObjectInfo {
+                        location: Location::S3 { bucket: bucket.clone(), key: o.location.to_string() },
+                        size: o.size,
+                    })
+                    .collect();
+                found.sort_by(|a, b| a.location.to_string().cmp(&b.location.to_string()));
+                Ok(found)
+            }
+        }
+    }
+
+    /// The immediate sub-folders of `folder` (names only), for partition discovery.
+    pub async fn list_folders(&self, folder: &Location, overrides: &S3Overrides) -> Result<Vec<String>> {
+        match folder {
+            Location::Local(path) => {
+                let entries = match std::fs::read_dir(path) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(Error::Io { context: format!("cannot list {}", path.display()), source: e }),
+                };
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| !hidden(n))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+            Location::S3 { bucket, key } => {
+                let store = self.s3(bucket, overrides)?;
+                let prefix = ObjectPath::from(key.trim_end_matches('/'));
+                let listing = store
+                    .list_with_delimiter(Some(&prefix))
+                    .await
+                    .map_err(|e| storage_error("list", &folder.to_string(), e))?;
+                let mut names: Vec<String> = listing
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(str::to_string))
+                    .filter(|n| !hidden(n))
+                    .collect();
+                names.sort();
+                Ok(names)
+            }
+        }
+    }
+
+    /// Opens an object for sequential reading from a blocking thread; chunks are fetched as
+    /// they are read, so memory stays bounded whatever the object's size.
+    pub fn open_blocking(&self, location: &Location, overrides: &S3Overrides) -> Result<Box<dyn Read + Send>> {
+        if let Location::Local(path) = location {
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::Io { context: format!("cannot open {}", path.display()), source: e })?;
+            return Ok(Box::new(file));
+        }
+        let (store, path) = self.resolve(location, overrides)?;
+        let handle = tokio::runtime::Handle::current();
+        let result = handle.block_on(store.get(&path)).map_err(|e| storage_error("read", &location.to_string(), e))?;
+        Ok(Box::new(ObjectReader {
+            handle,
+            stream: result.into_stream(),
+            chunk: Bytes::new(),
+            name: location.to_string(),
+        }))
+    }
+
+    /// Whether an object (or local file) exists.
+    pub async fn exists(&self, location: &Location, overrides: &S3Overrides) -> Result<bool> {
+        if let Location::Local(path) = location {
+            return Ok(path.is_file());
+        }
+        let (store, path) = self.resolve(location, overrides)?;
+        match store.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(storage_error("read", &location.to_string(), e)),
+        }
+    }
+
+    /// The whole object (small files: manifests, JSONPaths).
+    pub async fn read_to_string(&self, location: &Location, overrides: &S3Overrides) -> Result<String> {
+        let (store, path) = self.resolve(location, overrides)?;
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| storage_error("read", &location.to_string(), e))?
+            .bytes()
+            .await
+            .map_err(|e| storage_error("read", &location.to_string(), e))?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| Error::Invalid(format!("{location} is not UTF-8 text")))
+    }
+
+    /// Writes a whole object (or local file, creating its folders).
+    pub async fn put(&self, location: &Location, overrides: &S3Overrides, contents: Bytes) -> Result<()> {
+        let (store, path) = self.resolve(location, overrides)?;
+        store.put(&path, contents.into()).await.map_err(|e| storage_error("write", &location.to_string(), e))?;
+        Ok(())
+    }
+
+    /// Deletes an object (or local file).
+    pub async fn delete(&self, location: &Location, overrides: &S3Overrides) -> Result<()> {
+        let (store, path) = self.resolve(location, overrides)?;
+        match store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage_error("delete", &location.to_string(), e)),
+        }
+    }
+}
+
+impl ObjectStoreRegistry for Stores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        match (url.scheme(), url.host_str()) {
+            ("s3" | "s3a", Some(bucket)) => self.s3.lock().insert((bucket.to_string(), S3Overrides::default()), store),
+            _ => None,
+        }
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        match (url.scheme(), url.host_str()) {
+            ("file", _) => Ok(self.local.clone()),
+            ("s3" | "s3a", Some(bucket)) => Ok(self.s3(bucket, &S3Overrides::default())?),
+            (scheme, _) => Err(Error::Unsupported(format!("{scheme}:// locations (use s3:// or a local path)")).into()),
+        }
+    }
+}
+
+/// Reads an object's byte stream from a blocking thread.
+struct ObjectReader {
+    handle: tokio::runtime::Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    chunk: Bytes,
+    name: String,
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.handle.block_on(self.stream.next()) {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(storage_error("read", &self.name, e))),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Names the lake ignores, as Hive and Spark do: `.hidden`, `_SUCCESS`, `_temporary`.
+fn hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+/// Local files under a file, directory or name prefix.
+fn list_local(prefix: &Path) -> Result<Vec<ObjectInfo>> {
+    let mut files = Vec::new();
+    let info = |path: PathBuf| {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        ObjectInfo { location: Location::Local(path), size }
+    };
+    if prefix.is_file() {
+        return Ok(vec![info(prefix.to_path_buf())]);
+    }
+    if prefix.is_dir() {
+        collect_files(prefix, &mut files)?;
+    } else {
+        // A name prefix: the files of its folder whose paths start with it.
+        let dir = prefix.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if dir.is_dir() {
+            let mut all = Vec::new();
+            collect_files(dir, &mut all)?;
+            let prefix = prefix.to_string_lossy();
+            files.extend(all.into_iter().filter(|f| f.to_string_lossy().starts_with(prefix.as_ref())));
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().map(info).collect())
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Io { context: format!("cannot list {}", dir.display()), source: e })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_name().to_str().is_some_and(hidden) {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// An S3 client for `bucket`: overrides, then environment, then profile files.
+fn s3_builder(bucket: &str, overrides: &S3Overrides) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new().with_bucket_name(bucket);
+    let profile = aws_profile();
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let pick = |over: &Option<String>, vars: &[&str], key: &str| {
+        over.clone().or_else(|| vars.iter().find_map(|v| env(v))).or_else(|| profile.get(key).cloned())
+    };
+    let explicit_keys = overrides.access_key_id.is_some();
+    let access = pick(&overrides.access_key_id, &["AWS_ACCESS_KEY_ID"], "aws_access_key_id");
+    let secret = pick(&overrides.secret_access_key, &["AWS_SECRET_ACCESS_KEY"], "aws_secret_access_key");
+    // A session token belongs to its keys: explicit keys never borrow the environment's token.
+    let token = if explicit_keys {
+        overrides.session_token.clone()
+    } else {
+        pick(&None, &["AWS_SESSION_TOKEN"], "aws_session_token")
+    };
+    let region = pick(&overrides.region, &["AWS_REGION", "AWS_DEFAULT_REGION"], "region");
+    let endpoint = pick(&None, &["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"], "endpoint_url");
+    if let (Some(access), Some(secret)) = (access, secret) {
+        builder = builder.with_access_key_id(access).with_secret_access_key(secret);
+        if let Some(token) = token {
+            builder = builder.with_token(token);
+        }
+    }
+    builder = builder.with_region(region.unwrap_or_else(|| "us-east-1".to_string()));
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(allow) = env("AWS_ALLOW_HTTP") {
+        builder = builder.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp), allow);
+    }
+    builder.with_virtual_hosted_style_request(false)
+}
+
+/// The settings of the selected profile (`AWS_PROFILE`, default `default`) from
+/// `~/.aws/credentials` and `~/.aws/config` (or `AWS_SHARED_CREDENTIALS_FILE`/`AWS_CONFIG_FILE`);
+/// the credentials file wins where both set a key.
+fn aws_profile() -> HashMap<String, String> {
+    let profile = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "default".into());
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let file = |var: &str, name: &str| {
+        std::env::var_os(var).map(PathBuf::from).or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+    };
+    let mut settings = HashMap::new();
+    if let Some(text) = file("AWS_CONFIG_FILE", "config").and_then(|f| std::fs::read_to_string(f).ok()) {
+        let section = if profile == "default" { "default".to_string() } else { format!("profile {profile}") };
+        settings.extend(ini_section(&text, &section));
+    }
+    if let Some(text) = file("AWS_SHARED_CREDENTIALS_FILE", "credentials").and_then(|f| std::fs::read_to_string(f).ok())
+    {
+        settings.extend(ini_section(&text, &profile));
+    }
+    settings
+}
+
+/// The `key = value` pairs of `[section]` in an AWS-style INI file.
+fn ini_section(text: &str, section: &str) -> HashMap<String, String> {
+    let mut current = None;
+    let mut settings = HashMap::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.trim().to_string());
+        } else if current.as_deref() == Some(section)
+            && let Some((key, value)) = line.split_once('=')
+        {
+            settings.insert(key.trim().to_ascii_lowercase(), value.trim().to_string());
+        }
+    }
+    settings
+}
+
+/// One clear line for a failed storage operation: what was refused, on which location.
+/// Never includes credentials.
+pub(crate) fn storage_error(operation: &str, location: &str, e: object_store::Error) -> Error {
+    let bucket = location.strip_prefix("s3://").and_then(|r| r.split('/').next()).unwrap_or_default();
+    let message = e.to_string();
+    // Listing errors arrive as generic errors carrying the HTTP status and S3's error code.
+    let refused =
+        matches!(e, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })
+            || ["403 Forbidden", "401 Unauthorized", "AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId"]
+                .iter()
+                .any(|m| message.contains(m));
+    Error::Storage(if refused {
+        format!(
+            "access denied: S3 refused to {operation} {location} (bucket \"{bucket}\"); check the AWS credentials and region"
+        )
+    } else if message.contains("NoSuchBucket") {
+        format!("cannot {operation} {location}: bucket \"{bucket}\" does not exist")
+    } else if matches!(e, object_store::Error::NotFound { .. }) {
+        format!("cannot {operation} {location}: it does not exist")
+    } else {
+        let message = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        format!("cannot {operation} {location}: {message}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_from_s3_urls_file_urls_and_paths() {
+        assert_eq!(
+            Location::parse("s3://bucket/a/b.csv").unwrap(),
+            Location::S3 { bucket: "bucket".into(), key: "a/b.csv".into() }
+        );
+        assert_eq!(Location::parse("s3://bucket").unwrap(), Location::S3 { bucket: "bucket".into(), key: "".into() });
+        assert_eq!(Location::parse("file:///tmp/x").unwrap(), Location::Local("/tmp/x".into()));
+        assert_eq!(Location::parse("data/x.csv").unwrap(), Location::Local("data/x.csv".into()));
+        assert!(Location::parse("s3:///key").is_err());
+        assert!(matches!(Location::parse("gs://b/k"), Err(Error::Unsupported(_))));
+        let folder = Location::parse("s3://b/sales/").unwrap();
+        assert_eq!(folder.join("dt=1").to_string(), "s3://b/sales/dt=1");
+        assert_eq!(folder.join("dt=1").file_name(), "dt=1");
+    }
+
+    #[test]
+    fn profiles_are_read_from_their_section_only() {
+        let text = "[default]\naws_access_key_id = A\n\n[other]\naws_access_key_id=B\nregion = eu-west-1\n";
+        assert_eq!(ini_section(text, "default").get("aws_access_key_id").map(String::as_str), Some("A"));
+        assert_eq!(ini_section(text, "other").get("region").map(String::as_str), Some("eu-west-1"));
+        assert!(ini_section(text, "missing").is_empty());
+    }
+
+    #[test]
+    fn overrides_never_print_secrets() {
+        let overrides = S3Overrides { secret_access_key: Some("hunter2".into()), ..Default::default() };
+        assert!(!format!("{overrides:?}").contains("hunter2"));
+    }
+}
