@@ -6,12 +6,18 @@
 //! added later. Storage sits behind [`CatalogStore`]; [`SqliteCatalog`] is the embedded one.
 //! This crate knows nothing of DataFusion.
 
+mod lake;
+mod lake_sqlite;
 mod load;
 mod model;
 mod sqlite;
 mod txn;
 pub mod types;
 
+pub use lake::{
+    ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFormat, LakePartition, LakeState,
+    TableVersion, lake_type_to_arrow,
+};
 pub use load::{LoadCommit, LoadError};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, RelationDef,
@@ -62,7 +68,7 @@ pub fn now() -> String {
 
 /// Where the catalog is kept. Implementations must make [`commit`](Self::commit) atomic and
 /// serializable across processes, and never block readers on writers.
-pub trait CatalogStore: Send + Sync {
+pub trait CatalogStore: LakeCatalog + Send + Sync {
     /// The newest committed snapshot.
     fn latest_snapshot(&self) -> Result<SnapshotId>;
 

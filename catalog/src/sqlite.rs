@@ -117,6 +117,40 @@ CREATE TABLE tarn_load_commit (
 );
 INSERT INTO tarn_metadata VALUES ('next_query_id', '1');
 "#,
+    // 3: the lake catalog (Glue's model); definitions are JSON, partitions one row each.
+    r#"
+CREATE TABLE tarn_lake_database (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL
+);
+CREATE TABLE tarn_lake_schema (
+    name TEXT PRIMARY KEY,
+    database TEXT NOT NULL,
+    definition TEXT NOT NULL
+);
+CREATE TABLE tarn_lake_table (
+    id INTEGER PRIMARY KEY,
+    database TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    UNIQUE (database, name)
+);
+CREATE TABLE tarn_lake_table_version (
+    table_id INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    archived TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (table_id, version)
+);
+CREATE TABLE tarn_lake_partition (
+    table_id INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (table_id, spec)
+);
+INSERT INTO tarn_metadata VALUES ('lake_version', '0');
+"#,
 ];
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";
@@ -144,7 +178,7 @@ impl SqliteCatalog {
         Ok(catalog)
     }
 
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn).map_err(|e| db_err(&self.path, e))
     }
@@ -182,7 +216,7 @@ impl SqliteCatalog {
     }
 }
 
-fn db_err(path: &Path, source: rusqlite::Error) -> Error {
+pub(crate) fn db_err(path: &Path, source: rusqlite::Error) -> Error {
     Error::Database { path: path.display().to_string(), source }
 }
 
