@@ -299,6 +299,42 @@ pub fn lake_type_to_arrow(declared: &str) -> Result<DataType> {
     })
 }
 
+/// The Hive spelling of an Arrow type (for schemas read from Parquet files).
+pub fn arrow_to_lake_type(data_type: &DataType) -> Result<String> {
+    Ok(match data_type {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "int".into(),
+        DataType::Int64 | DataType::UInt32 => "bigint".into(),
+        DataType::UInt64 => "decimal(20,0)".into(),
+        DataType::Float16 | DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s) => {
+            format!("decimal({p},{s})")
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+            "binary".into()
+        }
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(..) => "timestamp".into(),
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
+            format!("array<{}>", arrow_to_lake_type(item.data_type())?)
+        }
+        DataType::Struct(fields) => format!(
+            "struct<{}>",
+            fields
+                .iter()
+                .map(|f| Ok(format!("{}:{}", f.name(), arrow_to_lake_type(f.data_type())?)))
+                .collect::<Result<Vec<_>>>()?
+                .join(",")
+        ),
+        DataType::Dictionary(_, value) => arrow_to_lake_type(value)?,
+        other => return Err(Error::Unsupported(format!("columns of type {other} in lake tables"))),
+    })
+}
+
 /// `inner` of `name<inner>`.
 fn generic_args<'a>(text: &'a str, name: &str) -> Option<&'a str> {
     text.strip_prefix(name)?.trim_start().strip_prefix('<')?.strip_suffix('>')

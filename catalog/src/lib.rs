@@ -16,7 +16,7 @@ pub mod types;
 
 pub use lake::{
     ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFormat, LakePartition, LakeState,
-    TableVersion, lake_type_to_arrow,
+    TableVersion, arrow_to_lake_type, lake_type_to_arrow,
 };
 pub use load::{LoadCommit, LoadError};
 pub use model::{

@@ -66,6 +66,8 @@ pub(crate) struct EngineInner {
     pub engine_id: String,
     /// Object stores for lake locations (local and S3), shared by every session.
     pub stores: Arc<crate::storage::Stores>,
+    /// The lake catalog as last loaded.
+    pub lake: crate::lake::LakeCache,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -109,6 +111,7 @@ impl Engine {
             engine_id,
             _lock: lock,
             stores: Arc::new(crate::storage::Stores::new()),
+            lake: Default::default(),
             latest: Mutex::new(None),
         });
         let engine = Engine { inner };

@@ -33,6 +33,8 @@ pub enum Statement {
     CopyFrom(Box<crate::copy::CopyFrom>),
     /// `VACUUM [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`.
     Vacuum(Vacuum),
+    /// DDL of the lake catalog: external schemas, databases, tables and partitions.
+    Lake(Box<crate::lake::LakeStatement>),
 }
 
 /// What `VACUUM` works on.
@@ -85,6 +87,9 @@ fn parse_error(e: datafusion::error::DataFusionError) -> Error {
 }
 
 fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
+    if let Some(lake) = crate::lake::parse::parse_lake_statement(p)? {
+        return Ok(Statement::Lake(Box::new(lake)));
+    }
     if let Token::Word(w) = p.parser.peek_token().token {
         match w.keyword {
             Keyword::END | Keyword::ABORT => {
@@ -94,12 +99,6 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 return Ok(if w.keyword == Keyword::END { Statement::Commit } else { Statement::Rollback });
             }
             Keyword::BEGIN | Keyword::START if begins_as_of(p) => return parse_begin_as_of(p),
-            Keyword::CREATE if is_word(p, 1, Keyword::EXTERNAL) => {
-                return Err(Error::Unsupported(format!(
-                    "CREATE EXTERNAL {} (external schemas and tables over the lake)",
-                    p.parser.peek_nth_token(2)
-                )));
-            }
             Keyword::CREATE
                 if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
             {
@@ -117,7 +116,6 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
             }
             Keyword::GRANT | Keyword::REVOKE => return Err(access_control()),
             Keyword::UNLOAD => return Err(Error::Unsupported("UNLOAD".into())),
-            Keyword::MSCK => return Err(Error::Unsupported("MSCK REPAIR TABLE (external tables)".into())),
             Keyword::VACUUM => {
                 p.parser.next_token();
                 return parse_vacuum(p);
@@ -336,8 +334,6 @@ mod tests {
     #[test]
     fn statements_of_later_features_are_reported_as_not_supported() {
         for sql in [
-            "CREATE EXTERNAL SCHEMA spectrum FROM DATA CATALOG DATABASE 'db'",
-            "CREATE EXTERNAL TABLE s.t (a int) STORED AS PARQUET LOCATION 's3://b/'",
             "CREATE USER keeyong PASSWORD '...'",
             "CREATE GROUP analytics_users",
             "ALTER GROUP analytics_authors ADD USER keeyong",
@@ -345,7 +341,6 @@ mod tests {
             "GRANT ROLE staff TO keeyong",
             "GRANT USAGE ON SCHEMA analytics TO GROUP analytics_users",
             "UNLOAD ('select 1') TO 's3://b/p/'",
-            "MSCK REPAIR TABLE spectrum.events",
         ] {
             let err = parse(sql).unwrap_err().to_string();
             assert!(err.starts_with("not supported yet: "), "{sql}: {err}");

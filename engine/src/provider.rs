@@ -59,13 +59,17 @@ impl CatalogProvider for TarnCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> =
             self.shared.with_state(|s| s.schemas.values().map(|s| s.name.clone()).collect()).unwrap_or_default();
+        if let Ok(lake) = self.shared.lake_state() {
+            names.extend(lake.schemas.iter().map(|s| s.name.clone()));
+        }
         names.extend(system::SYSTEM_SCHEMAS.iter().map(|s| s.to_string()));
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         let exists = system::SYSTEM_SCHEMAS.contains(&name)
-            || self.shared.with_state(|s| s.schema_by_name(name).is_some()).unwrap_or(false);
+            || self.shared.with_state(|s| s.schema_by_name(name).is_some()).unwrap_or(false)
+            || self.shared.lake_state().is_ok_and(|lake| lake.schema(name).is_some());
         exists.then(|| Arc::new(TarnSchema { shared: self.shared.clone(), name: name.to_string() }) as _)
     }
 }
@@ -82,13 +86,19 @@ impl SchemaProvider for TarnSchema {
         if let Some(names) = system::table_names(&self.name) {
             return names;
         }
-        self.shared
+        let mut names: Vec<String> = self
+            .shared
             .with_state(|s| {
                 s.schema_by_name(&self.name)
                     .map(|schema| s.relations_in(schema.id).iter().map(|r| r.name().to_string()).collect())
                     .unwrap_or_default()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(lake) = self.shared.lake_state() {
+            let database = crate::lake::database_of(&lake, &self.name);
+            names.extend(lake.tables_in(&database).map(|t| t.name.clone()));
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
@@ -102,6 +112,9 @@ impl SchemaProvider for TarnSchema {
         match found {
             Some(RelationDef::Table(def)) => Ok(Some(managed_table(&self.shared, &def).await?)),
             Some(RelationDef::View(def)) => Ok(Some(view(&self.shared, &self.name, &def).await?)),
+            None if let Some((table, region)) = self.external(name)? => {
+                Ok(Some(crate::lake::external_table(&self.shared, &table, region.as_deref()).await?))
+            }
             // Unqualified names resolve to `public`; system tables are found from there too.
             None if self.name == DEFAULT_SCHEMA => Ok(system::table(&self.shared, system::PG_CATALOG, name).await?),
             None => Ok(None),
@@ -110,6 +123,16 @@ impl SchemaProvider for TarnSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.table_names().iter().any(|n| n == name)
+    }
+}
+
+impl TarnSchema {
+    /// The external table `name` of this schema's lake database, with the schema's region.
+    fn external(&self, name: &str) -> Result<Option<(tarn_catalog::ExternalTable, Option<String>)>> {
+        let lake = self.shared.lake_state()?;
+        let database = crate::lake::database_of(&lake, &self.name);
+        let region = lake.schema(&self.name).and_then(|s| s.region.clone());
+        Ok(lake.table(&database, name).map(|t| (t.clone(), region)))
     }
 }
 

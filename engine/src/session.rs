@@ -181,6 +181,11 @@ impl SessionShared {
         Ok(f(self.engine.latest_state()?.as_ref()))
     }
 
+    /// The lake catalog (external schemas and tables) as it is now.
+    pub fn lake_state(&self) -> Result<Arc<tarn_catalog::LakeState>> {
+        self.engine.lake.state(self.engine.store.as_ref())
+    }
+
     /// The snapshot this session reads: its transaction's base, or the newest.
     pub fn snapshot(&self) -> Result<SnapshotId> {
         match self.lock().as_ref() {
@@ -378,7 +383,16 @@ impl Session {
                 }
                 maintenance::vacuum(self, vacuum).await
             }
-            Statement::Sql(statement) => self.transactional(Work::Sql(statement)).await,
+            Statement::Lake(statement) => crate::lake::execute(self, *statement).await,
+            Statement::Sql(statement) => {
+                if let DFStatement::Statement(inner) = statement.as_ref()
+                    && let SqlStatement::Drop { object_type, if_exists, names, .. } = inner.as_ref()
+                    && let Some(output) = crate::lake::drop_lake_objects(self, *object_type, *if_exists, names)?
+                {
+                    return Ok(output);
+                }
+                self.transactional(Work::Sql(statement)).await
+            }
             Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
         }
     }

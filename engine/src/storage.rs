@@ -72,20 +72,6 @@ impl Location {
         }
     }
 
-    /// The URL DataFusion scans: `s3://bucket/key` or `file:///absolute/path`.
-    pub fn url(&self) -> Result<String> {
-        Ok(match self {
-            Location::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
-            Location::Local(path) => {
-                let absolute = std::path::absolute(path)
-                    .map_err(|e| Error::Io { context: format!("resolving {}", path.display()), source: e })?;
-                Url::from_file_path(&absolute)
-                    .map_err(|()| Error::Invalid(format!("{} is not a usable local path", absolute.display())))?
-                    .to_string()
-            }
-        })
-    }
-
     /// The last path segment.
     pub fn file_name(&self) -> &str {
         match self {
@@ -111,12 +97,6 @@ pub struct S3Overrides {
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
     pub region: Option<String>,
-}
-
-impl S3Overrides {
-    pub fn is_empty(&self) -> bool {
-        *self == S3Overrides::default()
-    }
 }
 
 impl fmt::Debug for S3Overrides {
@@ -174,7 +154,7 @@ impl Stores {
     }
 
     /// The store holding `location` and the object path inside it.
-    fn resolve(&self, location: &Location, overrides: &S3Overrides) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
+    pub fn resolve(&self, location: &Location, overrides: &S3Overrides) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         match location {
             Location::S3 { bucket, key } => Ok((self.s3(bucket, overrides)?, ObjectPath::from(key.as_str()))),
             Location::Local(path) => {
@@ -214,7 +194,7 @@ impl Stores {
                         size: o.size,
                     })
                     .collect();
-                found.sort_by(|a, b| a.location.to_string().cmp(&b.location.to_string()));
+                found.sort_by_key(|a| a.location.to_string());
                 Ok(found)
             }
         }
@@ -300,22 +280,6 @@ impl Stores {
             .await
             .map_err(|e| storage_error("read", &location.to_string(), e))?;
         String::from_utf8(bytes.to_vec()).map_err(|_| Error::Invalid(format!("{location} is not UTF-8 text")))
-    }
-
-    /// Writes a whole object (or local file, creating its folders).
-    pub async fn put(&self, location: &Location, overrides: &S3Overrides, contents: Bytes) -> Result<()> {
-        let (store, path) = self.resolve(location, overrides)?;
-        store.put(&path, contents.into()).await.map_err(|e| storage_error("write", &location.to_string(), e))?;
-        Ok(())
-    }
-
-    /// Deletes an object (or local file).
-    pub async fn delete(&self, location: &Location, overrides: &S3Overrides) -> Result<()> {
-        let (store, path) = self.resolve(location, overrides)?;
-        match store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(storage_error("delete", &location.to_string(), e)),
-        }
     }
 }
 

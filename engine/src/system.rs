@@ -29,6 +29,11 @@ const PG_TABLES: &[&str] = &[
     "stl_load_commits",
     "tarn_snapshots",
     "tarn_data_files",
+    "svv_external_schemas",
+    "svv_external_tables",
+    "svv_external_columns",
+    "svv_external_partitions",
+    "svv_external_table_versions",
 ];
 const INFO_TABLES: &[&str] =
     &["schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "df_settings"];
@@ -45,28 +50,28 @@ pub(crate) fn table_names(schema: &str) -> Option<Vec<String>> {
     }
 }
 
-fn text(s: impl Into<String>) -> ScalarValue {
+pub(crate) fn text(s: impl Into<String>) -> ScalarValue {
     ScalarValue::Utf8(Some(s.into()))
 }
 
-fn opt_text(s: Option<impl Into<String>>) -> ScalarValue {
+pub(crate) fn opt_text(s: Option<impl Into<String>>) -> ScalarValue {
     ScalarValue::Utf8(s.map(Into::into))
 }
 
-fn int(i: i64) -> ScalarValue {
+pub(crate) fn int(i: i64) -> ScalarValue {
     ScalarValue::Int64(Some(i))
 }
 
-fn opt_int(i: Option<i64>) -> ScalarValue {
+pub(crate) fn opt_int(i: Option<i64>) -> ScalarValue {
     ScalarValue::Int64(i)
 }
 
-fn field(name: &str, data_type: DataType) -> Field {
+pub(crate) fn field(name: &str, data_type: DataType) -> Field {
     Field::new(name, data_type, true)
 }
 
 /// A table of `fields` holding `rows`.
-fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn TableProvider>> {
+pub(crate) fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Result<Arc<dyn TableProvider>> {
     let schema = Arc::new(Schema::new(fields));
     let columns = (0..schema.fields().len())
         .map(|i| {
@@ -348,6 +353,9 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     .map(|e| vec![text(e.key), opt_text(e.value), text(e.description)])
                     .collect(),
             )?
+        }
+        (PG_CATALOG, name) if name.starts_with("svv_external_") => {
+            return crate::lake::views::table(shared, &state, name);
         }
         _ => return Ok(None),
     };

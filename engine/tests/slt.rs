@@ -29,6 +29,8 @@ impl sqllogictest::AsyncDB for TarnDb {
                     let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
                     let mut rows = display::rows_as_strings(&batches, &display::format_options())?;
                     for value in rows.iter_mut().flatten() {
+                        // Multi-line values (plans) end with a newline the file cannot show.
+                        value.truncate(value.trim_end_matches('\n').len());
                         if value.is_empty() {
                             *value = "(empty)".to_string();
                         }
@@ -49,6 +51,15 @@ impl sqllogictest::AsyncDB for TarnDb {
     fn engine_name(&self) -> &str {
         "tarn"
     }
+}
+
+/// sqllogictest's default comparison, with multi-line values (plans) compared line by line.
+fn validator(normalizer: sqllogictest::Normalizer, actual: &[Vec<String>], expected: &[String]) -> bool {
+    let lines: Vec<Vec<String>> = actual
+        .iter()
+        .flat_map(|row| row.join(" ").lines().map(|line| vec![line.to_string()]).collect::<Vec<_>>())
+        .collect();
+    sqllogictest::default_validator(normalizer, &lines, expected)
 }
 
 fn column_type(data_type: &DataType) -> DefaultColumnType {
@@ -81,6 +92,7 @@ async fn run_file(path: &Path) -> Result<(), String> {
         async move { Ok(TarnDb { session: engine.session()? }) }
     });
     runner.with_column_validator(sqllogictest::default_column_validator);
+    runner.with_validator(validator);
     runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
 }
 

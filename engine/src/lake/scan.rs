@@ -1,0 +1,388 @@
+//! Reading external tables: a file scan over the files of the partitions a query needs.
+//!
+//! Partitions come from the catalog, never from listing the table's whole prefix: the query's
+//! filters on partition keys are evaluated against the registered partition values (one
+//! vectorized pass, however many partitions), and only the selected partitions' folders are
+//! listed. Partition values come from the catalog too, so a partition may live anywhere
+//! (`ADD PARTITION (d='2008-01-01') LOCATION '.../2008-01/'`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session as CatalogSession, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::Result as DFResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::expr_to_columns;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use futures::StreamExt;
+use tarn_catalog::{ExternalTable, LakeColumn, LakeFormat, LakePartition, arrow_to_lake_type};
+
+use crate::error::{Error, Result};
+use crate::session::{Session, SessionShared};
+use crate::storage::{Location, ObjectInfo, S3Overrides, Stores};
+
+/// How many partition folders are listed at once.
+const LISTING_CONCURRENCY: usize = 16;
+
+/// The table provider of an external table.
+pub(crate) async fn external_table(
+    shared: &SessionShared,
+    table: &ExternalTable,
+    region: Option<&str>,
+) -> Result<Arc<dyn TableProvider>> {
+    let location = Location::parse(&table.location)?;
+    let overrides = S3Overrides { region: region.map(str::to_string), ..Default::default() };
+    if let (Location::S3 { bucket, .. }, Some(_)) = (&location, region) {
+        // Scans of this schema reach the bucket in the schema's region.
+        let store = shared.engine.stores.s3(bucket, &overrides)?;
+        datafusion::execution::object_store::ObjectStoreRegistry::register_store(
+            shared.engine.stores.as_ref(),
+            &url::Url::parse(&format!("s3://{bucket}")).map_err(|e| Error::Invalid(e.to_string()))?,
+            store,
+        );
+    }
+    let partitions = match table.partition_keys.is_empty() {
+        true => Arc::new(Vec::new()),
+        false => shared.engine.lake.partitions(shared.engine.store.as_ref(), table)?,
+    };
+    let data_fields = table
+        .columns
+        .iter()
+        .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
+        .collect::<tarn_catalog::Result<Vec<_>>>()?;
+    let partition_fields = table
+        .partition_keys
+        .iter()
+        .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
+        .collect::<tarn_catalog::Result<Vec<_>>>()?;
+    let schema = Arc::new(Schema::new(data_fields.iter().chain(&partition_fields).cloned().collect::<Vec<_>>()));
+    let partition_values = partitions
+        .iter()
+        .map(|p| table.partition_keys.iter().zip(&p.values).map(|(k, v)| partition_value(k, v)).collect())
+        .collect::<Result<Vec<Vec<ScalarValue>>>>()?;
+    Ok(Arc::new(ExternalScan {
+        table: table.clone(),
+        schema,
+        file_schema: Arc::new(Schema::new(data_fields)),
+        partition_fields,
+        partitions,
+        partition_values,
+        location,
+        stores: shared.engine.stores.clone(),
+        overrides,
+    }))
+}
+
+/// The typed value of a partition key (`__HIVE_DEFAULT_PARTITION__` is NULL).
+pub(crate) fn partition_value(key: &LakeColumn, value: &str) -> Result<ScalarValue> {
+    let data_type = key.arrow_type()?;
+    if value == "__HIVE_DEFAULT_PARTITION__" {
+        return Ok(ScalarValue::try_from(&data_type)?);
+    }
+    ScalarValue::try_from_string(value.to_string(), &data_type).map_err(|_| {
+        Error::Invalid(format!(
+            "partition value '{value}' is not a valid {} for partition key {}",
+            key.data_type, key.name
+        ))
+    })
+}
+
+#[derive(Debug)]
+struct ExternalScan {
+    table: ExternalTable,
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    partition_fields: Vec<Field>,
+    partitions: Arc<Vec<LakePartition>>,
+    /// Typed values of `partitions`, in the same order.
+    partition_values: Vec<Vec<ScalarValue>>,
+    location: Location,
+    stores: Arc<Stores>,
+    overrides: S3Overrides,
+}
+
+impl ExternalScan {
+    fn is_partition_filter(&self, filter: &Expr) -> bool {
+        let mut columns = HashSet::new();
+        if expr_to_columns(filter, &mut columns).is_err() || columns.is_empty() {
+            return false;
+        }
+        columns.iter().all(|c| self.partition_fields.iter().any(|f| f.name() == &c.name))
+    }
+
+    /// Indexes of the partitions that pass every filter on partition keys.
+    fn select_partitions(&self, state: &dyn CatalogSession, filters: &[Expr]) -> DFResult<Vec<usize>> {
+        let all: Vec<usize> = (0..self.partitions.len()).collect();
+        let filters: Vec<&Expr> = filters.iter().filter(|f| self.is_partition_filter(f)).collect();
+        if filters.is_empty() || all.is_empty() {
+            return Ok(all);
+        }
+        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+        let columns = (0..self.partition_fields.len())
+            .map(|i| ScalarValue::iter_to_array(self.partition_values.iter().map(|v| v[i].clone())))
+            .collect::<DFResult<Vec<_>>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let df_schema = DFSchema::try_from(schema)?;
+        let mut keep = vec![true; all.len()];
+        for filter in filters {
+            let predicate = state.create_physical_expr(filter.clone(), &df_schema)?;
+            let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
+            for (i, keep) in keep.iter_mut().enumerate() {
+                *keep &= mask.is_valid(i) && mask.value(i);
+            }
+        }
+        Ok(all.into_iter().filter(|&i| keep[i]).collect())
+    }
+
+    /// The format reading this table's files, for files compressed as `compression`.
+    fn format(&self, compression: FileCompressionType) -> Result<Arc<dyn FileFormat>> {
+        let qualified = format!("{}.{}", self.table.database, self.table.name);
+        Ok(match self.table.format {
+            LakeFormat::Parquet => Arc::new(ParquetFormat::default()),
+            LakeFormat::Json => Arc::new(JsonFormat::default().with_file_compression_type(compression)),
+            LakeFormat::Text => {
+                let header = self.table.header_lines()?;
+                if header > 1 {
+                    return Err(Error::Unsupported(format!(
+                        "skip.header.line.count of {header} on {qualified} (0 or 1 lines)"
+                    )));
+                }
+                let delimiter = self.table.field_delimiter();
+                let [delimiter] = delimiter.as_bytes() else {
+                    return Err(Error::Unsupported(format!(
+                        "field delimiter '{delimiter}' of {qualified} (one ASCII character)"
+                    )));
+                };
+                let csv_serde = self.table.serde.contains("OpenCSVSerde");
+                let quote = match self.table.serde_properties.get("quoteChar") {
+                    Some(q) => q.bytes().next().unwrap_or(b'"'),
+                    // LazySimpleSerDe does not unquote: no character quotes.
+                    None if !csv_serde => 0,
+                    None => b'"',
+                };
+                Arc::new(
+                    CsvFormat::default()
+                        .with_delimiter(*delimiter)
+                        .with_has_header(header == 1)
+                        .with_quote(quote)
+                        .with_file_compression_type(compression),
+                )
+            }
+        })
+    }
+}
+
+/// Compression of a text file, by extension.
+fn compression_of(name: &str) -> FileCompressionType {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".gz") {
+        FileCompressionType::GZIP
+    } else if lower.ends_with(".zst") {
+        FileCompressionType::ZSTD
+    } else if lower.ends_with(".bz2") {
+        FileCompressionType::BZIP2
+    } else {
+        FileCompressionType::UNCOMPRESSED
+    }
+}
+
+#[async_trait]
+impl TableProvider for ExternalScan {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DFResult<Vec<TableProviderFilterPushDown>> {
+        // Partition filters prune partitions; every filter is still checked on the rows.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn CatalogSession,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        // What to list: the selected partitions' folders, or the table's own location.
+        let folders: Vec<(Location, Vec<ScalarValue>)> = if self.table.partition_keys.is_empty() {
+            vec![(self.location.clone(), Vec::new())]
+        } else {
+            self.select_partitions(state, filters)?
+                .into_iter()
+                .map(|i| Ok((Location::parse(&self.partitions[i].location)?, self.partition_values[i].clone())))
+                .collect::<Result<Vec<_>>>()?
+        };
+        let listings: Vec<Result<(Vec<ObjectInfo>, Vec<ScalarValue>)>> = futures::stream::iter(folders)
+            .map(|(folder, values)| async move {
+                let prefix = folder.join("");
+                Ok((self.stores.list_prefix(&prefix, &self.overrides).await?, values))
+            })
+            .buffered(LISTING_CONCURRENCY)
+            .collect()
+            .await;
+        let mut files = Vec::new();
+        let mut store_url = None;
+        let mut compression = None;
+        for listing in listings {
+            let (objects, values) = listing?;
+            for object in objects {
+                let (url, path) = match &object.location {
+                    Location::S3 { bucket, key } => (format!("s3://{bucket}"), key.clone()),
+                    Location::Local(path) => {
+                        let absolute = std::path::absolute(path)?;
+                        ("file://".to_string(), absolute.to_string_lossy().trim_start_matches('/').to_string())
+                    }
+                };
+                if store_url.get_or_insert_with(|| url.clone()) != &url {
+                    return Err(Error::Unsupported(format!(
+                        "external table {}.{} with partitions in different buckets",
+                        self.table.database, self.table.name
+                    ))
+                    .into());
+                }
+                let file_compression = compression_of(object.location.file_name());
+                if *compression.get_or_insert(file_compression) != file_compression {
+                    return Err(Error::Unsupported(format!(
+                        "external table {}.{} mixing compressed and uncompressed files",
+                        self.table.database, self.table.name
+                    ))
+                    .into());
+                }
+                files.push(PartitionedFile::new(path, object.size).with_partition_values(values.clone()));
+            }
+        }
+        let Some(store_url) = store_url else {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        };
+        let target = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
+        let count = groups.len();
+        for (i, file) in files.into_iter().enumerate() {
+            groups[i % count].push(file);
+        }
+        let format = self.format(compression.unwrap_or(FileCompressionType::UNCOMPRESSED))?;
+        // Text is read as text, then converted with Hive's rules (below).
+        let text = self.table.format == LakeFormat::Text;
+        let file_schema = match text {
+            true => Arc::new(Schema::new(
+                self.file_schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_data_type(DataType::Utf8))
+                    .collect::<Vec<_>>(),
+            )),
+            false => self.file_schema.clone(),
+        };
+        let table_schema = TableSchema::builder(file_schema)
+            .with_table_partition_cols(self.partition_fields.iter().map(|f| Arc::new(f.clone())).collect::<Vec<_>>())
+            .build();
+        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(store_url)?, format.file_source(table_schema))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        let plan = format.create_physical_plan(state, config).await?;
+        if !text {
+            return Ok(plan);
+        }
+        self.convert_text(state, plan)
+    }
+}
+
+impl ExternalScan {
+    /// Converts the text columns of a scan to their types: the null format and, for
+    /// non-string columns, empty fields are NULL (as Hive's LazySimpleSerDe reads them).
+    fn convert_text(
+        &self,
+        state: &dyn CatalogSession,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        use datafusion::logical_expr::{cast, col, lit, when};
+        let input = plan.schema();
+        let df_schema = DFSchema::try_from(input.clone())?;
+        let null = self.table.null_format();
+        let mut exprs = Vec::new();
+        for field in input.fields() {
+            let column = col(datafusion::common::Column::from_name(field.name()));
+            let target = self.schema.field_with_name(field.name())?.data_type().clone();
+            let is_data = self.file_schema.field_with_name(field.name()).is_ok();
+            let expr = if !is_data {
+                column
+            } else {
+                let typed_null = lit(ScalarValue::try_from(&target)?);
+                let mut condition = column.clone().eq(lit(null.as_str()));
+                if !matches!(target, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) {
+                    condition = condition.or(column.clone().eq(lit("")));
+                }
+                when(condition, typed_null).otherwise(cast(column, target))?
+            };
+            exprs.push((state.create_physical_expr(expr, &df_schema)?, field.name().clone()));
+        }
+        Ok(Arc::new(datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, plan)?))
+    }
+}
+
+/// The columns of a Parquet table, read from the first data file under `location`.
+pub(crate) async fn infer_parquet_columns(
+    session: &Session,
+    location: &Location,
+    partition_keys: &[LakeColumn],
+) -> Result<Vec<LakeColumn>> {
+    let stores = &session.shared.engine.stores;
+    let objects = stores.list_prefix(&location.join(""), &S3Overrides::default()).await?;
+    let first = objects
+        .iter()
+        .find(|o| o.location.file_name().to_ascii_lowercase().ends_with(".parquet"))
+        .or_else(|| objects.first())
+        .ok_or_else(|| {
+            Error::Invalid(format!("no files under {location} to read a schema from; name the columns instead"))
+        })?;
+    let (store, path) = stores.resolve(&first.location, &S3Overrides::default())?;
+    let meta = object_store::ObjectMeta {
+        location: path,
+        last_modified: chrono::Utc::now(),
+        size: first.size,
+        e_tag: None,
+        version: None,
+    };
+    let state = session.shared.session_state()?;
+    let schema = ParquetFormat::default().infer_schema(&state, &store, &[meta]).await.map_err(|e| {
+        Error::Invalid(format!("cannot read a Parquet schema from {}: {}", first.location, Error::from(e)))
+    })?;
+    schema
+        .fields()
+        .iter()
+        .filter(|f| !partition_keys.iter().any(|k| &k.name == f.name()))
+        .map(|f| {
+            let data_type = match f.data_type() {
+                DataType::Timestamp(..) => "timestamp".to_string(),
+                other => arrow_to_lake_type(other)?,
+            };
+            Ok(LakeColumn { name: f.name().to_lowercase(), data_type, comment: None })
+        })
+        .collect()
+}
