@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tarn [--warehouse DIR] [-c SQL]... [-f FILE]... [--format table|csv|tsv|json|ndjson|markdown]
+//! tarn [--warehouse DIR] crawl LOCATION --database DB [--table T] [--dry-run]
 //! ```
 //! With `-c`/`-f` (run in the order given) or piped stdin it runs non-interactively and stops at
 //! the first error (exit code 1); otherwise it opens the REPL.
@@ -38,6 +39,27 @@ struct Cli {
     /// Open the REPL after running -c/-f
     #[arg(short = 'i', long)]
     interactive: bool,
+    #[command(subcommand)]
+    action: Option<Action>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Action {
+    /// Infer the format, schema and k=v partitions of the data under LOCATION and register it
+    /// in the lake catalog (prints the changes; re-run to add new partitions)
+    Crawl {
+        /// A local folder or s3://bucket/prefix/
+        location: String,
+        /// The lake database to register the tables in (queryable as a schema)
+        #[arg(long)]
+        database: String,
+        /// Register LOCATION as one table of this name (default: one table per sub-folder)
+        #[arg(long)]
+        table: Option<String>,
+        /// Show what would change without changing anything
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// What to run non-interactively, in command-line order.
@@ -81,6 +103,20 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let engine = Engine::open(&warehouse).with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     let mut session = engine.session()?;
+
+    if let Some(Action::Crawl { location, database, table, dry_run }) = cli.action {
+        let request = tarn_engine::CrawlRequest { location, database, table, dry_run };
+        let report = runtime.block_on(session.crawl(&request))?;
+        for change in &report.changes {
+            println!("{change}");
+        }
+        if dry_run {
+            eprintln!("Dry run: nothing was changed.");
+        } else if report.applied {
+            eprintln!("Registered in database \"{}\".", request.database);
+        }
+        return Ok(());
+    }
 
     let terminal = std::io::stdin().is_terminal();
     if scripts.is_empty() && terminal {

@@ -37,7 +37,7 @@ pub use datafusion::arrow;
 pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
-pub use lake::{ExternalTableSpec, LakeStatement, PartitionSpec};
+pub use lake::{CrawlReport, CrawlRequest, ExternalTableSpec, LakeStatement, PartitionSpec};
 pub use parser::{AsOf, Statement, Vacuum};
 pub use provider::CATALOG_NAME;
 pub use session::{CommandTag, Output, Results, RowStream, Session};

@@ -2,6 +2,7 @@
 //! and what only separate processes can show (durability, concurrency).
 
 mod durability;
+mod lake;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 //! of the same name, created on demand. Lake DDL applies at once, as Glue's API does, and like
 //! Redshift refuses to run inside a transaction block.
 
+mod crawl;
 mod ddl;
 pub(crate) mod parse;
 mod scan;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tarn_catalog::{CatalogStore, ExternalTable, LakePartition, LakeState};
 
+pub use crawl::{CrawlReport, CrawlRequest};
 pub use parse::{ExternalTableSpec, LakeStatement, PartitionSpec};
 
 pub(crate) use ddl::{drop_lake_objects, execute};

@@ -353,7 +353,7 @@ pub(crate) async fn infer_parquet_columns(
     partition_keys: &[LakeColumn],
 ) -> Result<Vec<LakeColumn>> {
     let stores = &session.shared.engine.stores;
-    let objects = stores.list_prefix(&location.join(""), &S3Overrides::default()).await?;
+    let objects = stores.list_prefix(location, &S3Overrides::default()).await?;
     let first = objects
         .iter()
         .find(|o| o.location.file_name().to_ascii_lowercase().ends_with(".parquet"))
