@@ -104,6 +104,22 @@ impl RowStream {
     }
 }
 
+impl RowStream {
+    /// A result of one text column holding `values`.
+    pub(crate) fn text(column: &str, values: Vec<String>) -> Result<RowStream> {
+        use datafusion::arrow::array::StringArray;
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+            .map_err(|e| Error::Invalid(format!("building a result: {e}")))?;
+        let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            schema.clone(),
+            futures::stream::iter([Ok(batch)]),
+        ));
+        Ok(RowStream { schema, inner })
+    }
+}
+
 impl Stream for RowStream {
     type Item = Result<RecordBatch>;
 

@@ -14,6 +14,9 @@ use crate::storage::{Location, S3Overrides};
 
 /// Runs one lake DDL statement; it applies at once (no transaction block).
 pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Result<Output> {
+    if let LakeStatement::ShowCreateTable { table } = &statement {
+        return show_create_table(session, table);
+    }
     if session.in_transaction() {
         return Err(Error::Invalid(format!("{} cannot run inside a transaction block", command(&statement))));
     }
@@ -92,6 +95,7 @@ pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Resu
             table.header_lines()?;
             store.update_external_table(&table)?;
         }
+        LakeStatement::ShowCreateTable { table } => return show_create_table(session, &table),
         LakeStatement::MsckRepair { table } => {
             let table = find_table(session, &table)?;
             let found = discover_partitions(session, &table).await?;
@@ -122,6 +126,7 @@ fn command(statement: &LakeStatement) -> &'static str {
         | LakeStatement::SetLocation { .. }
         | LakeStatement::SetProperties { .. } => "ALTER TABLE",
         LakeStatement::MsckRepair { .. } => "MSCK REPAIR TABLE",
+        LakeStatement::ShowCreateTable { .. } => "SHOW CREATE TABLE",
     }
 }
 
@@ -406,6 +411,55 @@ pub(crate) fn drop_lake_objects(
         }
         _ => Ok(None),
     }
+}
+
+/// `SHOW CREATE TABLE`: the DDL of an external table (as Athena prints it) or a warehouse table.
+fn show_create_table(session: &Session, name: &ObjectName) -> Result<Output> {
+    let (schema, table) = resolve_name(name)?;
+    let managed = session.shared.with_state(|s| match s.relation_by_name(&schema, &table) {
+        Some(tarn_catalog::Relation::Table(t)) => Some(t.clone()),
+        _ => None,
+    })?;
+    let ddl = match managed {
+        Some(t) => {
+            let columns: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| format!("  {} {}{}", c.name, c.sql_type, if c.nullable { "" } else { " NOT NULL" }))
+                .collect();
+            format!("CREATE TABLE {schema}.{table} (\n{}\n)", columns.join(",\n"))
+        }
+        None => external_ddl(&find_table(session, name)?, &schema),
+    };
+    Ok(Output::Rows(crate::session::RowStream::text("createtab_stmt", vec![ddl])?))
+}
+
+/// The DDL of an external table, in Hive's spelling, under `schema`.
+pub(crate) fn external_ddl(table: &ExternalTable, schema: &str) -> String {
+    let list = |columns: &[LakeColumn]| -> String {
+        columns.iter().map(|c| format!("  {} {}", c.name, c.data_type)).collect::<Vec<_>>().join(",\n")
+    };
+    let quoted = |map: &BTreeMap<String, String>| -> String {
+        map.iter().map(|(k, v)| format!("'{k}'='{}'", v.escape_default())).collect::<Vec<_>>().join(", ")
+    };
+    let mut ddl = format!("CREATE EXTERNAL TABLE {schema}.{} (\n{}\n)", table.name, list(&table.columns));
+    if !table.partition_keys.is_empty() {
+        ddl.push_str(&format!("\nPARTITIONED BY (\n{}\n)", list(&table.partition_keys)));
+    }
+    ddl.push_str(&format!("\nROW FORMAT SERDE '{}'", table.serde));
+    if !table.serde_properties.is_empty() {
+        ddl.push_str(&format!("\nWITH SERDEPROPERTIES ({})", quoted(&table.serde_properties)));
+    }
+    ddl.push_str(&format!(
+        "\nSTORED AS INPUTFORMAT '{}' OUTPUTFORMAT '{}'\nLOCATION '{}'",
+        table.format.input_format(),
+        table.format.output_format(),
+        table.location
+    ));
+    if !table.properties.is_empty() {
+        ddl.push_str(&format!("\nTBLPROPERTIES ({})", quoted(&table.properties)));
+    }
+    ddl
 }
 
 #[cfg(test)]

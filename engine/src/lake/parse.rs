@@ -67,6 +67,10 @@ pub enum LakeStatement {
     MsckRepair {
         table: ObjectName,
     },
+    /// `SHOW CREATE TABLE t`: the DDL of an external or warehouse table.
+    ShowCreateTable {
+        table: ObjectName,
+    },
 }
 
 /// `(k='v', ...)` and an optional location.
@@ -220,6 +224,10 @@ pub(crate) fn parse_lake_statement(p: P) -> Result<Option<LakeStatement>> {
         let name = identifier(p)?;
         eat(p, &["cascade"]);
         return Ok(Some(LakeStatement::DropDatabase { name, if_exists }));
+    }
+    if peek_is(p, 0, "show") && peek_is(p, 1, "create") && peek_is(p, 2, "table") {
+        expect(p, &["show", "create", "table"])?;
+        return Ok(Some(LakeStatement::ShowCreateTable { table: object_name(p)? }));
     }
     if peek_is(p, 0, "msck") {
         expect(p, &["msck", "repair", "table"])?;
