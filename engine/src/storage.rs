@@ -168,8 +168,8 @@ impl Stores {
     }
 
     /// Every object whose key starts with `prefix` (Redshift's and S3's prefix semantics: a
-    /// prefix may end in the middle of a name), sorted by key; empty objects ending in `/`
-    /// (folder markers) and hidden files (`.name`, `_name`) are left out.
+    /// prefix may end in the middle of a name), sorted by key; dot files (`.name`) are left
+    /// out. COPY loads all of them; lake tables read [`Stores::list_lake_files`].
     pub async fn list_prefix(&self, prefix: &Location, overrides: &S3Overrides) -> Result<Vec<ObjectInfo>> {
         match prefix {
             Location::Local(path) => list_local(path),
@@ -188,7 +188,7 @@ impl Stores {
                 let mut found: Vec<ObjectInfo> = objects
                     .into_iter()
                     .filter(|o| o.location.as_ref().starts_with(key.as_str()))
-                    .filter(|o| !hidden(o.location.filename().unwrap_or_default()))
+                    .filter(|o| !o.location.filename().unwrap_or_default().starts_with('.'))
                     .map(|o| ObjectInfo {
                         location: Location::S3 { bucket: bucket.clone(), key: o.location.to_string() },
                         size: o.size,
@@ -200,23 +200,33 @@ impl Stores {
         }
     }
 
-    /// The immediate sub-folders of `folder` (names only), for partition discovery.
-    pub async fn list_folders(&self, folder: &Location, overrides: &S3Overrides) -> Result<Vec<String>> {
-        match folder {
+    /// The data files of a lake table or partition under `folder`: [`Stores::list_prefix`]
+    /// without the names Hive and Spark skip (`_SUCCESS`, `_temporary`, ...).
+    pub async fn list_lake_files(&self, folder: &Location, overrides: &S3Overrides) -> Result<Vec<ObjectInfo>> {
+        let mut files = self.list_prefix(folder, overrides).await?;
+        files.retain(|f| !lake_hidden(f.location.file_name()));
+        Ok(files)
+    }
+
+    /// One level of a lake folder, in one listing: its visible sub-folders (names, sorted),
+    /// and whether files lie directly in it.
+    pub async fn list_level(&self, folder: &Location, overrides: &S3Overrides) -> Result<Level> {
+        let (mut folders, has_files) = match folder {
             Location::Local(path) => {
                 let entries = match std::fs::read_dir(path) {
                     Ok(entries) => entries,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Level::default()),
                     Err(e) => return Err(Error::Io { context: format!("cannot list {}", path.display()), source: e }),
                 };
-                let mut names: Vec<String> = entries
-                    .flatten()
-                    .filter(|e| e.path().is_dir())
-                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                    .filter(|n| !hidden(n))
-                    .collect();
-                names.sort();
-                Ok(names)
+                let (mut folders, mut has_files) = (Vec::new(), false);
+                for entry in entries.flatten() {
+                    let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+                    match entry.path().is_dir() {
+                        true => folders.push(name),
+                        false => has_files |= !lake_hidden(&name),
+                    }
+                }
+                (folders, has_files)
             }
             Location::S3 { bucket, key } => {
                 let store = self.s3(bucket, overrides)?;
@@ -225,16 +235,14 @@ impl Stores {
                     .list_with_delimiter(Some(&prefix))
                     .await
                     .map_err(|e| storage_error("list", &folder.to_string(), e))?;
-                let mut names: Vec<String> = listing
-                    .common_prefixes
-                    .iter()
-                    .filter_map(|p| p.filename().map(str::to_string))
-                    .filter(|n| !hidden(n))
-                    .collect();
-                names.sort();
-                Ok(names)
+                let folders = listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+                let has_files = listing.objects.iter().any(|o| !lake_hidden(o.location.filename().unwrap_or_default()));
+                (folders, has_files)
             }
-        }
+        };
+        folders.retain(|name| !lake_hidden(name));
+        folders.sort();
+        Ok(Level { folders, has_files })
     }
 
     /// Opens an object for sequential reading from a blocking thread; chunks are fetched as
@@ -323,8 +331,15 @@ impl Read for ObjectReader {
     }
 }
 
+/// One level of a folder (see [`Stores::list_level`]).
+#[derive(Debug, Default)]
+pub(crate) struct Level {
+    pub folders: Vec<String>,
+    pub has_files: bool,
+}
+
 /// Names the lake ignores, as Hive and Spark do: `.hidden`, `_SUCCESS`, `_temporary`.
-fn hidden(name: &str) -> bool {
+fn lake_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
@@ -359,7 +374,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         .map_err(|e| Error::Io { context: format!("cannot list {}", dir.display()), source: e })?;
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry.file_name().to_str().is_some_and(hidden) {
+        if entry.file_name().to_str().is_some_and(|n| n.starts_with('.')) {
             continue;
         }
         if path.is_dir() {

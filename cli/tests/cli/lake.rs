@@ -49,8 +49,24 @@ fn crawl_registers_tables_and_partitions_and_a_second_run_adds_only_new_ones() {
     let output = tarn_s3(&server, &wh, &["crawl", &format!("s3://{BUCKET}/raw/"), "--database", "rawdb", "--dry-run"]);
     assert_success(&output);
     let diff = stdout(&output);
-    assert!(diff.contains("+ CREATE EXTERNAL TABLE rawdb.events (userid bigint, event string) PARTITIONED BY (dt string) STORED AS PARQUET"), "{diff}");
-    assert!(diff.contains("+ CREATE EXTERNAL TABLE rawdb.users (userid bigint, name string, signup date)"), "{diff}");
+    assert!(
+        diff.contains(
+            "+ CREATE EXTERNAL TABLE rawdb.events (\n+   userid bigint,\n+   event string\n+ )\n+ PARTITIONED BY (\n+   dt string\n+ )\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(
+            "+ CREATE EXTERNAL TABLE rawdb.users (\n+   userid bigint,\n+   name string,\n+   signup date\n+ )\n"
+        ),
+        "{diff}"
+    );
+    // An unpartitioned table gets no partition.
+    assert!(!diff.contains("ADD PARTITION ()"), "{diff}");
     assert!(diff.contains("ADD PARTITION (dt=2024-01-02)"), "{diff}");
     let output = tarn_s3(&server, &wh, &["-c", "SELECT count(*) FROM svv_external_tables", "--format", "csv"]);
     assert_eq!(stdout(&output), "count(*)\n0\n");

@@ -348,24 +348,24 @@ fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Resul
 impl Job {
     /// Opens an input object, decompressing by the COPY option or, without one, by its extension.
     fn open_input(&self, file: &Location) -> Result<Box<dyn BufRead + Send>> {
-        let input = self.stores.open_blocking(file, &self.overrides)?;
-        let name = file.file_name().to_ascii_lowercase();
-        let extension = name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
-        let compression = self.options.compression.or(match extension {
-            "gz" | "gzip" => Some(Compression::Gzip),
-            "bz2" => Some(Compression::Bzip2),
-            "zst" | "zstd" => Some(Compression::Zstd),
-            _ => None,
-        });
-        let reader: Box<dyn Read + Send> = match compression {
-            None => input,
-            Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(input)),
-            Some(Compression::Zstd) => Box::new(
-                zstd::Decoder::new(input)
-                    .map_err(|e| Error::Io { context: format!("cannot read {file}"), source: e })?,
-            ),
-        };
-        Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
+        let input = decompressing(self.stores.open_blocking(file, &self.overrides)?, file, self.options.compression)?;
+        Ok(Box::new(BufReader::with_capacity(1 << 20, input)))
     }
+}
+
+/// `input` (the contents of `file`) decompressed as `compression` says or, without it, as the
+/// file's extension says.
+pub(crate) fn decompressing(
+    input: Box<dyn Read + Send>,
+    file: &Location,
+    compression: Option<Compression>,
+) -> Result<Box<dyn Read + Send>> {
+    Ok(match compression.or_else(|| Compression::of_file(file.file_name())) {
+        None => input,
+        Some(Compression::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Some(Compression::Bzip2) => Box::new(bzip2::read::MultiBzDecoder::new(input)),
+        Some(Compression::Zstd) => Box::new(
+            zstd::Decoder::new(input).map_err(|e| Error::Io { context: format!("cannot read {file}"), source: e })?,
+        ),
+    })
 }

@@ -45,6 +45,19 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// The compression a file name's extension says (`.gz`, `.gzip`, `.bz2`, `.zst`, `.zstd`).
+    pub fn of_file(name: &str) -> Option<Compression> {
+        let name = name.to_ascii_lowercase();
+        match name.rsplit_once('.').map(|(_, e)| e).unwrap_or_default() {
+            "gz" | "gzip" => Some(Compression::Gzip),
+            "bz2" => Some(Compression::Bzip2),
+            "zst" | "zstd" => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
 /// The auth clauses of a COPY or UNLOAD. `Debug` never shows the secrets.
 #[derive(Clone, PartialEq, Default)]
 pub struct Credentials {

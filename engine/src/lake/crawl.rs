@@ -3,7 +3,7 @@
 //! adds new partitions and reports schema changes instead of rewriting the table.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 
 use tarn_catalog::{ExternalSchema, ExternalTable, LakeColumn, LakeDatabase, LakeFormat, LakePartition, now};
 
@@ -52,16 +52,11 @@ impl Session {
         let targets: Vec<(String, Location)> = match &request.table {
             Some(name) => vec![(name.to_lowercase(), root.clone())],
             None => {
-                let folders = stores.list_folders(&root, &overrides).await?;
-                let direct_files = stores
-                    .list_prefix(&root, &overrides)
-                    .await?
-                    .iter()
-                    .any(|o| !o.location.to_string()[root.to_string().len()..].contains('/'));
-                if folders.is_empty() || direct_files || folders.iter().any(|f| f.contains('=')) {
+                let level = stores.list_level(&root, &overrides).await?;
+                if level.folders.is_empty() || level.has_files || level.folders.iter().any(|f| f.contains('=')) {
                     vec![(table_name(root.file_name()), root.clone())]
                 } else {
-                    folders.iter().map(|f| (table_name(f), root.join(f).join(""))).collect()
+                    level.folders.iter().map(|f| (table_name(f), root.join(f).join(""))).collect()
                 }
             }
         };
@@ -69,7 +64,7 @@ impl Session {
         let mut report = CrawlReport::default();
         let mut plan = Vec::new();
         for (name, location) in targets {
-            let objects = stores.list_prefix(&location, &overrides).await?;
+            let objects = stores.list_lake_files(&location, &overrides).await?;
             if objects.is_empty() {
                 report.changes.push(format!("  {location}: no files, nothing to register"));
                 continue;
@@ -88,7 +83,10 @@ impl Session {
                 _ => BTreeSet::new(),
             };
             match existing {
-                None => report.changes.push(format!("+ {}", describe(&found.table))),
+                // What SHOW CREATE TABLE will print, as added lines.
+                None => report.changes.extend(
+                    super::ddl::external_ddl(&found.table, &request.database).lines().map(|line| format!("+ {line}")),
+                ),
                 Some(existing) => report.changes.extend(schema_changes(existing, &found.table)),
             }
             let new: Vec<LakePartition> = found.partitions.into_iter().filter(|p| !known.contains(&p.values)).collect();
@@ -236,9 +234,9 @@ impl Session {
             LakeFormat::Parquet => {
                 table.columns = scan::infer_parquet_columns(self, &newest.location.clone(), &partition_keys).await?;
             }
-            LakeFormat::Json => table.columns = self.sample_json(&newest.location)?,
+            LakeFormat::Json => table.columns = self.sample_json(&newest.location).await?,
             LakeFormat::Text => {
-                let (delimiter, header, columns) = self.sample_text(&newest.location)?;
+                let (delimiter, header, columns) = self.sample_text(&newest.location).await?;
                 table.serde = if delimiter == ',' {
                     "org.apache.hadoop.hive.serde2.OpenCSVSerde".into()
                 } else {
@@ -254,45 +252,37 @@ impl Session {
         properties.insert("classification".into(), extension_class(format, &table.serde));
         properties.insert("crawled".into(), now());
         table.properties = properties;
+        // An unpartitioned table has no partitions, only its location.
         let partitions = partitions
             .into_iter()
+            .filter(|_| !keys.is_empty())
             .map(|(values, location)| LakePartition { values, location, properties: BTreeMap::new(), created: now() })
             .collect();
         Ok(Found { table, partitions })
     }
 
     /// The first lines of a (possibly compressed) object.
-    fn sample_lines(&self, location: &Location) -> Result<Vec<String>> {
+    async fn sample_lines(&self, location: &Location) -> Result<Vec<String>> {
         let stores = self.shared.engine.stores.clone();
         let location = location.clone();
-        let name = location.file_name().to_ascii_lowercase();
-        // Blocking reads, off the async threads.
-        tokio::task::block_in_place(move || {
-            let input = stores.open_blocking(&location, &S3Overrides::default())?;
-            let input: Box<dyn Read> = if name.ends_with(".gz") {
-                Box::new(flate2::read::MultiGzDecoder::new(input))
-            } else if name.ends_with(".zst") {
-                Box::new(
-                    zstd::Decoder::new(input)
-                        .map_err(|e| Error::Io { context: format!("reading {location}"), source: e })?,
-                )
-            } else if name.ends_with(".bz2") {
-                Box::new(bzip2::read::MultiBzDecoder::new(input))
-            } else {
-                input
-            };
+        let name = location.to_string();
+        // Blocking reads, off the async threads (on any runtime flavour).
+        let read = tokio::task::spawn_blocking(move || {
+            let input =
+                crate::copy::decompressing(stores.open_blocking(&location, &S3Overrides::default())?, &location, None)?;
             BufReader::new(input)
                 .lines()
                 .take(SAMPLE_LINES)
                 .filter(|l| !l.as_ref().is_ok_and(|l| l.trim().is_empty()))
                 .collect::<std::io::Result<Vec<_>>>()
                 .map_err(|e| Error::Io { context: format!("reading {location}"), source: e })
-        })
+        });
+        read.await.map_err(|e| Error::Invalid(format!("sampling {name} failed: {e}")))?
     }
 
     /// Delimiter, header line, and columns of a delimited text file.
-    fn sample_text(&self, location: &Location) -> Result<(char, bool, Vec<LakeColumn>)> {
-        let lines = self.sample_lines(location)?;
+    async fn sample_text(&self, location: &Location) -> Result<(char, bool, Vec<LakeColumn>)> {
+        let lines = self.sample_lines(location).await?;
         let Some(first) = lines.first() else {
             return Err(Error::Invalid(format!("{location} is empty: no schema to infer")));
         };
@@ -335,9 +325,9 @@ impl Session {
     }
 
     /// Columns of a JSON-lines file, from the keys of its first records.
-    fn sample_json(&self, location: &Location) -> Result<Vec<LakeColumn>> {
+    async fn sample_json(&self, location: &Location) -> Result<Vec<LakeColumn>> {
         let mut columns: Vec<LakeColumn> = Vec::new();
-        for line in self.sample_lines(location)? {
+        for line in self.sample_lines(location).await? {
             let value: serde_json::Value = serde_json::from_str(&line)
                 .map_err(|e| Error::Invalid(format!("{location} is not JSON lines: {e}")))?;
             let Some(object) = value.as_object() else { continue };
@@ -397,24 +387,6 @@ fn table_name(folder: &str) -> String {
     let name: String =
         folder.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if name.is_empty() { "crawled".into() } else { name }
-}
-
-/// The DDL of a table, on one line.
-fn describe(table: &ExternalTable) -> String {
-    let columns: Vec<String> = table.columns.iter().map(|c| format!("{} {}", c.name, c.data_type)).collect();
-    let mut ddl = format!("CREATE EXTERNAL TABLE {}.{} ({})", table.database, table.name, columns.join(", "));
-    if !table.partition_keys.is_empty() {
-        let keys: Vec<String> = table.partition_keys.iter().map(|c| format!("{} {}", c.name, c.data_type)).collect();
-        ddl.push_str(&format!(" PARTITIONED BY ({})", keys.join(", ")));
-    }
-    if let Some(delimiter) = table.serde_properties.get("field.delim") {
-        ddl.push_str(&format!(" ROW FORMAT DELIMITED FIELDS TERMINATED BY '{}'", delimiter.escape_default()));
-    }
-    ddl.push_str(&format!(" STORED AS {} LOCATION '{}'", table.format.stored_as(), table.location));
-    if table.properties.contains_key("skip.header.line.count") {
-        ddl.push_str(" TABLE PROPERTIES ('skip.header.line.count'='1')");
-    }
-    ddl
 }
 
 /// Differences between a registered table and what the files say now; never applied.

@@ -312,7 +312,7 @@ async fn discover_partitions(session: &Session, table: &ExternalTable) -> Result
     for key in &table.partition_keys {
         let mut next = Vec::new();
         for (location, values) in &level {
-            for name in stores.list_folders(location, &overrides).await? {
+            for name in stores.list_level(location, &overrides).await?.folders {
                 if let Some(value) = name.strip_prefix(&format!("{}=", key.name)) {
                     let value = unescape_path_value(value);
                     if scan::partition_value(key, &value).is_ok() {

@@ -189,15 +189,11 @@ impl ExternalScan {
 
 /// Compression of a text file, by extension.
 fn compression_of(name: &str) -> FileCompressionType {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".gz") {
-        FileCompressionType::GZIP
-    } else if lower.ends_with(".zst") {
-        FileCompressionType::ZSTD
-    } else if lower.ends_with(".bz2") {
-        FileCompressionType::BZIP2
-    } else {
-        FileCompressionType::UNCOMPRESSED
+    match crate::copy::Compression::of_file(name) {
+        None => FileCompressionType::UNCOMPRESSED,
+        Some(crate::copy::Compression::Gzip) => FileCompressionType::GZIP,
+        Some(crate::copy::Compression::Bzip2) => FileCompressionType::BZIP2,
+        Some(crate::copy::Compression::Zstd) => FileCompressionType::ZSTD,
     }
 }
 
@@ -235,7 +231,7 @@ impl TableProvider for ExternalScan {
         let listings: Vec<Result<(Vec<ObjectInfo>, Vec<ScalarValue>)>> = futures::stream::iter(folders)
             .map(|(folder, values)| async move {
                 let prefix = folder.join("");
-                Ok((self.stores.list_prefix(&prefix, &self.overrides).await?, values))
+                Ok((self.stores.list_lake_files(&prefix, &self.overrides).await?, values))
             })
             .buffered(LISTING_CONCURRENCY)
             .collect()
@@ -353,7 +349,7 @@ pub(crate) async fn infer_parquet_columns(
     partition_keys: &[LakeColumn],
 ) -> Result<Vec<LakeColumn>> {
     let stores = &session.shared.engine.stores;
-    let objects = stores.list_prefix(location, &S3Overrides::default()).await?;
+    let objects = stores.list_lake_files(location, &S3Overrides::default()).await?;
     let first = objects
         .iter()
         .find(|o| o.location.file_name().to_ascii_lowercase().ends_with(".parquet"))
