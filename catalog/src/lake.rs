@@ -220,7 +220,8 @@ pub trait LakeCatalog: Send + Sync {
     /// Creates a database; false if it existed and `if_not_exists`.
     fn create_lake_database(&self, database: &LakeDatabase, if_not_exists: bool) -> Result<bool>;
 
-    /// Drops a database with its tables and partitions (never their files).
+    /// Drops a database with the schemas bound to it, its tables and partitions (never their
+    /// files), in one change.
     fn drop_lake_database(&self, name: &str) -> Result<()>;
 
     /// Binds a schema name to a database, creating the database if `create_database`.
@@ -252,6 +253,9 @@ pub trait LakeCatalog: Send + Sync {
     /// Adds partitions (`if_not_exists`: skip existing ones, else fail); returns how many
     /// were added.
     fn add_partitions(&self, table: &ExternalTable, partitions: &[LakePartition], if_not_exists: bool) -> Result<u64>;
+
+    /// Moves one partition to `location`, keeping its values and properties.
+    fn set_partition_location(&self, table: &ExternalTable, values: &[String], location: &str) -> Result<()>;
 
     /// Drops partitions by values (`if_exists`: skip missing ones); returns how many went.
     fn drop_partitions(&self, table: &ExternalTable, values: &[Vec<String>], if_exists: bool) -> Result<u64>;

@@ -113,6 +113,7 @@ impl LakeCatalog for SqliteCatalog {
             tx.execute(&format!("DELETE FROM tarn_lake_partition WHERE table_id IN ({ids})"), [name])?;
             tx.execute(&format!("DELETE FROM tarn_lake_table_version WHERE table_id IN ({ids})"), [name])?;
             tx.execute("DELETE FROM tarn_lake_table WHERE database = ?1", [name])?;
+            tx.execute("DELETE FROM tarn_lake_schema WHERE database = ?1", [name])?;
             Ok(())
         })
     }
@@ -258,6 +259,9 @@ impl LakeCatalog for SqliteCatalog {
     }
 
     fn add_partitions(&self, table: &ExternalTable, partitions: &[LakePartition], if_not_exists: bool) -> Result<u64> {
+        if table.partition_keys.is_empty() {
+            return Err(Error::InvalidType(format!("table {}.{} is not partitioned", table.database, table.name)));
+        }
         self.lake_change(|tx| {
             let mut added = 0;
             let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO tarn_lake_partition VALUES (?1, ?2, ?3)")?;
@@ -285,6 +289,32 @@ impl LakeCatalog for SqliteCatalog {
                 }
             }
             Ok(added)
+        })
+    }
+
+    fn set_partition_location(&self, table: &ExternalTable, values: &[String], location: &str) -> Result<()> {
+        let spec = LakePartition::spec(&table.partition_keys, values);
+        self.lake_change(|tx| {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT definition FROM tarn_lake_partition WHERE table_id = ?1 AND spec = ?2",
+                    params![table.id, spec],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(current) = current else {
+                return Err(Error::NotFound(format!(
+                    "partition ({spec}) of {}.{} does not exist",
+                    table.database, table.name
+                ))
+                .into());
+            };
+            let moved = LakePartition { location: location.to_string(), ..from_json(&current)? };
+            tx.execute(
+                "UPDATE tarn_lake_partition SET definition = ?3 WHERE table_id = ?1 AND spec = ?2",
+                params![table.id, spec, to_json(&moved)?],
+            )?;
+            Ok(())
         })
     }
 
@@ -388,6 +418,13 @@ mod tests {
             1
         );
         assert_eq!(catalog.drop_partitions(&table, &[vec!["2008-01-02".into()]], false).unwrap(), 1);
+        catalog.set_partition_location(&table, &["2008-01-03".into()], "s3://bucket/moved/").unwrap();
+        assert!(matches!(
+            catalog.set_partition_location(&table, &["2008-01-02".into()], "s3://bucket/x/"),
+            Err(Error::NotFound(_))
+        ));
+        let unpartitioned = ExternalTable { partition_keys: Vec::new(), ..table.clone() };
+        assert!(catalog.add_partitions(&unpartitioned, &[], true).is_err());
         assert!(matches!(
             catalog.drop_partitions(&table, &[vec!["2008-01-02".into()]], false),
             Err(Error::NotFound(_))
@@ -404,12 +441,13 @@ mod tests {
         assert_eq!(history[0].table.location, "s3://bucket/sales/");
         let values: Vec<_> = catalog.partitions(table.id).unwrap().into_iter().map(|p| p.values[0].clone()).collect();
         assert_eq!(values, ["2008-01-01", "2008-01-03"]);
+        assert_eq!(catalog.partitions(table.id).unwrap()[1].location, "s3://bucket/moved/");
         assert_eq!(state.schema("spectrum").unwrap().database, "spectrumdb");
 
         catalog.drop_external_table("spectrumdb", "sales").unwrap();
         assert!(catalog.partitions(table.id).unwrap().is_empty());
-        catalog.drop_external_schema("spectrum").unwrap();
         catalog.drop_lake_database("spectrumdb").unwrap();
-        assert_eq!(catalog.lake_state().unwrap().databases.len(), 0);
+        let state = catalog.lake_state().unwrap();
+        assert!(state.databases.is_empty() && state.schemas.is_empty(), "{state:?}");
     }
 }

@@ -65,6 +65,10 @@ pub(crate) fn create_schema(session: &Session, name: &SchemaName, if_not_exists:
         SchemaName::NamedAuthorization(name, owner) => (single_name(name)?, normalize(owner)),
         SchemaName::UnnamedAuthorization(owner) => (normalize(owner), normalize(owner)),
     };
+    if session.shared.lake_state()?.schema(&name).is_some() {
+        // Even IF NOT EXISTS fails: the schema that exists is not a warehouse one.
+        return Err(Error::Invalid(format!("schema \"{name}\" already exists (an external schema)")));
+    }
     if session.shared.with_state(|s| s.schema_by_name(&name).is_some())? {
         return if if_not_exists {
             Ok(Output::command("CREATE SCHEMA"))

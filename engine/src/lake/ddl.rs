@@ -14,10 +14,8 @@ use crate::storage::{Location, S3Overrides};
 
 /// Runs one lake DDL statement; it applies at once (no transaction block).
 pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Result<Output> {
-    if let LakeStatement::ShowCreateTable { table } = &statement {
-        return show_create_table(session, table);
-    }
-    if session.in_transaction() {
+    let read_only = matches!(statement, LakeStatement::ShowCreateTable { .. });
+    if session.in_transaction() && !read_only {
         return Err(Error::Invalid(format!("{} cannot run inside a transaction block", command(&statement))));
     }
     let store = session.shared.engine.store.clone();
@@ -25,12 +23,12 @@ pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Resu
     let tag = command(&statement);
     match statement {
         LakeStatement::CreateExternalSchema { name, database, iam_role, region, create_database, if_not_exists } => {
-            ensure_no_managed_schema(session, &name, if_not_exists)?;
+            ensure_no_managed_schema(session, &name)?;
             let schema = ExternalSchema { name, database, region, iam_role, owner: user, created: now() };
             store.create_external_schema(&schema, create_database, if_not_exists)?;
         }
         LakeStatement::CreateDatabase { name, location, comment, if_not_exists } => {
-            ensure_no_managed_schema(session, &name, if_not_exists)?;
+            ensure_no_managed_schema(session, &name)?;
             let database = LakeDatabase {
                 name: name.clone(),
                 location,
@@ -57,9 +55,6 @@ pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Resu
                     false => Err(Error::Invalid(format!("database \"{name}\" does not exist"))),
                 };
             }
-            for schema in lake.schemas.iter().filter(|s| s.database == name) {
-                store.drop_external_schema(&schema.name)?;
-            }
             store.drop_lake_database(&name)?;
         }
         LakeStatement::CreateExternalTable(spec) => create_external_table(session, *spec, user).await?,
@@ -84,10 +79,7 @@ pub(crate) async fn execute(session: &Session, statement: LakeStatement) -> Resu
         LakeStatement::SetLocation { table, partition: Some(spec), location } => {
             let table = find_table(session, &table)?;
             let values = partition_values(&table, &spec)?;
-            let moved = PartitionSpec { values: spec.values.clone(), location: Some(location) };
-            let partition = new_partition(&table, &moved)?;
-            store.drop_partitions(&table, &[values], false)?;
-            store.add_partitions(&table, &[partition], false)?;
+            store.set_partition_location(&table, &values, &folder(&location)?)?;
         }
         LakeStatement::SetProperties { table, properties } => {
             let mut table = find_table(session, &table)?;
@@ -130,15 +122,12 @@ fn command(statement: &LakeStatement) -> &'static str {
     }
 }
 
-fn ensure_no_managed_schema(session: &Session, name: &str, if_not_exists: bool) -> Result<()> {
-    let managed = session.shared.with_state(|s| s.schema_by_name(name).is_some())?;
-    if managed && !if_not_exists {
-        return Err(Error::Invalid(format!("schema \"{name}\" already exists (a warehouse schema)")));
+fn ensure_no_managed_schema(session: &Session, name: &str) -> Result<()> {
+    // Even IF NOT EXISTS fails: the schema that exists is not an external one.
+    match session.shared.with_state(|s| s.schema_by_name(name).is_some())? {
+        true => Err(Error::Invalid(format!("schema \"{name}\" already exists (a warehouse schema)"))),
+        false => Ok(()),
     }
-    if managed {
-        return Err(Error::Invalid(format!("schema \"{name}\" is a warehouse schema, not an external one")));
-    }
-    Ok(())
 }
 
 /// A location as a folder: trailing `/`, validated.
@@ -161,15 +150,6 @@ async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner
         return Err(Error::Invalid(format!("relation \"{schema}.{table_name}\" already exists")));
     }
     let database = database_of(&lake, &schema);
-    let store = session.shared.engine.store.clone();
-    if lake.database(&database).is_none() {
-        // External tables of a warehouse schema live in the lake database of its name.
-        let created = now();
-        store.create_lake_database(
-            &LakeDatabase { name: database.clone(), location: None, description: None, owner: owner.clone(), created },
-            true,
-        )?;
-    }
     let location = folder(
         spec.location
             .as_deref()
@@ -177,6 +157,9 @@ async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner
     )?;
     let mut serde_properties = spec.serde_properties.clone();
     let mut properties = spec.properties.clone();
+    if let Some(comment) = &spec.comment {
+        properties.insert("comment".into(), comment.clone());
+    }
     let format = spec.format.unwrap_or(match spec.serde.as_deref() {
         Some(s) if s.to_ascii_lowercase().contains("json") => LakeFormat::Json,
         Some(s) if s.to_ascii_lowercase().contains("parquet") => LakeFormat::Parquet,
@@ -239,13 +222,20 @@ async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner
         version: 0,
     };
     table.header_lines()?;
-    if let Some(comment) = spec.comment {
-        let mut table = table;
-        table.properties.insert("comment".into(), comment);
-        store.create_external_table(&table, spec.if_not_exists)?;
-    } else {
-        store.create_external_table(&table, spec.if_not_exists)?;
+    let store = session.shared.engine.store.clone();
+    if lake.database(&table.database).is_none() {
+        // External tables of a warehouse schema live in the lake database of its name,
+        // created once the table is known to be valid.
+        let database = LakeDatabase {
+            name: table.database.clone(),
+            location: None,
+            description: None,
+            owner: table.owner.clone(),
+            created: now(),
+        };
+        store.create_lake_database(&database, true)?;
     }
+    store.create_external_table(&table, spec.if_not_exists)?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::catalog::TableProvider;
+use datafusion::common::ScalarValue;
 use tarn_catalog::{CatalogState, ExternalTable, LakeState};
 
 use crate::error::Result;
@@ -32,6 +33,31 @@ fn json(map: &BTreeMap<String, String>) -> String {
 fn compressed(table: &ExternalTable) -> i64 {
     let compression = table.properties.get("compression_type").or_else(|| table.properties.get("compression"));
     i64::from(compression.is_some_and(|c| !c.eq_ignore_ascii_case("none")))
+}
+
+/// The storage descriptor columns `svv_external_tables` and `svv_external_partitions` share.
+fn storage_fields() -> [Field; 6] {
+    let utf8 = |n: &str| field(n, DataType::Utf8);
+    [
+        utf8("input_format"),
+        utf8("output_format"),
+        utf8("serialization_lib"),
+        utf8("serde_parameters"),
+        field("compressed", DataType::Int64),
+        utf8("parameters"),
+    ]
+}
+
+/// The values of [`storage_fields`] for `table`, with the table's or a partition's parameters.
+fn storage_values(table: &ExternalTable, parameters: &BTreeMap<String, String>) -> [ScalarValue; 6] {
+    [
+        text(table.format.input_format()),
+        text(table.format.output_format()),
+        text(&table.serde),
+        text(json(&table.serde_properties)),
+        int(compressed(table)),
+        text(json(parameters)),
+    ]
 }
 
 pub(crate) fn table(
@@ -76,39 +102,18 @@ pub(crate) fn table(
                 .collect(),
         )?,
         "svv_external_tables" => table_of(
-            [
-                "redshift_database_name",
-                "schemaname",
-                "tablename",
-                "tabletype",
-                "location",
-                "input_format",
-                "output_format",
-                "serialization_lib",
-                "serde_parameters",
-            ]
-            .iter()
-            .map(|n| utf8(n))
-            .chain([int64("compressed"), utf8("parameters"), utf8("owner"), utf8("created"), int64("version")])
-            .collect(),
+            ["redshift_database_name", "schemaname", "tablename", "tabletype", "location"]
+                .iter()
+                .map(|n| utf8(n))
+                .chain(storage_fields())
+                .chain([utf8("owner"), utf8("created"), int64("version")])
+                .collect(),
             tables()
                 .map(|(schema, t)| {
-                    vec![
-                        text(CATALOG_NAME),
-                        text(schema),
-                        text(&t.name),
-                        text("EXTERNAL_TABLE"),
-                        text(&t.location),
-                        text(t.format.input_format()),
-                        text(t.format.output_format()),
-                        text(&t.serde),
-                        text(json(&t.serde_properties)),
-                        int(compressed(t)),
-                        text(json(&t.properties)),
-                        text(&t.owner),
-                        text(&t.created),
-                        int(t.version),
-                    ]
+                    let head =
+                        [text(CATALOG_NAME), text(schema), text(&t.name), text("EXTERNAL_TABLE"), text(&t.location)];
+                    let tail = [text(&t.owner), text(&t.created), int(t.version)];
+                    head.into_iter().chain(storage_values(t, &t.properties)).chain(tail).collect()
                 })
                 .collect(),
         )?,
@@ -149,37 +154,17 @@ pub(crate) fn table(
                     continue;
                 }
                 for p in shared.engine.lake.partitions(shared.engine.store.as_ref(), t)?.iter() {
-                    rows.push(vec![
-                        text(CATALOG_NAME),
-                        text(schema),
-                        text(&t.name),
-                        text(serde_json::to_string(&p.values).unwrap_or_default()),
-                        text(&p.location),
-                        text(t.format.input_format()),
-                        text(t.format.output_format()),
-                        text(&t.serde),
-                        text(json(&t.serde_properties)),
-                        int(compressed(t)),
-                        text(json(&p.properties)),
-                    ]);
+                    let values = serde_json::to_string(&p.values).unwrap_or_default();
+                    let head = [text(CATALOG_NAME), text(schema), text(&t.name), text(values), text(&p.location)];
+                    rows.push(head.into_iter().chain(storage_values(t, &p.properties)).collect());
                 }
             }
             table_of(
-                [
-                    "redshift_database_name",
-                    "schemaname",
-                    "tablename",
-                    "values",
-                    "location",
-                    "input_format",
-                    "output_format",
-                    "serialization_lib",
-                    "serde_parameters",
-                ]
-                .iter()
-                .map(|n| utf8(n))
-                .chain([int64("compressed"), utf8("parameters")])
-                .collect(),
+                ["redshift_database_name", "schemaname", "tablename", "values", "location"]
+                    .iter()
+                    .map(|n| utf8(n))
+                    .chain(storage_fields())
+                    .collect(),
                 rows,
             )?
         }
