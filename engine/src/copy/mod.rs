@@ -1,23 +1,28 @@
 //! Redshift `COPY table FROM 'source'`: loads files into a managed table as one write of the
-//! current transaction. Text and CSV input is parsed in a blocking task that streams batches to
-//! the write path; each rejected row is recorded in `stl_load_errors` (kept even when the load
-//! fails), and more than MAXERROR rejections fail the load, which then writes nothing.
+//! current transaction. Text and CSV input is cut into chunks of whole records by one blocking
+//! task and parsed by several others, each streaming batches to its own writer of the write path;
+//! each rejected row is recorded in `stl_load_errors` (kept even when the load fails), and more
+//! than MAXERROR rejections fail the load, which then writes nothing.
 
 mod options;
+mod split;
 mod text;
 
-use std::io::{BufRead, BufReader, Read};
-use std::sync::{Arc, Mutex};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::error::DataFusionError;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tarn_catalog::{ColumnDef, LoadCommit, LoadError, TableDef};
 
 pub(crate) use options::offset;
 pub use options::{Compression, CopyFrom, CopyOptions, InputFormat, parse_copy_from};
-use text::{Builders, Converter, RecordReader, Value};
+use split::{Boundaries, Chunk};
+use text::{Builders, Converter, Record, RecordReader, Value};
 
 use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
@@ -58,37 +63,58 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         user: session.user().to_string(),
         started: started.clone(),
         errors: Mutex::new(Vec::new()),
+        accepted: AtomicU64::new(0),
         stores,
         overrides,
     });
 
-    let arrow_schema = Arc::new(table.arrow_schema());
-    let (sender, receiver) = tokio::sync::mpsc::channel::<std::result::Result<RecordBatch, DataFusionError>>(2);
-    let parser = {
-        let job = job.clone();
-        let schema = arrow_schema.clone();
-        tokio::task::spawn_blocking(move || job.parse_all(&files, &schema, &sender))
+    let schema = Arc::new(table.arrow_schema());
+    let workers = session.ctx.state().config().target_partitions().max(1);
+    let (chunks, chunk_receiver) = mpsc::sync_channel::<Chunk>(workers);
+    let chunk_receiver = Arc::new(Mutex::new(chunk_receiver));
+    let mut parsers = Vec::new();
+    let mut streams: Vec<SendableRecordBatchStream> = Vec::new();
+    for _ in 0..workers {
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        let (job, files, batch_schema, chunks) = (job.clone(), files.clone(), schema.clone(), chunk_receiver.clone());
+        parsers.push(tokio::task::spawn_blocking(move || job.parse_chunks(&files, &chunks, &batch_schema, &sender)));
+        let batches = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|batch| (batch, receiver))
+        });
+        streams.push(Box::pin(RecordBatchStreamAdapter::new(schema.clone(), batches)));
+    }
+    drop(chunk_receiver);
+    let splitter = {
+        let (job, files) = (job.clone(), files.clone());
+        tokio::task::spawn_blocking(move || job.split_all(&files, chunks))
     };
-    let batches = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|batch| (batch, receiver))
-    });
-    let stream = Box::pin(RecordBatchStreamAdapter::new(arrow_schema, batches));
     let written = if copy.options.no_load {
         use futures::StreamExt;
-        let mut stream = stream;
-        while stream.next().await.is_some() {}
+        let mut all = futures::stream::select_all(streams);
+        while all.next().await.is_some() {}
         Ok(Vec::new())
     } else {
-        write::write_streams(session, &table, vec![stream]).await
+        write::write_streams(session, &table, streams).await
     };
-    let parsed = parser.await.map_err(|e| Error::Invalid(format!("the COPY parser failed: {e}")))?;
+    let joined = |e: tokio::task::JoinError| Error::Invalid(format!("the COPY parser failed: {e}"));
+    let mut parsed = splitter.await.map_err(joined)?;
+    for parser in parsers {
+        if let Err(e) = parser.await.map_err(joined)?
+            && parsed.is_ok()
+        {
+            parsed = Err(e);
+        }
+    }
+    let loaded = job.accepted.load(Ordering::Relaxed);
 
-    let errors = std::mem::take(&mut *job.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut errors = std::mem::take(&mut *job.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    errors.sort_by_key(|(file, error)| (*file, error.line_number));
+    let errors: Vec<LoadError> = errors.into_iter().map(|(_, error)| error).collect();
     let skipped = errors.len() as u64;
     let failed = skipped > copy.options.max_error;
-    let (loaded, commits) = match &parsed {
-        Ok((loaded, commits)) => (*loaded, commits.clone()),
-        Err(_) => (0, Vec::new()),
+    let commits = match &parsed {
+        Ok(commits) => commits.clone(),
+        Err(_) => Vec::new(),
     };
     let status = if failed || parsed.is_err() {
         "failed"
@@ -100,6 +126,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     let commits: Vec<LoadCommit> =
         commits.into_iter().map(|c| LoadCommit { status: status.to_string(), ..c }).collect();
     store.record_load(&errors, &commits)?;
+    let loaded = if parsed.is_ok() { loaded } else { 0 };
     if failed {
         return Err(Error::Invalid(format!(
             "Load into table '{qualified}' failed. Check 'stl_load_errors' system table for details ({skipped} rejected row{}, MAXERROR {})",
@@ -193,7 +220,7 @@ async fn source_objects(
     Ok(files)
 }
 
-/// One COPY's parsing state, shared with its blocking parser task.
+/// One COPY's parsing state, shared with its blocking splitter and parser tasks.
 struct Job {
     table: TableDef,
     targets: Vec<usize>,
@@ -202,7 +229,9 @@ struct Job {
     query: i64,
     user: String,
     started: String,
-    errors: Mutex<Vec<LoadError>>,
+    /// Rejected rows, with the index of their file.
+    errors: Mutex<Vec<(usize, LoadError)>>,
+    accepted: AtomicU64,
     stores: Arc<Stores>,
     overrides: S3Overrides,
 }
@@ -210,17 +239,24 @@ struct Job {
 type Sender = tokio::sync::mpsc::Sender<std::result::Result<RecordBatch, DataFusionError>>;
 
 impl Job {
-    /// Parses every file, sending full batches; returns the rows accepted and the files read.
-    fn parse_all(&self, files: &[Location], schema: &Arc<Schema>, sender: &Sender) -> Result<(u64, Vec<LoadCommit>)> {
-        let mut builders = Builders::new(&self.table.columns);
-        let mut accepted = 0;
+    /// Cuts every file into chunks for the parsers; returns the files read.
+    fn split_all(&self, files: &[Location], chunks: mpsc::SyncSender<Chunk>) -> Result<Vec<LoadCommit>> {
+        let boundaries = Boundaries::new(&self.options);
         let mut commits = Vec::new();
-        for file in files {
-            if self.failing() || sender.is_closed() {
-                // Too many rejections, or the writer stopped: the load fails, stop reading.
+        for (index, file) in files.iter().enumerate() {
+            if self.failing() {
+                // Too many rejections: the load fails, stop reading.
                 break;
             }
-            let lines = self.parse_file(file, &mut builders, schema, sender, &mut accepted)?;
+            let io = |e: std::io::Error| match e.downcast::<Error>() {
+                Ok(ours) => ours,
+                Err(e) => Error::Io { context: format!("reading {file}"), source: e },
+            };
+            let input =
+                decompressing(self.stores.open_blocking(file, &self.overrides)?, file, self.options.compression)?;
+            let emit = |chunk| !self.failing() && chunks.send(chunk).is_ok();
+            let lines = split::split(input, index, self.options.ignore_header, boundaries, split::CHUNK_BYTES, emit)
+                .map_err(io)?;
             commits.push(LoadCommit {
                 query: self.query,
                 userid: self.user.clone(),
@@ -231,51 +267,55 @@ impl Job {
                 status: String::new(),
             });
         }
+        Ok(commits)
+    }
+
+    /// Parses chunks until there are none left, sending full batches to this parser's writer.
+    fn parse_chunks(
+        &self,
+        files: &[Location],
+        chunks: &Mutex<mpsc::Receiver<Chunk>>,
+        schema: &Arc<Schema>,
+        sender: &Sender,
+    ) -> Result<()> {
+        let mut builders = Builders::new(&self.table.columns);
+        let mut record = Record::default();
+        loop {
+            let next = chunks.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            let Ok(chunk) = next else { break };
+            if self.failing() || sender.is_closed() {
+                // The load fails, or the writer stopped (it reports why): stop parsing.
+                break;
+            }
+            let mut reader = RecordReader::new(&chunk.bytes[..], &self.options, chunk.first_line);
+            let io = |e| Error::Io { context: format!("reading {}", files[chunk.file]), source: e };
+            while reader.next_record(&mut record).map_err(io)? {
+                if record.raw.is_empty() && self.options.ignore_blank_lines {
+                    continue;
+                }
+                match self.convert(&record, &self.table.columns) {
+                    Ok(row) => {
+                        builders.append(row);
+                        self.accepted.fetch_add(1, Ordering::Relaxed);
+                        if builders.rows >= BATCH_ROWS && !send(&mut builders, schema, sender)? {
+                            return Ok(());
+                        }
+                    }
+                    Err(error) => {
+                        let error = LoadError { filename: files[chunk.file].to_string(), ..*error };
+                        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+                        errors.push((chunk.file, error));
+                        if errors.len() as u64 > self.options.max_error {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
         if builders.rows > 0 && !self.failing() {
             send(&mut builders, schema, sender)?;
         }
-        Ok((accepted, commits))
-    }
-
-    fn parse_file(
-        &self,
-        file: &Location,
-        builders: &mut Builders,
-        schema: &Arc<Schema>,
-        sender: &Sender,
-        accepted: &mut u64,
-    ) -> Result<u64> {
-        let mut reader = RecordReader::new(self.open_input(file)?, &self.options);
-        let io = |e: std::io::Error| match e.downcast::<Error>() {
-            Ok(ours) => ours,
-            Err(e) => Error::Io { context: format!("reading {file}"), source: e },
-        };
-        reader.skip_lines(self.options.ignore_header).map_err(io)?;
-        let columns = &self.table.columns;
-        while let Some(record) = reader.next_record().map_err(io)? {
-            if record.raw.is_empty() && self.options.ignore_blank_lines {
-                continue;
-            }
-            match self.convert(&record, columns) {
-                Ok(row) => {
-                    builders.append(row);
-                    *accepted += 1;
-                    if builders.rows >= BATCH_ROWS && !send(builders, schema, sender)? {
-                        return Ok(reader.lines());
-                    }
-                }
-                Err(error) => {
-                    let error = LoadError { filename: file.to_string(), ..*error };
-                    let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-                    errors.push(error);
-                    if errors.len() as u64 > self.options.max_error {
-                        // The load fails: no need to read further.
-                        return Ok(reader.lines());
-                    }
-                }
-            }
-        }
-        Ok(reader.lines())
+        Ok(())
     }
 
     /// More rows were rejected than MAXERROR allows.
@@ -284,7 +324,11 @@ impl Job {
     }
 
     /// Converts one record into a full table row, or the error describing its first bad field.
-    fn convert(&self, record: &text::Record, columns: &[ColumnDef]) -> std::result::Result<Vec<Value>, Box<LoadError>> {
+    fn convert<'a>(
+        &self,
+        record: &'a Record,
+        columns: &[ColumnDef],
+    ) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
         let error = |column: Option<&ColumnDef>, position: usize, value: &str, code: i64, reason: String| {
             Box::new(LoadError {
                 query: self.query,
@@ -304,18 +348,22 @@ impl Job {
                 err_reason: reason,
             })
         };
-        let fields = &record.fields;
-        if fields.len() > self.targets.len() {
+        if record.invalid_utf8 {
+            let message = "String contains invalid or unsupported UTF8 codepoints (use ACCEPTINVCHARS to replace them)";
+            return Err(error(None, 0, "", 1220, message.into()));
+        }
+        let fields = record.len();
+        if fields > self.targets.len() {
             return Err(error(None, self.targets.len() + 1, "", 1202, "Extra column(s) found".into()));
         }
-        if fields.len() < self.targets.len() && !self.options.fill_record {
-            let column = &columns[self.targets[fields.len()]];
-            return Err(error(Some(column), fields.len() + 1, "", 1214, "Delimiter not found".into()));
+        if fields < self.targets.len() && !self.options.fill_record {
+            let column = &columns[self.targets[fields]];
+            return Err(error(Some(column), fields + 1, "", 1214, "Delimiter not found".into()));
         }
         let mut row = vec![Value::Null; columns.len()];
         for (position, &target) in self.targets.iter().enumerate() {
             let column = &columns[target];
-            let value = match fields.get(position) {
+            let value = match record.field(position) {
                 Some(field) => self.converter.convert(field, column),
                 // FILLRECORD: missing trailing fields are NULL.
                 None if column.nullable => Ok(Value::Null),
@@ -324,7 +372,7 @@ impl Job {
             match value {
                 Ok(value) => row[target] = value,
                 Err(rejection) => {
-                    let raw = fields.get(position).map(String::as_str).unwrap_or("");
+                    let raw = record.field(position).unwrap_or("");
                     return Err(error(Some(column), position + 1, raw, rejection.code, rejection.reason));
                 }
             }
@@ -343,14 +391,6 @@ fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Resul
     let batch = RecordBatch::try_new(schema.clone(), builders.finish())
         .map_err(|e| Error::Invalid(format!("building a batch: {e}")))?;
     Ok(sender.blocking_send(Ok(batch)).is_ok())
-}
-
-impl Job {
-    /// Opens an input object, decompressing by the COPY option or, without one, by its extension.
-    fn open_input(&self, file: &Location) -> Result<Box<dyn BufRead + Send>> {
-        let input = decompressing(self.stores.open_blocking(file, &self.overrides)?, file, self.options.compression)?;
-        Ok(Box::new(BufReader::with_capacity(1 << 20, input)))
-    }
 }
 
 /// `input` (the contents of `file`) decompressed as `compression` says or, without it, as the

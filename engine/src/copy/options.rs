@@ -152,6 +152,54 @@ impl Default for CopyOptions {
     }
 }
 
+impl CopyOptions {
+    /// The field delimiter: DELIMITER, or `,` for CSV and `|` for text.
+    pub fn field_delimiter(&self) -> char {
+        self.delimiter.unwrap_or(if self.csv_quote().is_some() { ',' } else { '|' })
+    }
+
+    /// The quote character of CSV input; `None` for other formats.
+    pub fn csv_quote(&self) -> Option<char> {
+        match self.format {
+            InputFormat::Csv { quote } => Some(quote),
+            _ => None,
+        }
+    }
+
+    /// Checks what options are set together; delimiters and quotes are single ASCII characters
+    /// (as in Redshift), so input can be split into records without decoding it.
+    fn validate(&self) -> Result<()> {
+        for (name, c) in [("DELIMITER", Some(self.field_delimiter())), ("QUOTE", self.csv_quote())] {
+            if let Some(c) = c
+                && (!c.is_ascii() || c == '\n' || c == '\r')
+            {
+                return Err(Error::Invalid(format!(
+                    "COPY {name} must be a single ASCII character other than a line end, not {c:?}"
+                )));
+            }
+        }
+        if self.csv_quote().is_some() && (self.remove_quotes || self.escape) {
+            let option = if self.remove_quotes { "REMOVEQUOTES" } else { "ESCAPE" };
+            return Err(Error::Invalid(format!("COPY option {option} cannot be used with CSV")));
+        }
+        if !matches!(self.format, InputFormat::Text | InputFormat::Csv { .. }) {
+            let text_only = [
+                ("DELIMITER", self.delimiter.is_some()),
+                ("IGNOREHEADER", self.ignore_header > 0),
+                ("REMOVEQUOTES", self.remove_quotes),
+                ("ESCAPE", self.escape),
+                ("FILLRECORD", self.fill_record),
+                ("IGNOREBLANKLINES", self.ignore_blank_lines),
+            ];
+            if let Some((option, _)) = text_only.iter().find(|(_, set)| *set) {
+                let format = if self.format == InputFormat::Parquet { "PARQUET" } else { "JSON" };
+                return Err(Error::Invalid(format!("COPY option {option} cannot be used with FORMAT {format}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn syntax(e: ParserError) -> Error {
     Error::Parse(e.to_string().replace("sql parser error: ", ""))
 }
@@ -175,6 +223,12 @@ pub(crate) fn offset(text: &str, location: Location) -> usize {
 
 /// Parses one `COPY ... FROM ...` statement (`text` starts at `COPY`, ends before `;`).
 pub fn parse_copy_from(text: &str) -> Result<CopyFrom> {
+    let copy = parse_statement(text)?;
+    copy.options.validate()?;
+    Ok(copy)
+}
+
+fn parse_statement(text: &str) -> Result<CopyFrom> {
     let dialect = RedshiftSqlDialect {};
     let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(syntax)?;
     parser.expect_keyword(Keyword::COPY).map_err(syntax)?;
@@ -232,7 +286,7 @@ fn finish_with(copy: CopyFrom, remaining: &str) -> Result<CopyFrom> {
         return Ok(copy);
     }
     let text = format!("COPY t FROM '' {remaining}");
-    let mut rest = parse_copy_from(&text)?;
+    let mut rest = parse_statement(&text)?;
     let defaults = CopyOptions::default();
     merge_options(&mut rest.options, copy.options, &defaults);
     Ok(CopyFrom { options: rest.options, ..copy })
@@ -453,6 +507,9 @@ mod tests {
     fn unknown_options_are_named() {
         let err = parse_copy_from("COPY t FROM '/x' MAXERROR 1 BOGUS 3").unwrap_err().to_string();
         assert!(err.contains("not supported yet: COPY option BOGUS"), "{err}");
+        let bad_delimiter = CopyOptions { delimiter: Some('§'), ..CopyOptions::default() };
+        let err = bad_delimiter.validate().unwrap_err().to_string();
+        assert!(err.contains("COPY DELIMITER must be a single ASCII character"), "{err}");
         let err = parse_copy_from("COPY t FROM '/x' FORMAT AS AVRO 'auto'").unwrap_err().to_string();
         assert!(err.contains("AVRO"), "{err}");
     }

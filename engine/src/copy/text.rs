@@ -10,161 +10,193 @@ use datafusion::arrow::array::{
 };
 use tarn_catalog::{ColumnDef, SqlType};
 
-use super::options::{CopyOptions, InputFormat};
+use super::options::CopyOptions;
 use crate::datefmt::DateFormat;
 
-/// One input record.
-#[derive(Debug)]
+/// One input record: its raw text and its fields, kept in one reusable buffer.
+#[derive(Debug, Default)]
 pub struct Record {
     /// 1-based line where the record starts.
     pub line_number: u64,
     pub raw: String,
-    pub fields: Vec<String>,
+    /// The input held bytes that are not UTF-8 (and ACCEPTINVCHARS did not replace them).
+    pub invalid_utf8: bool,
+    text: String,
+    bounds: Vec<(usize, usize)>,
+}
+
+impl Record {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    pub fn field(&self, index: usize) -> Option<&str> {
+        self.bounds.get(index).map(|&(start, end)| &self.text[start..end])
+    }
+
+    fn clear(&mut self) {
+        self.raw.clear();
+        self.invalid_utf8 = false;
+        self.text.clear();
+        self.bounds.clear();
+    }
+
+    fn push(&mut self, c: char) {
+        self.text.push(c);
+    }
+
+    fn end_field(&mut self, start: &mut usize) {
+        self.bounds.push((*start, self.text.len()));
+        *start = self.text.len();
+    }
+
+    fn reset_fields(&mut self) {
+        self.text.clear();
+        self.bounds.clear();
+    }
 }
 
 /// Reads records from text input, CSV or delimited.
 pub struct RecordReader<R> {
     input: R,
     line: u64,
+    bytes: Vec<u8>,
     delimiter: char,
     csv_quote: Option<char>,
     remove_quotes: bool,
     escape: bool,
+    replacement: Option<char>,
 }
 
 impl<R: BufRead> RecordReader<R> {
-    pub fn new(input: R, options: &CopyOptions) -> Self {
-        let csv_quote = match options.format {
-            InputFormat::Csv { quote } => Some(quote),
-            _ => None,
-        };
-        let delimiter = options.delimiter.unwrap_or(if csv_quote.is_some() { ',' } else { '|' });
+    /// A reader whose first line is line `first_line` of its file.
+    pub fn new(input: R, options: &CopyOptions, first_line: u64) -> Self {
         RecordReader {
             input,
-            line: 0,
-            delimiter,
-            csv_quote,
+            line: first_line.saturating_sub(1),
+            bytes: Vec::new(),
+            delimiter: options.field_delimiter(),
+            csv_quote: options.csv_quote(),
             remove_quotes: options.remove_quotes,
             escape: options.escape,
+            replacement: options.accept_inv_chars,
         }
     }
 
-    /// Lines read so far.
-    pub fn lines(&self) -> u64 {
-        self.line
-    }
-
-    fn read_line(&mut self, into: &mut String) -> std::io::Result<bool> {
-        let before = into.len();
-        if self.input.read_line(into)? == 0 {
+    /// Appends the next line (without its line end) to the record's raw text.
+    fn read_line(&mut self, record: &mut Record) -> std::io::Result<bool> {
+        self.bytes.clear();
+        if self.input.read_until(b'\n', &mut self.bytes)? == 0 {
             return Ok(false);
         }
         self.line += 1;
-        while into.len() > before && (into.ends_with('\n') || into.ends_with('\r')) {
-            into.pop();
+        while matches!(self.bytes.last(), Some(b'\n' | b'\r')) {
+            self.bytes.pop();
+        }
+        match std::str::from_utf8(&self.bytes) {
+            Ok(line) => record.raw.push_str(line),
+            Err(_) => {
+                // ACCEPTINVCHARS replaces each invalid byte; without it the record is rejected.
+                for chunk in self.bytes.utf8_chunks() {
+                    record.raw.push_str(chunk.valid());
+                    let replacement = self.replacement.unwrap_or(char::REPLACEMENT_CHARACTER);
+                    record.raw.extend(std::iter::repeat_n(replacement, chunk.invalid().len()));
+                }
+                record.invalid_utf8 |= self.replacement.is_none();
+            }
         }
         Ok(true)
     }
 
-    /// Skips `n` lines (IGNOREHEADER).
-    pub fn skip_lines(&mut self, n: u64) -> std::io::Result<()> {
-        let mut scratch = String::new();
-        for _ in 0..n {
-            scratch.clear();
-            if !self.read_line(&mut scratch)? {
-                break;
+    /// Reads the next record into `record`; false at the end of the input.
+    pub fn next_record(&mut self, record: &mut Record) -> std::io::Result<bool> {
+        record.clear();
+        if !self.read_line(record)? {
+            return Ok(false);
+        }
+        record.line_number = self.line;
+        match self.csv_quote {
+            Some(quote) => {
+                while !split_csv(record, self.delimiter, quote) {
+                    // A quoted field goes on to the next line.
+                    record.raw.push('\n');
+                    if !self.read_line(record)? {
+                        // Unterminated at the end of the input: close the quote.
+                        record.raw.push(quote);
+                        split_csv(record, self.delimiter, quote);
+                        record.raw.pop();
+                        break;
+                    }
+                }
+            }
+            None => {
+                while self.escape && record.raw.ends_with('\\') && !record.raw.ends_with("\\\\") {
+                    // An escaped newline continues the record.
+                    record.raw.pop();
+                    record.raw.push('\n');
+                    if !self.read_line(record)? {
+                        break;
+                    }
+                }
+                split_text(record, self.delimiter, self.remove_quotes, self.escape);
             }
         }
-        Ok(())
-    }
-
-    /// The next record, or `None` at the end of the input.
-    pub fn next_record(&mut self) -> std::io::Result<Option<Record>> {
-        let mut raw = String::new();
-        if !self.read_line(&mut raw)? {
-            return Ok(None);
-        }
-        let line_number = self.line;
-        let fields = match self.csv_quote {
-            Some(quote) => loop {
-                match split_csv(&raw, self.delimiter, quote) {
-                    Some(fields) => break fields,
-                    // A quoted field goes on to the next line.
-                    None => {
-                        raw.push('\n');
-                        if !self.read_line(&mut raw)? {
-                            break split_csv_lenient(&raw, self.delimiter, quote);
-                        }
-                    }
-                }
-            },
-            None => loop {
-                if self.escape && raw.ends_with('\\') && !raw.ends_with("\\\\") {
-                    // An escaped newline continues the record.
-                    raw.pop();
-                    raw.push('\n');
-                    if self.read_line(&mut raw)? {
-                        continue;
-                    }
-                }
-                break split_text(&raw, self.delimiter, self.remove_quotes, self.escape);
-            },
-        };
-        Ok(Some(Record { line_number, raw, fields }))
+        Ok(true)
     }
 }
 
-/// Splits a CSV record; `None` if a quoted field is still open at the end.
-fn split_csv(line: &str, delimiter: char, quote: char) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
+/// Splits a CSV record's raw text into its fields; false if a quoted field is still open at
+/// the end.
+fn split_csv(record: &mut Record, delimiter: char, quote: char) -> bool {
+    record.reset_fields();
+    let raw = std::mem::take(&mut record.raw);
+    let mut start = 0;
+    let mut chars = raw.chars().peekable();
     let mut in_quotes = false;
     while let Some(c) = chars.next() {
         if in_quotes {
             if c == quote {
                 if chars.peek() == Some(&quote) {
-                    field.push(quote);
+                    record.push(quote);
                     chars.next();
                 } else {
                     in_quotes = false;
                 }
             } else {
-                field.push(c);
+                record.push(c);
             }
         } else if c == quote {
             in_quotes = true;
         } else if c == delimiter {
-            fields.push(std::mem::take(&mut field));
+            record.end_field(&mut start);
         } else {
-            field.push(c);
+            record.push(c);
         }
     }
+    record.raw = raw;
     if in_quotes {
-        return None;
+        return false;
     }
-    fields.push(field);
-    Some(fields)
-}
-
-fn split_csv_lenient(line: &str, delimiter: char, quote: char) -> Vec<String> {
-    split_csv(&format!("{line}{quote}"), delimiter, quote).unwrap_or_else(|| vec![line.to_string()])
+    record.end_field(&mut start);
+    true
 }
 
 /// Splits a delimited-text record, honouring REMOVEQUOTES and ESCAPE.
-fn split_text(line: &str, delimiter: char, remove_quotes: bool, escape: bool) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars();
+fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape: bool) {
+    record.reset_fields();
+    let raw = std::mem::take(&mut record.raw);
+    let mut start = 0;
+    let mut chars = raw.chars();
     let mut in_quotes = false;
     let mut at_field_start = true;
     while let Some(c) = chars.next() {
         if escape && c == '\\' {
             match chars.next() {
-                Some('n') => field.push('\n'),
-                Some('t') => field.push('\t'),
-                Some(other) => field.push(other),
-                None => field.push('\\'),
+                Some('n') => record.push('\n'),
+                Some('t') => record.push('\t'),
+                Some(other) => record.push(other),
+                None => record.push('\\'),
             }
             at_field_start = false;
             continue;
@@ -175,20 +207,20 @@ fn split_text(line: &str, delimiter: char, remove_quotes: bool, escape: bool) ->
             continue;
         }
         if c == delimiter && !in_quotes {
-            fields.push(std::mem::take(&mut field));
+            record.end_field(&mut start);
             at_field_start = true;
             continue;
         }
-        field.push(c);
+        record.push(c);
         at_field_start = false;
     }
-    fields.push(field);
-    fields
+    record.raw = raw;
+    record.end_field(&mut start);
 }
 
 /// A converted field.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     I16(i16),
     I32(i32),
@@ -197,7 +229,7 @@ pub enum Value {
     F64(f64),
     Decimal(i128),
     Bool(bool),
-    Text(String),
+    Text(&'a str),
     Date(i32),
     Timestamp(i64),
 }
@@ -248,7 +280,7 @@ impl Converter {
         })
     }
 
-    pub fn convert(&self, raw: &str, column: &ColumnDef) -> Result<Value, Rejection> {
+    pub fn convert<'a>(&self, raw: &'a str, column: &ColumnDef) -> Result<Value<'a>, Rejection> {
         let text = column.sql_type.max_length().is_some();
         let value = if self.trim_blanks && text { raw.trim() } else { raw };
         let is_null = value == self.null_as
@@ -289,9 +321,9 @@ impl Converter {
                     while !value.is_char_boundary(end) {
                         end -= 1;
                     }
-                    Value::Text(value[..end].to_string())
+                    Value::Text(&value[..end])
                 } else {
-                    Value::Text(value.to_string())
+                    Value::Text(value)
                 }
             }
             SqlType::Date => match self.parse_date(trimmed) {
@@ -310,7 +342,7 @@ impl Converter {
     fn parse_date(&self, value: &str) -> Option<NaiveDate> {
         match self.date_format.as_deref() {
             Some(f) if f != "auto" => NaiveDate::parse_from_str(value, f).ok(),
-            _ => AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok()),
+            _ => iso_date(value).or_else(|| AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok())),
         }
     }
 
@@ -336,6 +368,18 @@ impl Converter {
                 }),
         }
     }
+}
+
+/// `YYYY-MM-DD`, the common case of `auto`, without a format string.
+fn iso_date(value: &str) -> Option<NaiveDate> {
+    let b = value.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)
 }
 
 const AUTO_DATES: &[&str] =
@@ -429,7 +473,7 @@ impl Builders {
     }
 
     /// Appends one row of converted values (one per table column, in order).
-    pub fn append(&mut self, row: Vec<Value>) {
+    pub fn append(&mut self, row: Vec<Value<'_>>) {
         for (builder, value) in self.columns.iter_mut().zip(row) {
             match (builder, value) {
                 (Builder::I16(b), Value::I16(v)) => b.append_value(v),
@@ -489,17 +533,43 @@ impl Builders {
 mod tests {
     use super::*;
 
+    fn fields(raw: &str, split: impl Fn(&mut Record) -> bool) -> Option<Vec<String>> {
+        let mut record = Record { raw: raw.to_string(), ..Record::default() };
+        split(&mut record).then(|| (0..record.len()).map(|i| record.field(i).unwrap().to_string()).collect())
+    }
+
     #[test]
     fn splits_csv_with_quotes_and_doubled_quotes() {
-        assert_eq!(split_csv("1,\"a,b\",\"say \"\"hi\"\"\",", ',', '"').unwrap(), ["1", "a,b", "say \"hi\"", ""]);
-        assert!(split_csv("1,\"open", ',', '"').is_none());
+        let csv = |raw: &str| fields(raw, |r| split_csv(r, ',', '"'));
+        assert_eq!(csv("1,\"a,b\",\"say \"\"hi\"\"\",").unwrap(), ["1", "a,b", "say \"hi\"", ""]);
+        assert!(csv("1,\"open").is_none());
     }
 
     #[test]
     fn splits_text_with_removequotes_and_escape() {
-        assert_eq!(split_text("\"a|b\"|c", '|', true, false), ["a|b", "c"]);
-        assert_eq!(split_text("a\\|b|c", '|', false, true), ["a|b", "c"]);
-        assert_eq!(split_text("x,\"y\"", ',', false, false), ["x", "\"y\""]);
+        let text = |raw: &str, remove_quotes, escape| {
+            fields(raw, |r| {
+                split_text(r, '|', remove_quotes, escape);
+                true
+            })
+            .unwrap()
+        };
+        assert_eq!(text("\"a|b\"|c", true, false), ["a|b", "c"]);
+        assert_eq!(text("a\\|b|c", false, true), ["a|b", "c"]);
+        assert_eq!(text("x|\"y\"", false, false), ["x", "\"y\""]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_flagged_or_replaced() {
+        let read = |options: &CopyOptions| {
+            let mut reader = RecordReader::new(&b"a\xffb|c\n"[..], options, 1);
+            let mut record = Record::default();
+            assert!(reader.next_record(&mut record).unwrap());
+            (record.field(0).unwrap().to_string(), record.invalid_utf8)
+        };
+        assert!(read(&CopyOptions::default()).1);
+        let accepting = CopyOptions { accept_inv_chars: Some('?'), ..CopyOptions::default() };
+        assert_eq!(read(&accepting), ("a?b".to_string(), false));
     }
 
     #[test]
