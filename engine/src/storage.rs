@@ -277,17 +277,17 @@ impl Stores {
         }
     }
 
-    /// The whole object (small files: manifests, JSONPaths).
+    /// The whole object as text (small files: manifests, JSONPaths).
     pub async fn read_to_string(&self, location: &Location, overrides: &S3Overrides) -> Result<String> {
-        let (store, path) = self.resolve(location, overrides)?;
-        let bytes = store
-            .get(&path)
-            .await
-            .map_err(|e| storage_error("read", &location.to_string(), e))?
-            .bytes()
-            .await
-            .map_err(|e| storage_error("read", &location.to_string(), e))?;
+        let bytes = self.read_bytes(location, overrides).await?;
         String::from_utf8(bytes.to_vec()).map_err(|_| Error::Invalid(format!("{location} is not UTF-8 text")))
+    }
+
+    /// The whole object.
+    pub async fn read_bytes(&self, location: &Location, overrides: &S3Overrides) -> Result<Bytes> {
+        let (store, path) = self.resolve(location, overrides)?;
+        let failed = |e| storage_error("read", &location.to_string(), e);
+        store.get(&path).await.map_err(failed)?.bytes().await.map_err(failed)
     }
 }
 

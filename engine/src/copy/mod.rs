@@ -4,6 +4,8 @@
 //! each rejected row is recorded in `stl_load_errors` (kept even when the load fails), and more
 //! than MAXERROR rejections fail the load, which then writes nothing.
 
+mod columnar;
+mod json;
 mod options;
 mod split;
 mod text;
@@ -22,7 +24,7 @@ use tarn_catalog::{ColumnDef, LoadCommit, LoadError, TableDef};
 pub(crate) use options::offset;
 pub use options::{Compression, CopyFrom, CopyOptions, InputFormat, parse_copy_from};
 use split::{Boundaries, Chunk};
-use text::{Builders, Converter, Record, RecordReader, Value};
+use text::{Builders, Converter, Record, RecordReader, Rejection, Value};
 
 use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
@@ -41,15 +43,16 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         .ok_or_else(|| Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))?;
     let qualified = format!("{schema}.{name}");
     let targets = target_columns(&table, &copy.columns)?;
-    match copy.options.format {
-        InputFormat::Text | InputFormat::Csv { .. } => {}
-        InputFormat::Parquet => return Err(Error::Unsupported("COPY ... FORMAT AS PARQUET".into())),
-        InputFormat::Json(_) => return Err(Error::Unsupported("COPY ... JSON".into())),
-    }
     let stores = session.shared.engine.stores.clone();
     let overrides = copy.options.credentials.overrides(copy.options.region.as_deref())?;
     let files = source_objects(&stores, &copy.source, copy.options.manifest, &overrides).await?;
     let converter = Converter::new(&copy.options)?;
+    let json = match &copy.options.format {
+        InputFormat::Json(spec) => {
+            Some(json::JsonMapping::new(spec.as_deref(), targets.len(), &stores, &overrides).await?)
+        }
+        _ => None,
+    };
 
     let store = session.shared.engine.store.clone();
     let query = store.next_query_id()?;
@@ -59,6 +62,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         targets,
         options: copy.options.clone(),
         converter,
+        json,
         query,
         user: session.user().to_string(),
         started: started.clone(),
@@ -68,26 +72,48 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         overrides,
     });
 
+    let files: Arc<[Location]> = files.into();
     let schema = Arc::new(table.arrow_schema());
     let workers = session.ctx.state().config().target_partitions().max(1);
-    let (chunks, chunk_receiver) = mpsc::sync_channel::<Chunk>(workers);
-    let chunk_receiver = Arc::new(Mutex::new(chunk_receiver));
-    let mut parsers = Vec::new();
+    let mut senders = Vec::new();
     let mut streams: Vec<SendableRecordBatchStream> = Vec::new();
     for _ in 0..workers {
         let (sender, receiver) = tokio::sync::mpsc::channel(2);
-        let (job, files, batch_schema, chunks) = (job.clone(), files.clone(), schema.clone(), chunk_receiver.clone());
-        parsers.push(tokio::task::spawn_blocking(move || job.parse_chunks(&files, &chunks, &batch_schema, &sender)));
+        senders.push(sender);
         let batches = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|batch| (batch, receiver))
         });
         streams.push(Box::pin(RecordBatchStreamAdapter::new(schema.clone(), batches)));
     }
-    drop(chunk_receiver);
-    let splitter = {
-        let (job, files) = (job.clone(), files.clone());
-        tokio::task::spawn_blocking(move || job.split_all(&files, chunks))
-    };
+    // Tasks that read the input, each returning the files it read with their line counts.
+    let mut producers: Vec<tokio::task::JoinHandle<Result<FilesRead>>> = Vec::new();
+    match &job.options.format {
+        InputFormat::Text | InputFormat::Csv { .. } => {
+            let (chunks, chunk_receiver) = mpsc::sync_channel::<Chunk>(workers);
+            let chunk_receiver = Arc::new(Mutex::new(chunk_receiver));
+            for sender in senders {
+                let (job, files, schema, chunks) = (job.clone(), files.clone(), schema.clone(), chunk_receiver.clone());
+                producers.push(tokio::task::spawn_blocking(move || {
+                    job.parse_chunks(&files, &chunks, &schema, &sender).map(|()| Vec::new())
+                }));
+            }
+            let (job, files) = (job.clone(), files.clone());
+            producers.push(tokio::task::spawn_blocking(move || job.split_all(&files, chunks)));
+        }
+        InputFormat::Parquet | InputFormat::Json(_) => {
+            // Whole files per worker, round robin.
+            for (worker, sender) in senders.into_iter().enumerate() {
+                let (job, files, schema) = (job.clone(), files.clone(), schema.clone());
+                producers.push(tokio::task::spawn_blocking(move || {
+                    let mine: Vec<usize> = (worker..files.len()).step_by(workers).collect();
+                    match job.options.format {
+                        InputFormat::Parquet => job.load_parquet(&files, &mine, &schema, &sender),
+                        _ => job.load_json(&files, &mine, &schema, &sender),
+                    }
+                }));
+            }
+        }
+    }
     let written = if copy.options.no_load {
         use futures::StreamExt;
         let mut all = futures::stream::select_all(streams);
@@ -96,15 +122,16 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     } else {
         write::write_streams(session, &table, streams).await
     };
-    let joined = |e: tokio::task::JoinError| Error::Invalid(format!("the COPY parser failed: {e}"));
-    let mut parsed = splitter.await.map_err(joined)?;
-    for parser in parsers {
-        if let Err(e) = parser.await.map_err(joined)?
-            && parsed.is_ok()
-        {
-            parsed = Err(e);
+    let mut parsed = Ok(());
+    let mut scanned = Vec::new();
+    for producer in producers {
+        match producer.await.map_err(|e| Error::Invalid(format!("the COPY parser failed: {e}")))? {
+            Ok(files) => scanned.extend(files),
+            Err(e) if parsed.is_ok() => parsed = Err(e),
+            Err(_) => {}
         }
     }
+    scanned.sort_unstable();
     let loaded = job.accepted.load(Ordering::Relaxed);
 
     let mut errors = std::mem::take(&mut *job.errors.lock().unwrap_or_else(|p| p.into_inner()));
@@ -112,10 +139,6 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     let errors: Vec<LoadError> = errors.into_iter().map(|(_, error)| error).collect();
     let skipped = errors.len() as u64;
     let failed = skipped > copy.options.max_error;
-    let commits = match &parsed {
-        Ok(commits) => commits.clone(),
-        Err(_) => Vec::new(),
-    };
     let status = if failed || parsed.is_err() {
         "failed"
     } else if copy.options.no_load {
@@ -123,8 +146,18 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     } else {
         "loaded"
     };
-    let commits: Vec<LoadCommit> =
-        commits.into_iter().map(|c| LoadCommit { status: status.to_string(), ..c }).collect();
+    let commits: Vec<LoadCommit> = scanned
+        .into_iter()
+        .map(|(file, lines)| LoadCommit {
+            query: job.query,
+            userid: job.user.clone(),
+            tbl: job.table.id,
+            filename: files[file].to_string(),
+            lines_scanned: lines as i64,
+            curtime: job.started.clone(),
+            status: status.to_string(),
+        })
+        .collect();
     store.record_load(&errors, &commits)?;
     let loaded = if parsed.is_ok() { loaded } else { 0 };
     if failed {
@@ -226,6 +259,8 @@ struct Job {
     targets: Vec<usize>,
     options: CopyOptions,
     converter: Converter,
+    /// How JSON records map to columns (JSON input only).
+    json: Option<json::JsonMapping>,
     query: i64,
     user: String,
     started: String,
@@ -236,13 +271,16 @@ struct Job {
     overrides: S3Overrides,
 }
 
+/// Files read (by their number in the load) with their line (or row) counts.
+type FilesRead = Vec<(usize, u64)>;
+
 type Sender = tokio::sync::mpsc::Sender<std::result::Result<RecordBatch, DataFusionError>>;
 
 impl Job {
-    /// Cuts every file into chunks for the parsers; returns the files read.
-    fn split_all(&self, files: &[Location], chunks: mpsc::SyncSender<Chunk>) -> Result<Vec<LoadCommit>> {
+    /// Cuts every file into chunks for the parsers; returns the files read with their line counts.
+    fn split_all(&self, files: &[Location], chunks: mpsc::SyncSender<Chunk>) -> Result<Vec<(usize, u64)>> {
         let boundaries = Boundaries::new(&self.options);
-        let mut commits = Vec::new();
+        let mut read = Vec::new();
         for (index, file) in files.iter().enumerate() {
             if self.failing() {
                 // Too many rejections: the load fails, stop reading.
@@ -257,17 +295,9 @@ impl Job {
             let emit = |chunk| !self.failing() && chunks.send(chunk).is_ok();
             let lines = split::split(input, index, self.options.ignore_header, boundaries, split::CHUNK_BYTES, emit)
                 .map_err(io)?;
-            commits.push(LoadCommit {
-                query: self.query,
-                userid: self.user.clone(),
-                tbl: self.table.id,
-                filename: file.to_string(),
-                lines_scanned: lines as i64,
-                curtime: self.started.clone(),
-                status: String::new(),
-            });
+            read.push((index, lines));
         }
-        Ok(commits)
+        Ok(read)
     }
 
     /// Parses chunks until there are none left, sending full batches to this parser's writer.
@@ -293,7 +323,7 @@ impl Job {
                 if record.raw.is_empty() && self.options.ignore_blank_lines {
                     continue;
                 }
-                match self.convert(&record, &self.table.columns) {
+                match self.convert(&record) {
                     Ok(row) => {
                         builders.append(row);
                         self.accepted.fetch_add(1, Ordering::Relaxed);
@@ -302,10 +332,7 @@ impl Job {
                         }
                     }
                     Err(error) => {
-                        let error = LoadError { filename: files[chunk.file].to_string(), ..*error };
-                        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
-                        errors.push((chunk.file, error));
-                        if errors.len() as u64 > self.options.max_error {
+                        if !self.reject(chunk.file, &files[chunk.file], error) {
                             return Ok(());
                         }
                     }
@@ -324,62 +351,90 @@ impl Job {
     }
 
     /// Converts one record into a full table row, or the error describing its first bad field.
-    fn convert<'a>(
+    /// A rejection of the record at `line_number` of a file (filled in by [`Job::reject`]).
+    fn load_error(
         &self,
-        record: &'a Record,
-        columns: &[ColumnDef],
-    ) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
-        let error = |column: Option<&ColumnDef>, position: usize, value: &str, code: i64, reason: String| {
-            Box::new(LoadError {
-                query: self.query,
-                userid: self.user.clone(),
-                tbl: self.table.id,
-                starttime: self.started.clone(),
-                session: std::process::id() as i64,
-                filename: String::new(),
-                line_number: record.line_number as i64,
-                colname: column.map(|c| c.name.clone()).unwrap_or_default(),
-                col_type: column.map(|c| c.sql_type.to_string()).unwrap_or_default(),
-                col_length: column.and_then(|c| c.sql_type.max_length()).map(|n| n.to_string()).unwrap_or_default(),
-                position: position as i64,
-                raw_line: record.raw.chars().take(1024).collect(),
-                raw_field_value: value.chars().take(1024).collect(),
-                err_code: code,
-                err_reason: reason,
-            })
+        line_number: u64,
+        raw_line: &str,
+        field: Option<(&ColumnDef, usize, &str)>,
+        rejection: Rejection,
+    ) -> Box<LoadError> {
+        let column = field.map(|(c, ..)| c);
+        Box::new(LoadError {
+            query: self.query,
+            userid: self.user.clone(),
+            tbl: self.table.id,
+            starttime: self.started.clone(),
+            session: std::process::id() as i64,
+            filename: String::new(),
+            line_number: line_number as i64,
+            colname: column.map(|c| c.name.clone()).unwrap_or_default(),
+            col_type: column.map(|c| c.sql_type.to_string()).unwrap_or_default(),
+            col_length: column.and_then(|c| c.sql_type.max_length()).map(|n| n.to_string()).unwrap_or_default(),
+            position: field.map_or(0, |(_, position, _)| position as i64),
+            raw_line: raw_line.chars().take(1024).collect(),
+            raw_field_value: field.map(|(.., value)| value.chars().take(1024).collect()).unwrap_or_default(),
+            err_code: rejection.code,
+            err_reason: rejection.reason,
+        })
+    }
+
+    /// Records a rejected row of `file` (number `index` of the load); false once rejections
+    /// exceed MAXERROR.
+    fn reject(&self, index: usize, file: &Location, error: Box<LoadError>) -> bool {
+        let error = LoadError { filename: file.to_string(), ..*error };
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        errors.push((index, error));
+        errors.len() as u64 <= self.options.max_error
+    }
+
+    /// Converts one text record into a full table row, or the error describing its first bad field.
+    fn convert<'a>(&self, record: &'a Record) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
+        let error = |field: Option<(&ColumnDef, usize, &str)>, rejection: Rejection| {
+            self.load_error(record.line_number, &record.raw, field, rejection)
         };
         if record.invalid_utf8 {
             let message = "String contains invalid or unsupported UTF8 codepoints (use ACCEPTINVCHARS to replace them)";
-            return Err(error(None, 0, "", 1220, message.into()));
+            return Err(error(None, Rejection::new(1220, message)));
         }
         let fields = record.len();
         if fields > self.targets.len() {
-            return Err(error(None, self.targets.len() + 1, "", 1202, "Extra column(s) found".into()));
+            let mut extra = error(None, Rejection::new(1202, "Extra column(s) found"));
+            extra.position = self.targets.len() as i64 + 1;
+            return Err(extra);
         }
         if fields < self.targets.len() && !self.options.fill_record {
-            let column = &columns[self.targets[fields]];
-            return Err(error(Some(column), fields + 1, "", 1214, "Delimiter not found".into()));
+            let column = &self.table.columns[self.targets[fields]];
+            return Err(error(Some((column, fields + 1, "")), Rejection::new(1214, "Delimiter not found")));
         }
+        // FILLRECORD: missing trailing fields are NULL.
+        self.convert_fields(|position| record.field(position), |field, rejection| error(Some(field), rejection))
+    }
+
+    /// Converts the target columns' fields (`None`: NULL) into a full table row.
+    fn convert_fields<'a>(
+        &self,
+        field: impl Fn(usize) -> Option<&'a str>,
+        error: impl Fn((&ColumnDef, usize, &str), Rejection) -> Box<LoadError>,
+    ) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
+        let columns = &self.table.columns;
         let mut row = vec![Value::Null; columns.len()];
         for (position, &target) in self.targets.iter().enumerate() {
             let column = &columns[target];
-            let value = match record.field(position) {
-                Some(field) => self.converter.convert(field, column),
-                // FILLRECORD: missing trailing fields are NULL.
+            let raw = field(position);
+            let value = match raw {
+                Some(raw) => self.converter.convert(raw, column),
                 None if column.nullable => Ok(Value::Null),
-                None => Err(text::Rejection { code: 1213, reason: "Missing data for not-null field".into() }),
+                None => Err(Rejection::new(1213, "Missing data for not-null field")),
             };
             match value {
                 Ok(value) => row[target] = value,
-                Err(rejection) => {
-                    let raw = record.field(position).unwrap_or("");
-                    return Err(error(Some(column), position + 1, raw, rejection.code, rejection.reason));
-                }
+                Err(rejection) => return Err(error((column, position + 1, raw.unwrap_or("")), rejection)),
             }
         }
         for (index, column) in columns.iter().enumerate() {
             if !self.targets.contains(&index) && !column.nullable {
-                return Err(error(Some(column), 0, "", 1213, "Missing data for not-null field".into()));
+                return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
             }
         }
         Ok(row)

@@ -241,8 +241,14 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    pub fn new(code: i64, reason: impl Into<String>) -> Rejection {
+        Rejection { code, reason: reason.into() }
+    }
+}
+
 fn reject(code: i64, reason: impl Into<String>) -> Rejection {
-    Rejection { code, reason: reason.into() }
+    Rejection::new(code, reason)
 }
 
 /// Converts fields with the options' null, blank and format rules.
@@ -317,11 +323,7 @@ impl Converter {
                     if !self.truncate_columns {
                         return Err(reject(1204, "String length exceeds DDL length"));
                     }
-                    let mut end = max;
-                    while !value.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    Value::Text(&value[..end])
+                    Value::Text(truncate(value, max))
                 } else {
                     Value::Text(value)
                 }
@@ -368,6 +370,18 @@ impl Converter {
                 }),
         }
     }
+}
+
+/// The longest prefix of `value` of at most `max` bytes that ends on a character boundary.
+pub fn truncate(value: &str, max: usize) -> &str {
+    if value.len() <= max {
+        return value;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
 }
 
 /// `YYYY-MM-DD`, the common case of `auto`, without a format string.

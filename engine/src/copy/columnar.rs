@@ -1,0 +1,206 @@
+//! COPY from Parquet. As in Redshift, the file's columns fill the target columns by position;
+//! each is converted to its column's type, and a value that does not convert, is too long or is
+//! NULL in a NOT NULL column rejects its row, recorded in `stl_load_errors` like a text row
+//! (`line_number` is the row's number in the file).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, new_null_array};
+use datafusion::arrow::compute::{CastOptions, can_cast_types, cast_with_options, filter};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
+use tarn_catalog::{ColumnDef, LoadError, SqlType};
+
+use super::text::{Rejection, truncate};
+use super::{BATCH_ROWS, Job, Sender};
+use crate::error::{Error, Result};
+use crate::storage::Location;
+
+impl Job {
+    /// Loads the files numbered `mine`, sending converted batches to this worker's writer;
+    /// returns the files read with their row counts.
+    pub(super) fn load_parquet(
+        &self,
+        files: &[Location],
+        mine: &[usize],
+        schema: &Arc<Schema>,
+        sender: &Sender,
+    ) -> Result<Vec<(usize, u64)>> {
+        let mut read = Vec::new();
+        for &index in mine {
+            if self.failing() || sender.is_closed() {
+                break;
+            }
+            let file = &files[index];
+            let rows = match file {
+                Location::Local(path) => {
+                    let opened = std::fs::File::open(path)
+                        .map_err(|source| Error::Io { context: format!("cannot open {file}"), source })?;
+                    self.load_parquet_file(opened, index, file, schema, sender)?
+                }
+                Location::S3 { .. } => {
+                    let handle = tokio::runtime::Handle::current();
+                    let bytes = handle.block_on(self.stores.read_bytes(file, &self.overrides))?;
+                    self.load_parquet_file(bytes, index, file, schema, sender)?
+                }
+            };
+            match rows {
+                Some(rows) => read.push((index, rows)),
+                // More rejections than MAXERROR, or the writer stopped: the load fails.
+                None => break,
+            }
+        }
+        Ok(read)
+    }
+
+    /// Loads one Parquet file; its row count, or `None` when the load stopped.
+    fn load_parquet_file<R: ChunkReader + 'static>(
+        &self,
+        input: R,
+        index: usize,
+        file: &Location,
+        schema: &Arc<Schema>,
+        sender: &Sender,
+    ) -> Result<Option<u64>> {
+        let parquet = |source| Error::Parquet { path: file.to_string(), source };
+        let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(parquet)?;
+        let columns = builder.schema().fields().len();
+        if columns != self.targets.len() {
+            return Err(Error::Invalid(format!(
+                "{file} has {columns} columns but COPY loads {} (Parquet columns fill the table's columns by position)",
+                self.targets.len()
+            )));
+        }
+        let mut rows = 0;
+        for batch in builder.with_batch_size(BATCH_ROWS).build().map_err(parquet)? {
+            let batch = batch.map_err(|e| Error::Invalid(format!("reading {file}: {e}")))?;
+            let converted = self.conform_columns(&batch, index, file, rows, schema)?;
+            rows += batch.num_rows() as u64;
+            let Some(converted) = converted else { return Ok(None) };
+            if converted.num_rows() > 0 && sender.blocking_send(Ok(converted)).is_err() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(rows))
+    }
+
+    /// `batch` (rows `first_row + 1..` of `file`) converted to the table's columns, without its
+    /// rejected rows (which are recorded); `None` once rejections exceed MAXERROR.
+    fn conform_columns(
+        &self,
+        batch: &RecordBatch,
+        index: usize,
+        file: &Location,
+        first_row: u64,
+        schema: &Arc<Schema>,
+    ) -> Result<Option<RecordBatch>> {
+        let rows = batch.num_rows();
+        let format = FormatOptions::default().with_null("");
+        let mut formatters = Vec::with_capacity(batch.num_columns());
+        for array in batch.columns() {
+            let formatter = ArrayFormatter::try_new(array.as_ref(), &format)
+                .map_err(|e| Error::Invalid(format!("reading {file}: {e}")))?;
+            formatters.push(formatter);
+        }
+        let raw_line = |row: usize| formatters.iter().map(|f| f.value(row).to_string()).collect::<Vec<_>>().join("|");
+        let mut rejected: Vec<Option<Box<LoadError>>> = (0..rows).map(|_| None).collect();
+        // `position`: of the column's field in the file; none for a column COPY does not load.
+        let mut reject = |row: usize, column: &ColumnDef, position: Option<usize>, rejection: Rejection| {
+            if rejected[row].is_none() {
+                let value = position.map(|p| formatters[p].value(row).to_string()).unwrap_or_default();
+                let field = Some((column, position.map_or(0, |p| p + 1), value.as_str()));
+                rejected[row] = Some(self.load_error(first_row + row as u64 + 1, &raw_line(row), field, rejection));
+            }
+        };
+        let mut columns: Vec<ArrayRef> = schema.fields().iter().map(|f| new_null_array(f.data_type(), rows)).collect();
+        for (position, &target) in self.targets.iter().enumerate() {
+            let source = batch.column(position);
+            let column = &self.table.columns[target];
+            let data_type = schema.field(target).data_type();
+            if !can_cast_types(source.data_type(), data_type) {
+                return Err(Error::Invalid(format!(
+                    "column {} of {file} holds {} values, which cannot load into column \"{}\" ({})",
+                    position + 1,
+                    source.data_type(),
+                    column.name,
+                    column.sql_type
+                )));
+            }
+            let safe = CastOptions { safe: true, ..Default::default() };
+            let mut converted = cast_with_options(source, data_type, &safe)
+                .map_err(|e| Error::Invalid(format!("column {} of {file}: {e}", position + 1)))?;
+            if let (Some(max), DataType::Utf8) = (column.sql_type.max_length(), data_type) {
+                let max = max as usize;
+                let strings = converted.as_string::<i32>();
+                if self.options.truncate_columns {
+                    let truncated: StringArray = strings.iter().map(|v| v.map(|v| truncate(v, max))).collect();
+                    converted = Arc::new(truncated);
+                } else {
+                    for (row, value) in strings.iter().enumerate() {
+                        if value.is_some_and(|v| v.len() > max) {
+                            reject(
+                                row,
+                                column,
+                                Some(position),
+                                Rejection::new(1204, "String length exceeds DDL length"),
+                            );
+                        }
+                    }
+                }
+            }
+            for row in 0..rows {
+                if converted.is_valid(row) {
+                    continue;
+                }
+                if source.is_valid(row) {
+                    let reason = format!("Invalid value for type {}", column.sql_type);
+                    reject(row, column, Some(position), Rejection::new(invalid_value_code(&column.sql_type), reason));
+                } else if !column.nullable {
+                    reject(row, column, Some(position), Rejection::new(1213, "Missing data for not-null field"));
+                }
+            }
+            columns[target] = converted;
+        }
+        for (target, column) in self.table.columns.iter().enumerate() {
+            if !self.targets.contains(&target) && !column.nullable {
+                for row in 0..rows {
+                    reject(row, column, None, Rejection::new(1213, "Missing data for not-null field"));
+                }
+            }
+        }
+        let mut keep = Vec::with_capacity(rows);
+        for error in rejected {
+            keep.push(error.is_none());
+            if let Some(error) = error
+                && !self.reject(index, file, error)
+            {
+                return Ok(None);
+            }
+        }
+        let accepted = keep.iter().filter(|k| **k).count();
+        self.accepted.fetch_add(accepted as u64, Ordering::Relaxed);
+        let failed = |e| Error::Invalid(format!("loading {file}: {e}"));
+        if accepted < rows {
+            let keep = BooleanArray::from(keep);
+            columns =
+                columns.iter().map(|c| filter(c, &keep)).collect::<std::result::Result<_, _>>().map_err(failed)?;
+        }
+        RecordBatch::try_new(schema.clone(), columns).map(Some).map_err(failed)
+    }
+}
+
+/// Redshift's error code for a value its column's type cannot hold.
+fn invalid_value_code(sql_type: &SqlType) -> i64 {
+    match sql_type {
+        SqlType::SmallInt | SqlType::Integer | SqlType::BigInt => 1207,
+        SqlType::Real | SqlType::Double => 1208,
+        SqlType::Decimal { .. } => 1209,
+        SqlType::Boolean => 1210,
+        SqlType::Date => 1205,
+        SqlType::Timestamp | SqlType::TimestampTz => 1206,
+        SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => 1204,
+    }
+}
