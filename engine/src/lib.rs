@@ -31,6 +31,7 @@ mod provider;
 mod session;
 mod storage;
 mod system;
+pub mod unload;
 mod write;
 
 pub use datafusion::arrow;

@@ -31,6 +31,8 @@ pub enum Statement {
     Rollback,
     /// Redshift `COPY table [(cols)] FROM 'source' [options]`.
     CopyFrom(Box<crate::copy::CopyFrom>),
+    /// Redshift `UNLOAD ('query') TO 'location' [options]`.
+    Unload(Box<crate::unload::Unload>),
     /// `VACUUM [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`.
     Vacuum(Vacuum),
     /// DDL of the lake catalog: external schemas, databases, tables and partitions.
@@ -115,7 +117,6 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 return Err(access_control());
             }
             Keyword::GRANT | Keyword::REVOKE => return Err(access_control()),
-            Keyword::UNLOAD => return Err(Error::Unsupported("UNLOAD".into())),
             Keyword::VACUUM => {
                 p.parser.next_token();
                 return parse_vacuum(p);
@@ -128,14 +129,12 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 return Ok(Statement::Sql(Box::new(DFStatement::Statement(Box::new(comment)))));
             }
             Keyword::COPY if is_redshift_copy_from(p) => {
-                // The statement's text, from COPY up to `;`, goes to the COPY option parser.
-                let start = p.parser.peek_token().span.start;
-                let mut end = start;
-                while !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
-                    end = p.parser.next_token().span.end;
-                }
-                let text = &sql[offset(sql, start)..offset(sql, end)];
+                let text = statement_text(p, sql);
                 return Ok(Statement::CopyFrom(Box::new(crate::copy::parse_copy_from(text)?)));
+            }
+            Keyword::UNLOAD => {
+                let text = statement_text(p, sql);
+                return Ok(Statement::Unload(Box::new(crate::unload::parse_unload(text)?)));
             }
             _ => {}
         }
@@ -260,6 +259,17 @@ fn access_control() -> Error {
 }
 
 /// `COPY name [(cols)] FROM ...` (Redshift), as opposed to DataFusion's `COPY ... TO`.
+/// The text of the statement at the parser's position, up to `;` (consumed from the parser),
+/// for the statements whose options tarn parses itself.
+fn statement_text<'a>(p: &mut DFParser<'_>, sql: &'a str) -> &'a str {
+    let start = p.parser.peek_token().span.start;
+    let mut end = start;
+    while !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
+        end = p.parser.next_token().span.end;
+    }
+    &sql[offset(sql, start)..offset(sql, end)]
+}
+
 fn is_redshift_copy_from(p: &DFParser<'_>) -> bool {
     let mut depth = 0usize;
     for n in 1..256 {
@@ -361,7 +371,7 @@ mod tests {
             "CREATE ROLE staff",
             "GRANT ROLE staff TO keeyong",
             "GRANT USAGE ON SCHEMA analytics TO GROUP analytics_users",
-            "UNLOAD ('select 1') TO 's3://b/p/'",
+            "UNLOAD ('select 1') TO 's3://b/p/' ENCRYPTED",
             "SELECT \"$path\", count(*) FROM spectrum.sales GROUP BY 1",
         ] {
             let err = parse(sql).unwrap_err().to_string();

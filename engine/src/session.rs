@@ -306,6 +306,7 @@ fn parse_timestamp(text: &str) -> Result<String> {
 enum Work {
     Sql(Box<DFStatement>),
     Copy(Box<crate::copy::CopyFrom>),
+    Unload(Box<crate::unload::Unload>),
 }
 
 /// A connection to a warehouse: runs SQL, keeps its transaction and settings.
@@ -410,6 +411,7 @@ impl Session {
                 self.transactional(Work::Sql(statement)).await
             }
             Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
+            Statement::Unload(unload) => self.transactional(Work::Unload(unload)).await,
         }
     }
 
@@ -433,6 +435,7 @@ impl Session {
         let result = match work {
             Work::Sql(statement) => self.run_sql(*statement).await,
             Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
+            Work::Unload(unload) => crate::unload::unload(self, *unload).await,
         };
         if implicit {
             return self.finish_implicit(result);

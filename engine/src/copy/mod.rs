@@ -22,7 +22,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tarn_catalog::{ColumnDef, LoadCommit, LoadError, TableDef};
 
 pub(crate) use options::offset;
-pub use options::{Compression, CopyFrom, CopyOptions, InputFormat, parse_copy_from};
+pub use options::{Compression, CopyFrom, CopyOptions, Credentials, InputFormat, parse_copy_from};
 use split::{Boundaries, Chunk};
 use text::{Builders, Converter, Record, RecordReader, Rejection, Value};
 

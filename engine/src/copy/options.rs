@@ -79,6 +79,52 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Applies an auth clause sqlparser parsed (`IAM_ROLE`, `CREDENTIALS '...'`); false for
+    /// other options.
+    pub(crate) fn apply(&mut self, option: CopyLegacyOption) -> Result<bool> {
+        match option {
+            CopyLegacyOption::IamRole(role) => {
+                self.iam_role = Some(match role {
+                    IamRoleKind::Default => "default".to_string(),
+                    IamRoleKind::Arn(arn) => arn,
+                })
+            }
+            CopyLegacyOption::Credentials(text) => {
+                for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                    let (key, value) = part.split_once('=').ok_or_else(|| {
+                        Error::Invalid("CREDENTIALS takes 'key=value;...' (aws_iam_role=... or aws_access_key_id=...;aws_secret_access_key=...)".into())
+                    })?;
+                    let value = Some(value.trim().to_string());
+                    match key.trim().to_ascii_lowercase().as_str() {
+                        "aws_iam_role" => self.iam_role = value,
+                        "aws_access_key_id" => self.access_key_id = value,
+                        "aws_secret_access_key" => self.secret_access_key = value,
+                        "token" | "aws_session_token" => self.session_token = value,
+                        other => return Err(Error::Invalid(format!("unknown CREDENTIALS key '{other}'"))),
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Parses `ACCESS_KEY_ID | SECRET_ACCESS_KEY | SESSION_TOKEN [AS] 'value'` (sqlparser does
+    /// not know them); false when the next word is none of them.
+    pub(crate) fn parse_key_clause(&mut self, parser: &mut Parser<'_>) -> Result<bool> {
+        let Token::Word(word) = parser.peek_token().token else { return Ok(false) };
+        let slot = match word.value.to_ascii_uppercase().as_str() {
+            "ACCESS_KEY_ID" => &mut self.access_key_id,
+            "SECRET_ACCESS_KEY" => &mut self.secret_access_key,
+            "SESSION_TOKEN" => &mut self.session_token,
+            _ => return Ok(false),
+        };
+        parser.next_token();
+        let _ = parser.parse_keyword(Keyword::AS);
+        *slot = Some(parser.parse_literal_string().map_err(syntax)?);
+        Ok(true)
+    }
+
     /// The S3 settings these clauses give over the environment's. An IAM role is resolved
     /// through the standard credential chain, so it adds nothing here.
     pub(crate) fn overrides(&self, region: Option<&str>) -> Result<crate::storage::S3Overrides> {
@@ -347,10 +393,6 @@ fn parse_extension(parser: &mut Parser<'_>, options: &mut CopyOptions) -> Result
             other => Err(Error::Parse(format!("{name} takes a number, found {other}"))),
         }
     };
-    let string = |parser: &mut Parser<'_>| -> Result<String> {
-        let _ = parser.parse_keyword(Keyword::AS);
-        parser.parse_literal_string().map_err(syntax)
-    };
     match name.as_str() {
         "MAXERROR" => {
             parser.next_token();
@@ -376,17 +418,8 @@ fn parse_extension(parser: &mut Parser<'_>, options: &mut CopyOptions) -> Result
             parser.next_token();
             options.no_load = true;
         }
-        "ACCESS_KEY_ID" => {
-            parser.next_token();
-            options.credentials.access_key_id = Some(string(parser)?);
-        }
-        "SECRET_ACCESS_KEY" => {
-            parser.next_token();
-            options.credentials.secret_access_key = Some(string(parser)?);
-        }
-        "SESSION_TOKEN" => {
-            parser.next_token();
-            options.credentials.session_token = Some(string(parser)?);
+        "ACCESS_KEY_ID" | "SECRET_ACCESS_KEY" | "SESSION_TOKEN" => {
+            options.credentials.parse_key_clause(parser)?;
         }
         "FORMAT"
             if matches!(parser.peek_nth_token(1).token, Token::Word(ref w) if ["AVRO", "ORC"].contains(&w.value.to_ascii_uppercase().as_str()))
@@ -427,26 +460,8 @@ fn apply_legacy(options: &mut CopyOptions, legacy: Vec<CopyLegacyOption>) -> Res
             CopyLegacyOption::TimeFormat(f) => options.time_format = f,
             CopyLegacyOption::Delimiter(c) => options.delimiter = Some(c),
             CopyLegacyOption::Escape => options.escape = true,
-            CopyLegacyOption::IamRole(role) => {
-                options.credentials.iam_role = Some(match role {
-                    IamRoleKind::Default => "default".to_string(),
-                    IamRoleKind::Arn(arn) => arn,
-                })
-            }
-            CopyLegacyOption::Credentials(text) => {
-                for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-                    let (key, value) = part.split_once('=').ok_or_else(|| {
-                        Error::Invalid("CREDENTIALS takes 'key=value;...' (aws_iam_role=... or aws_access_key_id=...;aws_secret_access_key=...)".into())
-                    })?;
-                    let value = Some(value.trim().to_string());
-                    match key.trim().to_ascii_lowercase().as_str() {
-                        "aws_iam_role" => options.credentials.iam_role = value,
-                        "aws_access_key_id" => options.credentials.access_key_id = value,
-                        "aws_secret_access_key" => options.credentials.secret_access_key = value,
-                        "token" | "aws_session_token" => options.credentials.session_token = value,
-                        other => return Err(Error::Invalid(format!("unknown CREDENTIALS key '{other}'"))),
-                    }
-                }
+            CopyLegacyOption::IamRole(_) | CopyLegacyOption::Credentials(_) => {
+                options.credentials.apply(option)?;
             }
             CopyLegacyOption::IgnoreHeader(n) => options.ignore_header = n,
             CopyLegacyOption::Json(path) => options.format = InputFormat::Json(path),
