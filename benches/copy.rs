@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tarn_benches::{LINEITEM_DDL, median, scalar, timed, tpch_lineitem_csv};
+use tarn_benches::{median, scalar, timed, tpch_lineitem_csv};
 use tarn_engine::Engine;
 
 const RUNS: usize = 3;
@@ -25,7 +25,7 @@ async fn main() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let engine = Engine::open(dir.path().join("warehouse")).expect("warehouse");
         let mut session = engine.session().expect("session");
-        session.query(LINEITEM_DDL).await.expect("create lineitem");
+        session.query(tarn_engine::tpch::ddl("lineitem").expect("lineitem DDL")).await.expect("create lineitem");
         let copy = format!("COPY lineitem FROM '{}' CSV IGNOREHEADER 1", csv.display());
         samples.push(timed(&mut session, &copy).await.0);
         rows = scalar(&mut session, "SELECT count(*) FROM lineitem").await;

@@ -27,31 +27,12 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
 /// TPC-H lineitem at scale factor `sf` as CSV with a header (tpchgen's format), generated
 /// once into the system's temporary directory and reused by later runs.
 pub fn tpch_lineitem_csv(sf: f64) -> std::path::PathBuf {
-    use std::io::Write;
     let dir = std::env::temp_dir().join(format!("tarn-bench-tpch/sf{sf}"));
     let path = dir.join("lineitem.csv");
-    if path.exists() {
-        return path;
+    if !path.exists() {
+        let partial = dir.join("lineitem.csv.partial");
+        tarn_engine::tpch::write_csv("lineitem", sf, &partial).expect("generate lineitem");
+        std::fs::rename(&partial, &path).expect("rename the data file");
     }
-    std::fs::create_dir_all(&dir).expect("a data directory");
-    let partial = dir.join("lineitem.csv.partial");
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial).expect("a data file"));
-    writeln!(out, "{}", tpchgen::csv::LineItemCsv::header()).expect("write");
-    for line in tpchgen::generators::LineItemGenerator::new(sf, 1, 1).iter() {
-        writeln!(out, "{}", tpchgen::csv::LineItemCsv::new(line)).expect("write");
-    }
-    out.flush().expect("write");
-    drop(out);
-    std::fs::rename(&partial, &path).expect("rename the data file");
     path
 }
-
-/// TPC-H's lineitem in Redshift's types.
-pub const LINEITEM_DDL: &str = "CREATE TABLE lineitem (
-  l_orderkey bigint NOT NULL, l_partkey bigint NOT NULL, l_suppkey bigint NOT NULL,
-  l_linenumber integer NOT NULL, l_quantity decimal(15,2) NOT NULL,
-  l_extendedprice decimal(15,2) NOT NULL, l_discount decimal(15,2) NOT NULL,
-  l_tax decimal(15,2) NOT NULL, l_returnflag char(1) NOT NULL, l_linestatus char(1) NOT NULL,
-  l_shipdate date NOT NULL, l_commitdate date NOT NULL, l_receiptdate date NOT NULL,
-  l_shipinstruct varchar(25) NOT NULL, l_shipmode varchar(10) NOT NULL,
-  l_comment varchar(44) NOT NULL)";

@@ -78,7 +78,71 @@ pub struct RelationDetails {
     pub view_sql: Option<String>,
 }
 
+/// A relation's name and column names, for completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelationNames {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
 impl Session {
+    /// Every relation the session can read (tables, views, external tables) with its columns,
+    /// sorted by schema and name: what a client offers for completion.
+    pub async fn relation_names(&self) -> Result<Vec<RelationNames>> {
+        let (mut out, views) = self.shared.with_state(|s| {
+            let mut out = Vec::new();
+            let mut views = Vec::new();
+            for schema in s.schemas.values() {
+                for relation in s.relations_in(schema.id) {
+                    match relation {
+                        Relation::Table(t) => out.push(RelationNames {
+                            schema: schema.name.clone(),
+                            name: t.name.clone(),
+                            columns: t.columns.iter().map(|c| c.name.clone()).collect(),
+                        }),
+                        Relation::View(v) => views.push((schema.name.clone(), v.name.clone())),
+                    }
+                }
+            }
+            (out, views)
+        })?;
+        for (schema, name) in views {
+            // A view whose query no longer plans still completes by name.
+            let columns = view_columns(&self.shared, &schema, &name).await.unwrap_or_default();
+            out.push(RelationNames { schema, name, columns: columns.into_iter().map(|c| c.0).collect() });
+        }
+        let lake = self.shared.lake_state()?;
+        let mut schemas: Vec<(String, String)> =
+            lake.schemas.iter().map(|s| (s.name.clone(), s.database.clone())).collect();
+        // External tables in a warehouse schema's namesake database.
+        schemas.extend(self.schemas()?.into_iter().map(|s| (s.name.clone(), s.name)));
+        for (schema, database) in schemas {
+            for table in lake.tables_in(&database) {
+                let columns = table.columns.iter().chain(&table.partition_keys).map(|c| c.name.clone()).collect();
+                out.push(RelationNames { schema: schema.clone(), name: table.name.clone(), columns });
+            }
+        }
+        out.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+        out.dedup_by(|a, b| a.schema == b.schema && a.name == b.name);
+        Ok(out)
+    }
+
+    /// Names of every SQL function (scalar, aggregate, window), sorted.
+    pub fn function_names(&self) -> Vec<String> {
+        let state = self.ctx.state();
+        let mut names: Vec<String> = state
+            .scalar_functions()
+            .keys()
+            .chain(state.aggregate_functions().keys())
+            .chain(state.window_functions().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Every schema, sorted by name.
     pub fn schemas(&self) -> Result<Vec<SchemaInfo>> {
         let mut out = self.shared.with_state(|s| {

@@ -75,6 +75,11 @@ pub(crate) struct EngineInner {
 }
 
 impl Engine {
+    /// Local paths or `s3://` keys that start with `prefix` (one folder level), for completion.
+    pub async fn complete_location(&self, prefix: &str) -> Result<Vec<String>> {
+        self.inner.stores.complete(prefix).await
+    }
+
     /// Opens the warehouse at `path`, creating it if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<Engine> {
         Self::open_with(path, EngineConfig::default())

@@ -31,14 +31,15 @@ mod provider;
 mod session;
 mod storage;
 mod system;
+pub mod tpch;
 pub mod unload;
 mod write;
 
 pub use datafusion::arrow;
-pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, SchemaInfo};
+pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, RelationNames, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};
 pub use lake::{CrawlReport, CrawlRequest, ExternalTableSpec, LakeStatement, PartitionSpec};
 pub use parser::{AsOf, Statement, Vacuum};
 pub use provider::CATALOG_NAME;
-pub use session::{CommandTag, Output, Results, RowStream, Session};
+pub use session::{CommandTag, Output, Progress, ProgressReading, QueryTiming, Results, RowStream, Session};

@@ -56,6 +56,11 @@ pub enum AsOf {
     Timestamp(String),
 }
 
+/// Every SQL keyword the parser knows (upper case, sorted): for highlighting and completion.
+pub fn keywords() -> &'static [&'static str] {
+    datafusion::sql::sqlparser::keywords::ALL_KEYWORDS
+}
+
 /// Parses `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let dialect = RedshiftSqlDialect {};

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
@@ -176,6 +176,64 @@ pub(crate) struct SessionShared {
     pub state: OnceLock<Weak<parking_lot::RwLock<SessionState>>>,
     /// How many views are being planned right now (nested).
     pub view_depth: AtomicUsize,
+    /// How far the running statement has got.
+    pub progress: Arc<Progress>,
+}
+
+/// How far a running statement has got, for progress bars: bytes of input read (of a total,
+/// when known) and rows loaded. COPY reports all three.
+#[derive(Debug, Default)]
+pub struct Progress {
+    bytes_done: AtomicU64,
+    bytes_total: AtomicU64,
+    rows: AtomicU64,
+}
+
+/// A reading of [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProgressReading {
+    pub bytes_done: u64,
+    /// Zero when unknown.
+    pub bytes_total: u64,
+    pub rows: u64,
+}
+
+impl Progress {
+    pub fn read(&self) -> ProgressReading {
+        ProgressReading {
+            bytes_done: self.bytes_done.load(Ordering::Relaxed),
+            bytes_total: self.bytes_total.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        for counter in [&self.bytes_done, &self.bytes_total, &self.rows] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn add_total(&self, bytes: u64) {
+        self.bytes_total.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_bytes(&self, bytes: u64) {
+        self.bytes_done.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_rows(&self, rows: u64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
+}
+
+/// Where a query's time went (`\bench`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryTiming {
+    /// Parsing, logical and physical planning.
+    pub planning: std::time::Duration,
+    /// Running the plan and draining its rows.
+    pub execution: std::time::Duration,
+    pub rows: u64,
 }
 
 impl fmt::Debug for SessionShared {
@@ -332,6 +390,7 @@ impl Session {
             txn: Mutex::new(None),
             state: OnceLock::new(),
             view_depth: AtomicUsize::new(0),
+            progress: Arc::new(Progress::default()),
         });
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -366,6 +425,37 @@ impl Session {
         Ok(last)
     }
 
+    /// The progress of the statement this session is running (shared: read it from another
+    /// task while the statement runs).
+    pub fn progress(&self) -> Arc<Progress> {
+        self.shared.progress.clone()
+    }
+
+    /// Plans and runs one query, draining its rows, and reports planning and execution time
+    /// separately (for benchmarks).
+    pub async fn time_query(&mut self, sql: &str) -> Result<QueryTiming> {
+        let started = std::time::Instant::now();
+        let mut statements = parser::parse(sql)?;
+        let statement = match (statements.pop(), statements.is_empty()) {
+            (Some(Statement::Sql(statement)), true) if matches!(statement.as_ref(), DFStatement::Statement(s) if matches!(s.as_ref(), SqlStatement::Query(_))) => {
+                statement
+            }
+            _ => return Err(Error::Invalid("only one query (SELECT or WITH) can be timed".into())),
+        };
+        self.recover_from_cancelled_statement();
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(*statement).await?;
+        let physical = state.create_physical_plan(&plan).await?;
+        let planning = started.elapsed();
+        let started = std::time::Instant::now();
+        let mut stream = datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())?;
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            rows += batch?.num_rows() as u64;
+        }
+        Ok(QueryTiming { planning, execution: started.elapsed(), rows })
+    }
+
     /// True inside `BEGIN ... COMMIT`.
     pub fn in_transaction(&self) -> bool {
         self.shared.lock().as_ref().is_some_and(|t| t.explicit)
@@ -374,6 +464,7 @@ impl Session {
     /// Runs one parsed statement.
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
         self.recover_from_cancelled_statement();
+        self.shared.progress.reset();
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),

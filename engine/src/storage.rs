@@ -245,6 +245,46 @@ impl Stores {
         Ok(Level { folders, has_files })
     }
 
+    /// The entries directly under the folder of `prefix` whose names start with its last part,
+    /// as full locations (folders end in `/`), sorted: completion of paths and S3 keys.
+    pub async fn complete(&self, prefix: &str) -> Result<Vec<String>> {
+        let (folder, partial) = prefix.rsplit_once('/').map_or(("", prefix), |(f, p)| (f, p));
+        let mut names: Vec<(String, bool)> = Vec::new();
+        match Location::parse(if folder.is_empty() { "." } else { folder })? {
+            Location::Local(dir) => {
+                let dir = if prefix.starts_with('/') && folder.is_empty() { PathBuf::from("/") } else { dir };
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    for entry in entries.flatten() {
+                        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                        names.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+                    }
+                }
+            }
+            Location::S3 { bucket, key } => {
+                let store = self.s3(&bucket, &S3Overrides::default())?;
+                let path = ObjectPath::from(key.trim_end_matches('/'));
+                let listing = store
+                    .list_with_delimiter(if key.is_empty() { None } else { Some(&path) })
+                    .await
+                    .map_err(|e| storage_error("list", folder, e))?;
+                for p in listing.common_prefixes {
+                    names.push((p.filename().unwrap_or_default().to_string(), true));
+                }
+                for o in listing.objects {
+                    names.push((o.location.filename().unwrap_or_default().to_string(), false));
+                }
+            }
+        }
+        let base = if folder.is_empty() && !prefix.starts_with('/') { String::new() } else { format!("{folder}/") };
+        let mut out: Vec<String> = names
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(partial) && (partial.starts_with('.') || !name.starts_with('.')))
+            .map(|(name, is_dir)| format!("{base}{name}{}", if is_dir { "/" } else { "" }))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
     /// Opens an object for sequential reading from a blocking thread; chunks are fetched as
     /// they are read, so memory stays bounded whatever the object's size.
     pub fn open_blocking(&self, location: &Location, overrides: &S3Overrides) -> Result<Box<dyn Read + Send>> {

@@ -44,6 +44,7 @@ impl Job {
                 Location::S3 { .. } => {
                     let handle = tokio::runtime::Handle::current();
                     let bytes = handle.block_on(self.stores.read_bytes(file, &self.overrides))?;
+                    self.progress.add_bytes(bytes.len() as u64);
                     self.load_parquet_file(bytes, index, file, schema, sender)?
                 }
             };
@@ -80,6 +81,7 @@ impl Job {
             let converted = self.conform_columns(&batch, index, file, rows, schema)?;
             rows += batch.num_rows() as u64;
             let Some(converted) = converted else { return Ok(None) };
+            self.progress.add_rows(converted.num_rows() as u64);
             if converted.num_rows() > 0 && sender.blocking_send(Ok(converted)).is_err() {
                 return Ok(None);
             }

@@ -13,7 +13,7 @@ use memchr::memchr_iter;
 use serde_json::Value as Json;
 
 use super::text::{Builders, Rejection};
-use super::{Job, Sender, decompressing, send};
+use super::{Job, Sender, decompressing};
 use crate::error::{Error, Result};
 use crate::storage::{Location, S3Overrides, Stores};
 
@@ -161,7 +161,7 @@ impl Job {
             }
             let file = &files[index];
             let mut bytes = Vec::new();
-            decompressing(self.stores.open_blocking(file, &self.overrides)?, file, self.options.compression)?
+            decompressing(self.open(file)?, file, self.options.compression)?
                 .read_to_end(&mut bytes)
                 .map_err(|source| Error::Io { context: format!("reading {file}"), source })?;
             let lines =
@@ -191,7 +191,7 @@ impl Job {
                             Ok(row) => {
                                 builders.append(row);
                                 self.accepted.fetch_add(1, Ordering::Relaxed);
-                                if builders.rows >= super::BATCH_ROWS && !send(&mut builders, schema, sender)? {
+                                if builders.rows >= super::BATCH_ROWS && !self.send(&mut builders, schema, sender)? {
                                     return Ok(read);
                                 }
                                 continue;
@@ -221,7 +221,7 @@ impl Job {
             read.push((index, lines));
         }
         if builders.rows > 0 && !self.failing() {
-            send(&mut builders, schema, sender)?;
+            self.send(&mut builders, schema, sender)?;
         }
         Ok(read)
     }

@@ -45,7 +45,8 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     let targets = target_columns(&table, &copy.columns)?;
     let stores = session.shared.engine.stores.clone();
     let overrides = copy.options.credentials.overrides(copy.options.region.as_deref())?;
-    let files = source_objects(&stores, &copy.source, copy.options.manifest, &overrides).await?;
+    let progress = session.progress();
+    let files = source_objects(&stores, &copy.source, copy.options.manifest, &overrides, &progress).await?;
     let converter = Converter::new(&copy.options)?;
     let json = match &copy.options.format {
         InputFormat::Json(spec) => {
@@ -68,6 +69,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         started: started.clone(),
         errors: Mutex::new(Vec::new()),
         accepted: AtomicU64::new(0),
+        progress,
         stores,
         overrides,
     });
@@ -222,6 +224,7 @@ async fn source_objects(
     source: &str,
     manifest: bool,
     overrides: &S3Overrides,
+    progress: &crate::session::Progress,
 ) -> Result<Vec<Location>> {
     let location = Location::parse(source)?;
     if manifest {
@@ -245,8 +248,9 @@ async fn source_objects(
         }
         return Ok(files);
     }
-    let files: Vec<Location> =
-        stores.list_prefix(&location, overrides).await?.into_iter().map(|o| o.location).collect();
+    let objects = stores.list_prefix(&location, overrides).await?;
+    progress.add_total(objects.iter().map(|o| o.size).sum());
+    let files: Vec<Location> = objects.into_iter().map(|o| o.location).collect();
     if files.is_empty() {
         return Err(Error::Invalid(format!("COPY source {source} matches no file")));
     }
@@ -267,6 +271,7 @@ struct Job {
     /// Rejected rows, with the index of their file.
     errors: Mutex<Vec<(usize, LoadError)>>,
     accepted: AtomicU64,
+    progress: Arc<crate::session::Progress>,
     stores: Arc<Stores>,
     overrides: S3Overrides,
 }
@@ -327,7 +332,7 @@ impl Job {
                     Ok(row) => {
                         builders.append(row);
                         self.accepted.fetch_add(1, Ordering::Relaxed);
-                        if builders.rows >= BATCH_ROWS && !send(&mut builders, schema, sender)? {
+                        if builders.rows >= BATCH_ROWS && !self.send(&mut builders, schema, sender)? {
                             return Ok(());
                         }
                     }
@@ -340,7 +345,7 @@ impl Job {
             }
         }
         if builders.rows > 0 && !self.failing() {
-            send(&mut builders, schema, sender)?;
+            self.send(&mut builders, schema, sender)?;
         }
         Ok(())
     }
@@ -441,11 +446,34 @@ impl Job {
     }
 }
 
-/// Hands a full batch to the writer; false when the writer has gone (it failed, and reports why).
-fn send(builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Result<bool> {
-    let batch = RecordBatch::try_new(schema.clone(), builders.finish())
-        .map_err(|e| Error::Invalid(format!("building a batch: {e}")))?;
-    Ok(sender.blocking_send(Ok(batch)).is_ok())
+impl Job {
+    /// Opens an input file; reading it advances the statement's progress.
+    fn open(&self, file: &Location) -> Result<Box<dyn Read + Send>> {
+        let input = self.stores.open_blocking(file, &self.overrides)?;
+        Ok(Box::new(Counted { input, progress: self.progress.clone() }))
+    }
+
+    /// Hands a full batch to the writer; false when the writer has gone (it failed, and reports why).
+    fn send(&self, builders: &mut Builders, schema: &Arc<Schema>, sender: &Sender) -> Result<bool> {
+        let batch = RecordBatch::try_new(schema.clone(), builders.finish())
+            .map_err(|e| Error::Invalid(format!("building a batch: {e}")))?;
+        self.progress.add_rows(batch.num_rows() as u64);
+        Ok(sender.blocking_send(Ok(batch)).is_ok())
+    }
+}
+
+/// A reader that counts what it reads into a statement's progress.
+struct Counted {
+    input: Box<dyn Read + Send>,
+    progress: Arc<crate::session::Progress>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.input.read(buf)?;
+        self.progress.add_bytes(read as u64);
+        Ok(read)
+    }
 }
 
 /// `input` (the contents of `file`) decompressed as `compression` says or, without it, as the
