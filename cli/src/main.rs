@@ -2,14 +2,23 @@
 //!
 //! ```text
 //! tarn [--warehouse DIR] [-c SQL]... [-f FILE]... [--format table|csv|tsv|json|ndjson|markdown]
+//!      [--threads N] [--memory-limit SIZE] [--maxrows N] [--no-color]
 //! tarn [--warehouse DIR] crawl LOCATION --database DB [--table T] [--dry-run]
+//! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S]
+//! tarn bench compare A.json B.json
+//! tarn [--warehouse DIR] bench tpch --sf N [--data DIR]
 //! ```
 //! With `-c`/`-f` (run in the order given) or piped stdin it runs non-interactively and stops at
-//! the first error (exit code 1); otherwise it opens the REPL.
+//! the first error (exit code 1); otherwise it opens the REPL (after running `~/.tarnrc`).
 
+mod bench;
 mod complete;
+mod helper;
 mod output;
+mod progress;
+mod render;
 mod repl;
+mod sql;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -17,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser};
-use tarn_engine::Engine;
+use tarn_engine::{Engine, EngineConfig};
 
 use crate::output::Format;
 
@@ -39,6 +48,18 @@ struct Cli {
     /// Open the REPL after running -c/-f
     #[arg(short = 'i', long)]
     interactive: bool,
+    /// Threads for query execution and loads (DataFusion's target_partitions) [default: cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    threads: Option<u64>,
+    /// Memory limit for query execution, e.g. 4GB or 512MB [default: none]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+    /// Show at most N rows of each result in the REPL [default: 40 on a terminal]
+    #[arg(long, value_name = "N")]
+    maxrows: Option<usize>,
+    /// No colors (also when NO_COLOR is set)
+    #[arg(long)]
+    no_color: bool,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -60,6 +81,62 @@ enum Action {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Benchmark queries: run a directory of .sql files, compare two results, generate TPC-H
+    #[command(subcommand)]
+    Bench(BenchAction),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum BenchAction {
+    /// Run every .sql file of DIR (one warm-up, then N timed iterations each) and write a JSON result
+    Run {
+        /// Directory of .sql queries (benches/tpch/queries has TPC-H's 22)
+        dir: PathBuf,
+        /// Timed iterations per query
+        #[arg(long, short = 'n', default_value_t = 3)]
+        iterations: usize,
+        /// Where to write the JSON result [default: stdout]
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Resolve unqualified table names in this schema (e.g. tpch_lake for the Parquet tables)
+        #[arg(long)]
+        schema: Option<String>,
+        /// A label for this run, shown by compare
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Print per-query ratios of two results (B / A) and their geometric mean
+    Compare { a: PathBuf, b: PathBuf },
+    /// Generate TPC-H data, load it into managed tables with COPY and register it as external
+    /// Parquet tables (schema tpch_lake)
+    Tpch {
+        /// Scale factor (1 = 6 million lineitem rows)
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Where to write the generated files [default: ./tpch-sfN]
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+}
+
+/// Parses `4GB`, `512MB`, `64K`, `1073741824` (bytes).
+fn parse_size(text: &str) -> std::result::Result<usize, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.strip_suffix("IB").or_else(|| upper.strip_suffix('B')).unwrap_or(&upper);
+    let (number, unit) = upper.split_at(upper.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(upper.len()));
+    let factor: f64 = match unit.trim() {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("unknown size unit '{other}' (use K, M, G or T)")),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size such as 4GB or 512MB"))?;
+    if value <= 0.0 {
+        return Err(format!("'{text}' must be more than zero"));
+    }
+    Ok((value * factor) as usize)
 }
 
 /// What to run non-interactively, in command-line order.
@@ -96,70 +173,121 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
+    if let Some(Action::Bench(BenchAction::Compare { a, b })) = &cli.action {
+        print!("{}", bench::compare(a, b)?);
+        return Ok(());
+    }
     let warehouse = match cli.warehouse {
         Some(dir) => dir,
         None => default_warehouse()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let engine = Engine::open(&warehouse).with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
+    let mut config = EngineConfig::default();
+    if let Some(threads) = cli.threads {
+        config.target_partitions = threads as usize;
+    }
+    config.memory_limit = cli.memory_limit;
+    let engine = Engine::open_with(&warehouse, config)
+        .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     let mut session = engine.session()?;
 
-    if let Some(Action::Crawl { location, database, table, dry_run }) = cli.action {
-        let request = tarn_engine::CrawlRequest { location, database, table, dry_run };
-        let report = runtime.block_on(session.crawl(&request))?;
-        for change in &report.changes {
-            println!("{change}");
+    match cli.action {
+        Some(Action::Crawl { location, database, table, dry_run }) => {
+            let request = tarn_engine::CrawlRequest { location, database, table, dry_run };
+            let report = runtime.block_on(session.crawl(&request))?;
+            for change in &report.changes {
+                println!("{change}");
+            }
+            if dry_run {
+                eprintln!("Dry run: nothing was changed.");
+            } else if report.applied {
+                eprintln!("Registered in database \"{}\".", request.database);
+            }
+            return Ok(());
         }
-        if dry_run {
-            eprintln!("Dry run: nothing was changed.");
-        } else if report.applied {
-            eprintln!("Registered in database \"{}\".", request.database);
+        Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name })) => {
+            if let Some(schema) = schema {
+                runtime.block_on(session.query(&format!("SET datafusion.catalog.default_schema = '{schema}'")))?;
+            }
+            let result = runtime.block_on(bench::run_suite(&mut session, &dir, iterations.max(1), &name))?;
+            let text = serde_json::to_string_pretty(&result)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n").with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => println!("{text}"),
+            }
+            return Ok(());
         }
-        return Ok(());
+        Some(Action::Bench(BenchAction::Tpch { sf, data })) => {
+            if sf <= 0.0 {
+                anyhow::bail!("--sf must be more than zero");
+            }
+            let data = data.unwrap_or_else(|| PathBuf::from(format!("tpch-sf{sf}")));
+            runtime.block_on(bench::tpch(&mut session, sf, &data))?;
+            eprintln!("TPC-H SF {sf} is in {} (tables in public, Parquet tables in tpch_lake).", warehouse.display());
+            return Ok(());
+        }
+        Some(Action::Bench(BenchAction::Compare { .. })) | None => {}
     }
 
+    let stdout_terminal = std::io::stdout().is_terminal();
+    let color = stdout_terminal && !cli.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let terminal = std::io::stdin().is_terminal();
+    let settings = repl::Settings {
+        format: cli.format,
+        timing: false,
+        expanded: false,
+        max_rows: cli.maxrows.or(stdout_terminal.then_some(40)).filter(|n| *n > 0),
+        pager: stdout_terminal,
+        explain: false,
+        color,
+    };
+    let mut shell = repl::Shell::new(session, engine.clone(), settings);
     if scripts.is_empty() && terminal {
-        return repl(session, cli.format, &engine, &runtime);
+        return interactive(shell, &engine, &runtime);
     }
 
-    let scripts = if scripts.is_empty() {
+    if scripts.is_empty() {
         let mut sql = String::new();
         std::io::stdin().read_to_string(&mut sql).context("cannot read standard input")?;
-        vec![(None, sql)]
-    } else {
-        scripts
-            .into_iter()
-            .map(|s| match s {
-                Script::Command(sql) => Ok((None, sql)),
-                Script::File(path) => std::fs::read_to_string(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))
-                    .map(|sql| (Some(path), sql)),
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
-    for (path, sql) in scripts {
-        runtime.block_on(repl::run_statements(&mut session, &sql, cli.format)).map_err(|e| match &path {
-            Some(path) => e.context(path.display().to_string()),
-            None => e,
-        })?;
+        shell.run_script(&sql, &runtime)?;
+    }
+    for script in scripts {
+        match script {
+            Script::Command(sql) => shell.run_sql(&sql, &runtime)?,
+            Script::File(path) => {
+                let sql = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                shell.run_script(&sql, &runtime).with_context(|| path.display().to_string())?;
+            }
+        }
     }
     if cli.interactive && terminal {
-        return repl(session, cli.format, &engine, &runtime);
+        return interactive(shell, &engine, &runtime);
     }
     Ok(())
 }
 
-fn repl(
-    session: tarn_engine::Session,
-    format: Format,
-    engine: &Engine,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<()> {
+fn interactive(shell: repl::Shell, engine: &Engine, runtime: &tokio::runtime::Runtime) -> Result<()> {
+    let mut shell = shell;
     let version = env!("CARGO_PKG_VERSION");
     println!("tarn {version} — warehouse: {}", engine.path().display());
-    println!("Type \\? for help, \\q to quit.");
-    repl::Repl::new(session, format).run(runtime)
+    println!("Type \\? for help, \\q to quit, Tab to complete.");
+    if let Some(rc) = tarnrc().filter(|p| p.is_file()) {
+        let text = std::fs::read_to_string(&rc).with_context(|| format!("cannot read {}", rc.display()))?;
+        if let Err(e) = shell.run_script(&text, runtime) {
+            eprintln!("Error in {}: {}", rc.display(), one_line(&e));
+        }
+    }
+    shell.interactive(runtime)
+}
+
+/// `$TARNRC`, else `~/.tarnrc`: SQL and backslash commands run when the REPL starts.
+fn tarnrc() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("TARNRC") {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".tarnrc"))
 }
 
 /// `$XDG_DATA_HOME/tarn/warehouse`, else `~/.local/share/tarn/warehouse`.

@@ -3,6 +3,7 @@
 
 mod durability;
 mod lake;
+mod shell;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,316 @@
+//! Benchmarking query plans: `\bench [N] QUERY` in the REPL, and `tarn bench run | compare |
+//! tpch`: a directory of `.sql` queries run for N iterations into a JSON result, two results
+//! compared query by query with the geometric mean of the ratios (like DataFusion's
+//! `compare.py`), and TPC-H data generated and registered in a warehouse.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tarn_engine::{QueryTiming, Session};
+
+/// Min, median, max and standard deviation of some durations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub min: Duration,
+    pub median: Duration,
+    pub max: Duration,
+    pub stddev: Duration,
+}
+
+impl Stats {
+    pub fn of(samples: &[Duration]) -> Stats {
+        let mut sorted = samples.to_vec();
+        sorted.sort();
+        let n = sorted.len().max(1) as f64;
+        let mean = sorted.iter().map(Duration::as_secs_f64).sum::<f64>() / n;
+        let variance = sorted.iter().map(|d| (d.as_secs_f64() - mean).powi(2)).sum::<f64>() / n;
+        let median = match sorted.len() {
+            0 => Duration::ZERO,
+            len if !len.is_multiple_of(2) => sorted[len / 2],
+            len => (sorted[len / 2 - 1] + sorted[len / 2]) / 2,
+        };
+        Stats {
+            min: sorted.first().copied().unwrap_or_default(),
+            median,
+            max: sorted.last().copied().unwrap_or_default(),
+            stddev: Duration::from_secs_f64(variance.sqrt()),
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// What `\bench` prints.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub runs: usize,
+    pub rows: u64,
+    pub planning: Stats,
+    pub execution: Stats,
+    pub total: Stats,
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} runs after 1 warm-up, {} rows", self.runs, self.rows)?;
+        writeln!(f, "{:<10} {:>12} {:>12} {:>12} {:>12}", "", "min", "median", "max", "stddev")?;
+        for (name, s) in [("planning", self.planning), ("execution", self.execution), ("total", self.total)] {
+            writeln!(f, "{name:<10} {:>12} {:>12} {:>12} {:>12}", ms(s.min), ms(s.median), ms(s.max), ms(s.stddev))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `query` once to warm up, then `runs` times.
+pub async fn bench_query(session: &mut Session, query: &str, runs: usize) -> Result<BenchReport> {
+    let query = query.trim().trim_end_matches(';');
+    session.time_query(query).await?;
+    let mut timings: Vec<QueryTiming> = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        timings.push(session.time_query(query).await?);
+    }
+    let planning: Vec<Duration> = timings.iter().map(|t| t.planning).collect();
+    let execution: Vec<Duration> = timings.iter().map(|t| t.execution).collect();
+    let total: Vec<Duration> = timings.iter().map(|t| t.planning + t.execution).collect();
+    Ok(BenchReport {
+        runs,
+        rows: timings.last().map_or(0, |t| t.rows),
+        planning: Stats::of(&planning),
+        execution: Stats::of(&execution),
+        total: Stats::of(&total),
+    })
+}
+
+/// The `.sql` files of `dir`, in natural order (`q2` before `q10`), with their names.
+pub fn query_files(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the query directory {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    let key = |p: &PathBuf| {
+        let stem = p.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let digits: String = stem.chars().filter(char::is_ascii_digit).collect();
+        (digits.parse::<u64>().unwrap_or(u64::MAX), stem)
+    };
+    files.sort_by_key(key);
+    if files.is_empty() {
+        bail!("no .sql files in {}", dir.display());
+    }
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+            let sql = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok((name, sql))
+        })
+        .collect()
+}
+
+/// `tarn bench run`: every query of `dir`, one warm-up then `iterations` timed runs each;
+/// prints a line per query and returns the JSON result.
+pub async fn run_suite(session: &mut Session, dir: &Path, iterations: usize, name: &str) -> Result<Value> {
+    let queries = query_files(dir)?;
+    let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let mut results = Vec::new();
+    eprintln!("{:<8} {:>12} {:>12} {:>12} {:>10}", "query", "min", "median", "planning", "rows");
+    for (query, sql) in queries {
+        let sql = sql.trim().trim_end_matches(';');
+        session.time_query(sql).await.with_context(|| format!("query {query}"))?;
+        let mut runs = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            runs.push(session.time_query(sql).await.with_context(|| format!("query {query}"))?);
+        }
+        let elapsed: Vec<Duration> = runs.iter().map(|t| t.planning + t.execution).collect();
+        let planning: Vec<Duration> = runs.iter().map(|t| t.planning).collect();
+        let stats = Stats::of(&elapsed);
+        let rows = runs.last().map_or(0, |t| t.rows);
+        eprintln!(
+            "{query:<8} {:>12} {:>12} {:>12} {rows:>10}",
+            ms(stats.min),
+            ms(stats.median),
+            ms(Stats::of(&planning).median)
+        );
+        let iterations: Vec<Value> = runs
+            .iter()
+            .map(|t| {
+                json!({
+                    "elapsed": (t.planning + t.execution).as_secs_f64() * 1000.0,
+                    "planning": t.planning.as_secs_f64() * 1000.0,
+                    "row_count": t.rows,
+                })
+            })
+            .collect();
+        results.push(json!({ "query": query, "iterations": iterations }));
+    }
+    Ok(json!({
+        "context": {
+            "engine": "tarn",
+            "name": name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "iterations": iterations,
+            "queries": dir.display().to_string(),
+            "start_time": started,
+        },
+        "queries": results,
+    }))
+}
+
+/// Median elapsed milliseconds per query of a result file.
+fn medians(result: &Value, path: &Path) -> Result<Vec<(String, f64)>> {
+    let queries =
+        result["queries"].as_array().with_context(|| format!("{} has no \"queries\" array", path.display()))?;
+    queries
+        .iter()
+        .map(|q| {
+            let name = q["query"].as_str().with_context(|| format!("a query in {} has no name", path.display()))?;
+            let times: Vec<Duration> = q["iterations"]
+                .as_array()
+                .with_context(|| format!("query {name} in {} has no iterations", path.display()))?
+                .iter()
+                .filter_map(|i| i["elapsed"].as_f64())
+                .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+                .collect();
+            if times.is_empty() {
+                bail!("query {name} in {} has no timed iteration", path.display());
+            }
+            Ok((name.to_string(), Stats::of(&times).median.as_secs_f64() * 1000.0))
+        })
+        .collect()
+}
+
+fn label(result: &Value, path: &Path) -> String {
+    let context = &result["context"];
+    let engine = context["engine"].as_str().unwrap_or("?");
+    match context["name"].as_str().filter(|n| !n.is_empty()) {
+        Some(name) => format!("{engine} ({name})"),
+        None => path.file_stem().unwrap_or_default().to_string_lossy().to_string(),
+    }
+}
+
+/// `tarn bench compare A B`: per-query medians, B's time over A's, and the geometric mean.
+pub fn compare(a_path: &Path, b_path: &Path) -> Result<String> {
+    let read = |path: &Path| -> Result<Value> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a benchmark result", path.display()))
+    };
+    let (a, b) = (read(a_path)?, read(b_path)?);
+    let (a_times, b_times) = (medians(&a, a_path)?, medians(&b, b_path)?);
+    let (a_label, b_label) = (label(&a, a_path), label(&b, b_path));
+    let mut out = format!("{:<8} {:>16} {:>16} {:>10}  {}\n", "query", a_label, b_label, "B / A", "change");
+    let mut logs = Vec::new();
+    for (name, a_ms) in &a_times {
+        let Some((_, b_ms)) = b_times.iter().find(|(n, _)| n == name) else { continue };
+        let ratio = b_ms / a_ms;
+        logs.push(ratio.ln());
+        let change = if ratio < 0.95 {
+            format!("{:.2}x faster", 1.0 / ratio)
+        } else if ratio > 1.05 {
+            format!("{ratio:.2}x slower")
+        } else {
+            "no change".to_string()
+        };
+        out.push_str(&format!("{name:<8} {:>13.2} ms {:>13.2} ms {ratio:>10.3}  {change}\n", a_ms, b_ms));
+    }
+    if logs.is_empty() {
+        bail!("{} and {} have no query in common", a_path.display(), b_path.display());
+    }
+    let geometric_mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+    out.push_str(&format!(
+        "geometric mean of B / A over {} queries: {geometric_mean:.3} ({} is {})\n",
+        logs.len(),
+        b_label,
+        if geometric_mean <= 1.0 {
+            format!("{:.2}x faster", 1.0 / geometric_mean)
+        } else {
+            format!("{geometric_mean:.2}x slower")
+        }
+    ));
+    Ok(out)
+}
+
+/// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data`, loads them
+/// into managed tables with COPY, unloads them as Parquet and registers those as external
+/// tables of schema `tpch_lake` (the same queries run on either with the default schema set).
+pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
+    use tarn_engine::tpch::{TABLES, ddl, write_csv};
+    let data = std::path::absolute(data)?;
+    for table in TABLES {
+        let csv = data.join(format!("{table}.csv"));
+        if !csv.exists() {
+            eprintln!("generating {table} (SF {sf})");
+            let partial = data.join(format!("{table}.csv.partial"));
+            write_csv(table, sf, &partial)?;
+            std::fs::rename(&partial, &csv)?;
+        }
+    }
+    session
+        .query("CREATE EXTERNAL SCHEMA IF NOT EXISTS tpch_lake FROM DATA CATALOG DATABASE 'tpch_lake' CREATE EXTERNAL DATABASE IF NOT EXISTS")
+        .await?;
+    for table in TABLES {
+        let started = std::time::Instant::now();
+        let csv = data.join(format!("{table}.csv"));
+        let parquet = data.join("parquet").join(table);
+        let ddl = ddl(table).expect("a TPC-H table");
+        session.query(&format!("DROP TABLE IF EXISTS {table}")).await?;
+        session.query(ddl).await?;
+        session.query(&format!("COPY {table} FROM '{}' CSV IGNOREHEADER 1", csv.display())).await?;
+        session
+            .query(&format!(
+                "UNLOAD ('SELECT * FROM {table}') TO '{}/' FORMAT AS PARQUET ALLOWOVERWRITE",
+                parquet.display()
+            ))
+            .await?;
+        session.query(&format!("DROP TABLE IF EXISTS tpch_lake.{table}")).await?;
+        session
+            .query(&format!(
+                "CREATE EXTERNAL TABLE tpch_lake.{table} STORED AS PARQUET LOCATION '{}/'",
+                parquet.display()
+            ))
+            .await?;
+        eprintln!("{table}: loaded and registered in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_take_the_middle_and_spread() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let s = Stats::of(&[ms(30), ms(10), ms(20), ms(40)]);
+        assert_eq!((s.min, s.median, s.max), (ms(10), ms(25), ms(40)));
+        assert!((s.stddev.as_secs_f64() - 0.01118).abs() < 1e-4, "{s:?}");
+    }
+
+    #[test]
+    fn compare_reports_ratios_and_their_geometric_mean() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, engine: &str, times: [f64; 2]| {
+            let path = dir.path().join(name);
+            let value = json!({
+                "context": {"engine": engine},
+                "queries": [
+                    {"query": "q1", "iterations": [{"elapsed": times[0]}]},
+                    {"query": "q2", "iterations": [{"elapsed": times[1]}]},
+                ]
+            });
+            std::fs::write(&path, value.to_string()).unwrap();
+            path
+        };
+        let a = write("a.json", "duckdb", [100.0, 10.0]);
+        let b = write("b.json", "tarn", [50.0, 40.0]);
+        let out = compare(&a, &b).unwrap();
+        assert!(out.contains("q1") && out.contains("2.00x faster"), "{out}");
+        assert!(out.contains("4.00x slower"), "{out}");
+        assert!(out.contains("geometric mean of B / A over 2 queries: 1.414"), "{out}");
+    }
+}
