@@ -423,7 +423,7 @@ fn emit(file: &mut OutputFile, settings: &Settings, text: &str) -> Result<()> {
         file.write_all(text.as_bytes())?;
         return Ok(());
     }
-    let height = terminal_size::terminal_size().map(|(_, h)| h.0 as usize);
+    let height = terminal_size::terminal_size().map(|(_, h)| h.0 as usize).filter(|h| *h > 0);
     let tall = height.is_some_and(|h| text.lines().count() + 2 > h);
     if settings.pager && tall && std::io::stdout().is_terminal() && page(text).is_ok() {
         return Ok(());
@@ -441,9 +441,15 @@ fn render_rows(
     settings: &Settings,
     screen: bool,
 ) -> Result<String> {
-    let width = if screen { terminal_size::terminal_size().map(|(w, _)| w.0 as usize) } else { None };
+    let width = if screen { terminal_width() } else { None };
     let layout = Layout { width, max_rows: settings.max_rows, color: settings.color && screen };
     if settings.expanded { render::expanded(schema, batches, layout) } else { render::table(schema, batches, layout) }
+}
+
+/// The terminal's width in columns, else `$COLUMNS`.
+fn terminal_width() -> Option<usize> {
+    let measured = terminal_size::terminal_size().map(|(w, _)| w.0 as usize).filter(|w| *w > 0);
+    measured.or_else(|| std::env::var("COLUMNS").ok()?.parse().ok())
 }
 
 /// Does `sql` start with a query (what `\explain` shows plans for)?

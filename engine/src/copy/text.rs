@@ -147,31 +147,52 @@ impl<R: BufRead> RecordReader<R> {
 }
 
 /// Splits a CSV record's raw text into its fields; false if a quoted field is still open at
-/// the end.
+/// the end. A quote opens or closes quoting anywhere in a field; inside quotes a doubled quote
+/// is one quote. Delimiter and quote are ASCII (options are validated), so the text is cut at
+/// byte offsets found with memchr and copied a run at a time.
 fn split_csv(record: &mut Record, delimiter: char, quote: char) -> bool {
     record.reset_fields();
     let raw = std::mem::take(&mut record.raw);
+    let bytes = raw.as_bytes();
+    let (d, q) = (delimiter as u8, quote as u8);
     let mut start = 0;
-    let mut chars = raw.chars().peekable();
+    let mut i = 0;
     let mut in_quotes = false;
-    while let Some(c) = chars.next() {
+    while i < bytes.len() {
         if in_quotes {
-            if c == quote {
-                if chars.peek() == Some(&quote) {
-                    record.push(quote);
-                    chars.next();
-                } else {
-                    in_quotes = false;
+            match memchr::memchr(q, &bytes[i..]) {
+                None => {
+                    record.text.push_str(&raw[i..]);
+                    i = bytes.len();
                 }
-            } else {
-                record.push(c);
+                Some(at) => {
+                    record.text.push_str(&raw[i..i + at]);
+                    i += at + 1;
+                    if bytes.get(i) == Some(&q) {
+                        record.text.push(quote);
+                        i += 1;
+                    } else {
+                        in_quotes = false;
+                    }
+                }
             }
-        } else if c == quote {
-            in_quotes = true;
-        } else if c == delimiter {
-            record.end_field(&mut start);
         } else {
-            record.push(c);
+            match memchr::memchr2(d, q, &bytes[i..]) {
+                None => {
+                    record.text.push_str(&raw[i..]);
+                    i = bytes.len();
+                }
+                Some(at) => {
+                    record.text.push_str(&raw[i..i + at]);
+                    let found = bytes[i + at];
+                    i += at + 1;
+                    if found == q {
+                        in_quotes = true;
+                    } else {
+                        record.end_field(&mut start);
+                    }
+                }
+            }
         }
     }
     record.raw = raw;
@@ -186,6 +207,19 @@ fn split_csv(record: &mut Record, delimiter: char, quote: char) -> bool {
 fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape: bool) {
     record.reset_fields();
     let raw = std::mem::take(&mut record.raw);
+    if !remove_quotes && !escape {
+        // Plain delimited text: fields are the runs between delimiters (an ASCII byte).
+        let (mut field_start, mut from) = (0, 0);
+        for at in memchr::memchr_iter(delimiter as u8, raw.as_bytes()) {
+            record.text.push_str(&raw[from..at]);
+            record.end_field(&mut field_start);
+            from = at + 1;
+        }
+        record.text.push_str(&raw[from..]);
+        record.end_field(&mut field_start);
+        record.raw = raw;
+        return;
+    }
     let mut start = 0;
     let mut chars = raw.chars();
     let mut in_quotes = false;
