@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/target/tpch-sf$SF"
 mkdir -p "$OUT"
 cargo build --release -p tarn-cli --manifest-path "$ROOT/Cargo.toml"
-TARN="$ROOT/target/release/tarn"
+TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
 QUERIES="$ROOT/benches/tpch/queries"
 if [ ! -f "$OUT/warehouse/catalog.db" ]; then
     "$TARN" -w "$OUT/warehouse" bench tpch --sf "$SF" --data "$OUT/data"

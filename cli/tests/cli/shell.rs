@@ -89,6 +89,23 @@ fn explain_toggle_and_bench_print_plans_and_timings() {
     for line in ["planning", "execution", "total"] {
         assert!(out.lines().any(|l| l.starts_with(line) && l.contains(" ms")), "{out}");
     }
+
+    // EXPLAIN ANALYZE: per-operator rows, time, bytes and pruning of the managed table's files.
+    let output = tarn(&wh, &["--format", "csv", "-c", "EXPLAIN ANALYZE SELECT k FROM e WHERE k > 1"]);
+    assert_success(&output);
+    let out = stdout(&output);
+    for metric in [
+        "output_rows=",
+        "elapsed_compute=",
+        "bytes_scanned=",
+        "files_ranges_pruned_statistics=",
+        "row_groups_pruned_statistics=",
+    ] {
+        assert!(out.contains(metric), "{metric}: {out}");
+    }
+    let output = tarn(&wh, &["--format", "csv", "-c", "EXPLAIN FORMAT graphviz SELECT k FROM e"]);
+    assert_success(&output);
+    assert!(stdout(&output).contains("digraph"), "{}", stdout(&output));
 }
 
 #[test]
