@@ -71,6 +71,8 @@ pub fn line(reading: ProgressReading, elapsed: Duration, frame: usize) -> String
         parts.push(SPINNER[frame % SPINNER.len()].to_string());
         if reading.bytes_done > 0 {
             parts.push(format!("{} read", bytes(reading.bytes_done)));
+        } else if reading.scanned > 0 {
+            parts.push(format!("{} scanned", bytes(reading.scanned)));
         }
     }
     if reading.rows > 0 {
@@ -111,12 +113,14 @@ mod tests {
 
     #[test]
     fn lines_show_fraction_rows_and_eta() {
-        let reading = ProgressReading { bytes_done: 50 << 20, bytes_total: 200 << 20, rows: 1_234_567 };
+        let reading = ProgressReading { bytes_done: 50 << 20, bytes_total: 200 << 20, rows: 1_234_567, scanned: 0 };
         assert_eq!(
             line(reading, Duration::from_secs(2), 0),
             "[#####...............]  25%  50.0 MB / 200.0 MB  1,234,567 rows  2.0 s  ETA 6 s"
         );
         let unknown = ProgressReading::default();
         assert_eq!(line(unknown, Duration::from_millis(1500), 1), "/  1.5 s");
+        let query = ProgressReading { scanned: 3 << 30, ..ProgressReading::default() };
+        assert_eq!(line(query, Duration::from_secs(4), 2), "-  3.0 GB scanned  4.0 s");
     }
 }

@@ -28,6 +28,7 @@ mod lake;
 mod maintenance;
 pub mod parser;
 mod provider;
+mod scanned;
 mod session;
 mod storage;
 mod system;

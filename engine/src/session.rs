@@ -187,6 +187,10 @@ pub struct Progress {
     bytes_done: AtomicU64,
     bytes_total: AtomicU64,
     rows: AtomicU64,
+    /// Bytes read from storage by the engine (all sessions), and their count when the
+    /// statement started.
+    storage_read: Arc<AtomicU64>,
+    storage_start: AtomicU64,
 }
 
 /// A reading of [`Progress`].
@@ -196,6 +200,8 @@ pub struct ProgressReading {
     /// Zero when unknown.
     pub bytes_total: u64,
     pub rows: u64,
+    /// Bytes read from storage since the statement started (scans of tables and lake files).
+    pub scanned: u64,
 }
 
 impl Progress {
@@ -204,6 +210,10 @@ impl Progress {
             bytes_done: self.bytes_done.load(Ordering::Relaxed),
             bytes_total: self.bytes_total.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
+            scanned: self
+                .storage_read
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.storage_start.load(Ordering::Relaxed)),
         }
     }
 
@@ -211,6 +221,7 @@ impl Progress {
         for counter in [&self.bytes_done, &self.bytes_total, &self.rows] {
             counter.store(0, Ordering::Relaxed);
         }
+        self.storage_start.store(self.storage_read.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     pub(crate) fn add_total(&self, bytes: u64) {
@@ -385,12 +396,13 @@ impl Session {
         if let Some(limit) = engine.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
+        let storage_read = engine.stores.read.clone();
         let shared = Arc::new(SessionShared {
             engine,
             txn: Mutex::new(None),
             state: OnceLock::new(),
             view_depth: AtomicUsize::new(0),
-            progress: Arc::new(Progress::default()),
+            progress: Arc::new(Progress { storage_read: storage_read.clone(), ..Progress::default() }),
         });
         let state = SessionStateBuilder::new()
             .with_config(config)

@@ -29,6 +29,7 @@ use parking_lot::Mutex;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::scanned::CountingStore;
 
 /// A place data is read from or written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub(crate) struct ObjectInfo {
 /// (created on first use), shared by DataFusion scans and tarn's own reads and writes.
 pub(crate) struct Stores {
     local: Arc<dyn ObjectStore>,
+    /// Bytes read through these stores so far (for progress lines).
+    pub read: Arc<std::sync::atomic::AtomicU64>,
     /// Keyed by bucket and the statement's overrides (empty for the environment's settings).
     s3: Mutex<HashMap<(String, S3Overrides), Arc<dyn ObjectStore>>>,
 }
@@ -135,7 +138,12 @@ impl fmt::Debug for Stores {
 
 impl Stores {
     pub fn new() -> Stores {
-        Stores { local: Arc::new(LocalFileSystem::new()), s3: Mutex::new(HashMap::new()) }
+        let read = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        Stores {
+            local: CountingStore::wrap(Arc::new(LocalFileSystem::new()), read.clone()),
+            read,
+            s3: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The client for `bucket` with the given overrides (cached).
@@ -144,10 +152,13 @@ impl Stores {
         if let Some(store) = self.s3.lock().get(&key) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn ObjectStore> = Arc::new(
-            s3_builder(bucket, overrides)
-                .build()
-                .map_err(|e| Error::Storage(format!("cannot set up S3 access to bucket \"{bucket}\": {e}")))?,
+        let store: Arc<dyn ObjectStore> = CountingStore::wrap(
+            Arc::new(
+                s3_builder(bucket, overrides)
+                    .build()
+                    .map_err(|e| Error::Storage(format!("cannot set up S3 access to bucket \"{bucket}\": {e}")))?,
+            ),
+            self.read.clone(),
         );
         self.s3.lock().insert(key, store.clone());
         Ok(store)
