@@ -22,7 +22,7 @@ pub struct Record {
     /// The input held bytes that are not UTF-8 (and ACCEPTINVCHARS did not replace them).
     pub invalid_utf8: bool,
     text: String,
-    bounds: Vec<(usize, usize)>,
+    bounds: Vec<Span>,
 }
 
 impl Record {
@@ -32,7 +32,10 @@ impl Record {
     }
 
     pub fn field(&self, index: usize) -> Option<&str> {
-        self.bounds.get(index).map(|&(start, end)| &self.text[start..end])
+        self.bounds.get(index).map(|span| match *span {
+            Span::Raw(start, end) => &self.raw[start..end],
+            Span::Text(start, end) => &self.text[start..end],
+        })
     }
 
     fn clear(&mut self) {
@@ -47,7 +50,7 @@ impl Record {
     }
 
     fn end_field(&mut self, start: &mut usize) {
-        self.bounds.push((*start, self.text.len()));
+        self.bounds.push(Span::Text(*start, self.text.len()));
         *start = self.text.len();
     }
 
@@ -55,6 +58,14 @@ impl Record {
         self.text.clear();
         self.bounds.clear();
     }
+}
+
+/// Where a field's text is: a run of the raw record (the common case, no copy), or of the
+/// record's unquoted/unescaped text.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    Raw(usize, usize),
+    Text(usize, usize),
 }
 
 /// Reads records from text input, CSV or delimited.
@@ -155,9 +166,10 @@ fn split_csv(record: &mut Record, delimiter: char, quote: char) -> bool {
     let raw = std::mem::take(&mut record.raw);
     let bytes = raw.as_bytes();
     let (d, q) = (delimiter as u8, quote as u8);
-    let mut start = 0;
-    let mut i = 0;
-    let mut in_quotes = false;
+    // The current field starts at `field` in `raw`; once it holds a quote its text is built
+    // in `record.text` from `text_start` on.
+    let (mut i, mut field, mut text_start) = (0, 0, 0);
+    let (mut quoted, mut in_quotes) = (false, false);
     while i < bytes.len() {
         if in_quotes {
             match memchr::memchr(q, &bytes[i..]) {
@@ -176,31 +188,46 @@ fn split_csv(record: &mut Record, delimiter: char, quote: char) -> bool {
                     }
                 }
             }
-        } else {
-            match memchr::memchr2(d, q, &bytes[i..]) {
-                None => {
-                    record.text.push_str(&raw[i..]);
-                    i = bytes.len();
-                }
-                Some(at) => {
-                    record.text.push_str(&raw[i..i + at]);
-                    let found = bytes[i + at];
-                    i += at + 1;
-                    if found == q {
-                        in_quotes = true;
-                    } else {
-                        record.end_field(&mut start);
-                    }
-                }
-            }
+            continue;
         }
+        let Some(at) = memchr::memchr2(d, q, &bytes[i..]) else {
+            if quoted {
+                record.text.push_str(&raw[i..]);
+            }
+            break;
+        };
+        let pos = i + at;
+        if bytes[pos] == q {
+            if quoted {
+                record.text.push_str(&raw[i..pos]);
+            } else {
+                text_start = record.text.len();
+                record.text.push_str(&raw[field..pos]);
+                quoted = true;
+            }
+            in_quotes = true;
+        } else {
+            if quoted {
+                record.text.push_str(&raw[i..pos]);
+                record.bounds.push(Span::Text(text_start, record.text.len()));
+            } else {
+                record.bounds.push(Span::Raw(field, pos));
+            }
+            quoted = false;
+            field = pos + 1;
+        }
+        i = pos + 1;
+    }
+    let complete = !in_quotes;
+    if complete {
+        record.bounds.push(if quoted {
+            Span::Text(text_start, record.text.len())
+        } else {
+            Span::Raw(field, bytes.len())
+        });
     }
     record.raw = raw;
-    if in_quotes {
-        return false;
-    }
-    record.end_field(&mut start);
-    true
+    complete
 }
 
 /// Splits a delimited-text record, honouring REMOVEQUOTES and ESCAPE.
@@ -209,14 +236,12 @@ fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape:
     let raw = std::mem::take(&mut record.raw);
     if !remove_quotes && !escape {
         // Plain delimited text: fields are the runs between delimiters (an ASCII byte).
-        let (mut field_start, mut from) = (0, 0);
+        let mut from = 0;
         for at in memchr::memchr_iter(delimiter as u8, raw.as_bytes()) {
-            record.text.push_str(&raw[from..at]);
-            record.end_field(&mut field_start);
+            record.bounds.push(Span::Raw(from, at));
             from = at + 1;
         }
-        record.text.push_str(&raw[from..]);
-        record.end_field(&mut field_start);
+        record.bounds.push(Span::Raw(from, raw.len()));
         record.raw = raw;
         return;
     }
@@ -591,6 +616,8 @@ mod tests {
         let csv = |raw: &str| fields(raw, |r| split_csv(r, ',', '"'));
         assert_eq!(csv("1,\"a,b\",\"say \"\"hi\"\"\",").unwrap(), ["1", "a,b", "say \"hi\"", ""]);
         assert!(csv("1,\"open").is_none());
+        assert_eq!(csv("ab\"c,d\"e,f").unwrap(), ["abc,de", "f"]);
+        assert_eq!(csv(",,x").unwrap(), ["", "", "x"]);
     }
 
     #[test]
