@@ -210,7 +210,10 @@ fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
         }
         if let (Some(max), DataType::Utf8) = (column.sql_type.max_length(), array.data_type()) {
             let strings = array.as_string::<i32>();
-            if let Some(value) = strings.iter().flatten().find(|v| v.len() > max as usize) {
+            // Offsets first: a batch whose every slot fits needs no look at the values.
+            let max = max as usize;
+            let fits = strings.offsets().windows(2).all(|w| (w[1] - w[0]) as usize <= max);
+            if !fits && let Some(value) = strings.iter().flatten().find(|v| v.len() > max) {
                 return Err(Error::Invalid(format!(
                     "value too long for type {} in column \"{}\" of table {}: {} bytes",
                     column.sql_type,

@@ -6,7 +6,6 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use datafusion::arrow::datatypes::Schema;
 use memchr::memchr_iter;
@@ -179,18 +178,20 @@ impl Job {
                 let row_error = match record {
                     Ok(record) => {
                         let fields = mapping.fields(&record, &names);
-                        let row = fields.as_ref().map_err(|r| self.load_error(line, &raw(), None, r.clone())).and_then(
-                            |fields| {
+                        let mut row = Vec::new();
+                        let converted = fields
+                            .as_ref()
+                            .map_err(|r| self.load_error(line, &raw(), None, r.clone()))
+                            .and_then(|fields| {
                                 self.convert_fields(
+                                    &mut row,
                                     |position| fields[position].as_deref(),
                                     |field, rejection| self.load_error(line, &raw(), Some(field), rejection),
                                 )
-                            },
-                        );
-                        match row {
-                            Ok(row) => {
-                                builders.append(row);
-                                self.accepted.fetch_add(1, Ordering::Relaxed);
+                            });
+                        match converted {
+                            Ok(()) => {
+                                builders.append(&row);
                                 if builders.rows >= super::BATCH_ROWS && !self.send(&mut builders, schema, sender)? {
                                     return Ok(read);
                                 }

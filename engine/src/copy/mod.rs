@@ -24,7 +24,7 @@ use tarn_catalog::{ColumnDef, LoadCommit, LoadError, TableDef};
 pub(crate) use options::offset;
 pub use options::{Compression, CopyFrom, CopyOptions, Credentials, InputFormat, parse_copy_from};
 use split::{Boundaries, Chunk};
-use text::{Builders, Converter, Record, RecordReader, Rejection, Value};
+use text::{Builders, Converter, Record, RecordReader, Rejection, Value, recycle};
 
 use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
@@ -315,6 +315,7 @@ impl Job {
     ) -> Result<()> {
         let mut builders = Builders::new(&self.table.columns);
         let mut record = Record::default();
+        let mut spare_row = Vec::new();
         loop {
             let next = chunks.lock().unwrap_or_else(|p| p.into_inner()).recv();
             let Ok(chunk) = next else { break };
@@ -328,10 +329,10 @@ impl Job {
                 if record.raw.is_empty() && self.options.ignore_blank_lines {
                     continue;
                 }
-                match self.convert(&record) {
-                    Ok(row) => {
-                        builders.append(row);
-                        self.accepted.fetch_add(1, Ordering::Relaxed);
+                let mut row = recycle(std::mem::take(&mut spare_row));
+                match self.convert(&record, &mut row) {
+                    Ok(()) => {
+                        builders.append(&row);
                         if builders.rows >= BATCH_ROWS && !self.send(&mut builders, schema, sender)? {
                             return Ok(());
                         }
@@ -342,6 +343,7 @@ impl Job {
                         }
                     }
                 }
+                spare_row = recycle(row);
             }
         }
         if builders.rows > 0 && !self.failing() {
@@ -393,8 +395,9 @@ impl Job {
         errors.len() as u64 <= self.options.max_error
     }
 
-    /// Converts one text record into a full table row, or the error describing its first bad field.
-    fn convert<'a>(&self, record: &'a Record) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
+    /// Converts one text record into a full table row in `row`, or the error describing its
+    /// first bad field.
+    fn convert<'a>(&self, record: &'a Record, row: &mut Vec<Value<'a>>) -> std::result::Result<(), Box<LoadError>> {
         let error = |field: Option<(&ColumnDef, usize, &str)>, rejection: Rejection| {
             self.load_error(record.line_number, &record.raw, field, rejection)
         };
@@ -413,17 +416,19 @@ impl Job {
             return Err(error(Some((column, fields + 1, "")), Rejection::new(1214, "Delimiter not found")));
         }
         // FILLRECORD: missing trailing fields are NULL.
-        self.convert_fields(|position| record.field(position), |field, rejection| error(Some(field), rejection))
+        self.convert_fields(row, |position| record.field(position), |field, rejection| error(Some(field), rejection))
     }
 
-    /// Converts the target columns' fields (`None`: NULL) into a full table row.
+    /// Converts the target columns' fields (`None`: NULL) into a full table row in `row`
+    /// (an empty buffer).
     fn convert_fields<'a>(
         &self,
+        row: &mut Vec<Value<'a>>,
         field: impl Fn(usize) -> Option<&'a str>,
         error: impl Fn((&ColumnDef, usize, &str), Rejection) -> Box<LoadError>,
-    ) -> std::result::Result<Vec<Value<'a>>, Box<LoadError>> {
+    ) -> std::result::Result<(), Box<LoadError>> {
         let columns = &self.table.columns;
-        let mut row = vec![Value::Null; columns.len()];
+        row.resize(columns.len(), Value::Null);
         for (position, &target) in self.targets.iter().enumerate() {
             let column = &columns[target];
             let raw = field(position);
@@ -437,12 +442,14 @@ impl Job {
                 Err(rejection) => return Err(error((column, position + 1, raw.unwrap_or("")), rejection)),
             }
         }
-        for (index, column) in columns.iter().enumerate() {
-            if !self.targets.contains(&index) && !column.nullable {
-                return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
+        if self.targets.len() < columns.len() {
+            for (index, column) in columns.iter().enumerate() {
+                if !self.targets.contains(&index) && !column.nullable {
+                    return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
+                }
             }
         }
-        Ok(row)
+        Ok(())
     }
 }
 
@@ -458,6 +465,7 @@ impl Job {
         let batch = RecordBatch::try_new(schema.clone(), builders.finish())
             .map_err(|e| Error::Invalid(format!("building a batch: {e}")))?;
         self.progress.add_rows(batch.num_rows() as u64);
+        self.accepted.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         Ok(sender.blocking_send(Ok(batch)).is_ok())
     }
 }

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder, Int16Builder,
     Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
@@ -72,7 +72,6 @@ enum Span {
 pub struct RecordReader<R> {
     input: R,
     line: u64,
-    bytes: Vec<u8>,
     delimiter: char,
     csv_quote: Option<char>,
     remove_quotes: bool,
@@ -86,7 +85,6 @@ impl<R: BufRead> RecordReader<R> {
         RecordReader {
             input,
             line: first_line.saturating_sub(1),
-            bytes: Vec::new(),
             delimiter: options.field_delimiter(),
             csv_quote: options.csv_quote(),
             remove_quotes: options.remove_quotes,
@@ -95,29 +93,34 @@ impl<R: BufRead> RecordReader<R> {
         }
     }
 
-    /// Appends the next line (without its line end) to the record's raw text.
+    /// Appends the next line (without its line end) to the record's raw text, reading it
+    /// straight into the record's buffer.
     fn read_line(&mut self, record: &mut Record) -> std::io::Result<bool> {
-        self.bytes.clear();
-        if self.input.read_until(b'\n', &mut self.bytes)? == 0 {
-            return Ok(false);
-        }
-        self.line += 1;
-        while matches!(self.bytes.last(), Some(b'\n' | b'\r')) {
-            self.bytes.pop();
-        }
-        match std::str::from_utf8(&self.bytes) {
-            Ok(line) => record.raw.push_str(line),
-            Err(_) => {
-                // ACCEPTINVCHARS replaces each invalid byte; without it the record is rejected.
-                for chunk in self.bytes.utf8_chunks() {
-                    record.raw.push_str(chunk.valid());
-                    let replacement = self.replacement.unwrap_or(char::REPLACEMENT_CHARACTER);
-                    record.raw.extend(std::iter::repeat_n(replacement, chunk.invalid().len()));
-                }
-                record.invalid_utf8 |= self.replacement.is_none();
+        let mut bytes = std::mem::take(&mut record.raw).into_bytes();
+        let start = bytes.len();
+        let read = self.input.read_until(b'\n', &mut bytes)?;
+        if read > 0 {
+            self.line += 1;
+            while bytes.len() > start && matches!(bytes.last(), Some(b'\n' | b'\r')) {
+                bytes.pop();
             }
         }
-        Ok(true)
+        record.raw = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(invalid) => {
+                // ACCEPTINVCHARS replaces each invalid byte; without it the record is rejected.
+                let bytes = invalid.into_bytes();
+                let replacement = self.replacement.unwrap_or(char::REPLACEMENT_CHARACTER);
+                let mut text = String::with_capacity(bytes.len());
+                for chunk in bytes.utf8_chunks() {
+                    text.push_str(chunk.valid());
+                    text.extend(std::iter::repeat_n(replacement, chunk.invalid().len()));
+                }
+                record.invalid_utf8 |= self.replacement.is_none();
+                text
+            }
+        };
+        Ok(read > 0)
     }
 
     /// Reads the next record into `record`; false at the end of the input.
@@ -278,7 +281,7 @@ fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape:
 }
 
 /// A converted field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
     Null,
     I16(i16),
@@ -291,6 +294,14 @@ pub enum Value<'a> {
     Text(&'a str),
     Date(i32),
     Timestamp(i64),
+}
+
+/// An empty row reusing `row`'s allocation, whatever the lifetime of the text it held: one
+/// buffer serves every record of a load instead of one allocation per row.
+pub fn recycle<'b>(mut row: Vec<Value<'_>>) -> Vec<Value<'b>> {
+    row.clear();
+    // Collecting a vector's own iterator into a vector of a same-sized type reuses its memory.
+    row.into_iter().map(|_| Value::Null).collect()
 }
 
 /// Why a field was rejected: Redshift's `stl_load_errors.err_code` and `err_reason`.
@@ -358,8 +369,8 @@ impl Converter {
                 Err(reject(1213, "Missing data for not-null field"))
             };
         }
-        let digits = |kind: &str| reject(1207, format!("Invalid digit, Value '{}', Pos 0, Type: {kind}", value.trim()));
-        let trimmed = value.trim();
+        let trimmed = trim(value);
+        let digits = |kind: &str| reject(1207, format!("Invalid digit, Value '{trimmed}', Pos 0, Type: {kind}"));
         Ok(match column.sql_type {
             SqlType::SmallInt => Value::I16(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Short")))?),
             SqlType::Integer => Value::I32(trimmed.parse().map_err(|_| overflow_or(trimmed, digits("Integer")))?),
@@ -388,7 +399,7 @@ impl Converter {
                 }
             }
             SqlType::Date => match self.parse_date(trimmed) {
-                Some(d) => Value::Date((d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32),
+                Some(d) => Value::Date(d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE),
                 None if self.accept_any_date => Value::Null,
                 None => return Err(reject(1205, format!("Invalid Date Format - value '{trimmed}'"))),
             },
@@ -443,6 +454,18 @@ pub fn truncate(value: &str, max: usize) -> &str {
     &value[..end]
 }
 
+/// `value` without surrounding whitespace; values without any (the usual case) are not scanned.
+fn trim(value: &str) -> &str {
+    match value.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        [only] if only.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
+}
+
+/// `NaiveDate::num_days_from_ce` of 1970-01-01.
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
 /// `YYYY-MM-DD`, the common case of `auto`, without a format string.
 fn iso_date(value: &str) -> Option<NaiveDate> {
     let b = value.as_bytes();
@@ -483,26 +506,36 @@ fn parse_decimal(value: &str, precision: u8, scale: i8) -> Result<i128, Rejectio
         Some(rest) => (true, rest),
         None => (false, value.strip_prefix('+').unwrap_or(value)),
     };
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() && fraction.is_empty()
-        || !whole.chars().all(|c| c.is_ascii_digit())
-        || !fraction.chars().all(|c| c.is_ascii_digit())
-    {
+    let digits = digits.as_bytes();
+    let (whole, fraction) = match memchr::memchr(b'.', digits) {
+        Some(dot) => (&digits[..dot], &digits[dot + 1..]),
+        None => (digits, &[][..]),
+    };
+    if whole.is_empty() && fraction.is_empty() || !all_digits(whole) || !all_digits(fraction) {
         return Err(bad());
     }
     let scale = scale.max(0) as usize;
+    let kept = &fraction[..fraction.len().min(scale)];
+    let overflow = || reject(1216, format!("Overflow, Value '{value}' does not fit numeric({precision},{scale})"));
     let mut unscaled: i128 = 0;
-    for c in whole.chars().chain(fraction.chars().chain(std::iter::repeat('0')).take(scale)) {
-        unscaled = unscaled.checked_mul(10).and_then(|u| u.checked_add(c as i128 - '0' as i128)).ok_or_else(bad)?;
+    for &digit in whole.iter().chain(kept) {
+        unscaled =
+            unscaled.checked_mul(10).and_then(|u| u.checked_add(i128::from(digit - b'0'))).ok_or_else(overflow)?;
     }
+    unscaled = unscaled.checked_mul(10i128.pow((scale - kept.len()) as u32)).ok_or_else(overflow)?;
     // Round half up on the first dropped digit, as Redshift does.
-    if fraction.len() > scale && fraction.as_bytes()[scale] >= b'5' {
+    if fraction.len() > scale && fraction[scale] >= b'5' {
         unscaled += 1;
     }
     if unscaled >= 10i128.pow(precision as u32) {
-        return Err(reject(1216, format!("Overflow, Value '{value}' does not fit numeric({precision},{scale})")));
+        return Err(overflow());
     }
     Ok(if negative { -unscaled } else { unscaled })
+}
+
+/// Bytes that are all ASCII digits (vacuously true when empty).
+fn all_digits(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_digit)
 }
 
 /// Arrow builders for one batch of a table's columns.
@@ -546,8 +579,8 @@ impl Builders {
     }
 
     /// Appends one row of converted values (one per table column, in order).
-    pub fn append(&mut self, row: Vec<Value<'_>>) {
-        for (builder, value) in self.columns.iter_mut().zip(row) {
+    pub fn append(&mut self, row: &[Value<'_>]) {
+        for (builder, &value) in self.columns.iter_mut().zip(row) {
             match (builder, value) {
                 (Builder::I16(b), Value::I16(v)) => b.append_value(v),
                 (Builder::I32(b), Value::I32(v)) => b.append_value(v),
