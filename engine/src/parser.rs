@@ -154,7 +154,6 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 return Err(Error::Unsupported("savepoints and AND CHAIN".into()));
             }
             mut other => {
-                reject_pseudo_columns(&other)?;
                 rewrite_top(&mut other);
                 Statement::Sql(Box::new(DFStatement::Statement(Box::new(other))))
             }
@@ -163,25 +162,26 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
     })
 }
 
-/// Athena's `"$path"` and `"$size"` pseudo-columns are not there yet: say so, rather than
-/// "column not found".
-fn reject_pseudo_columns(statement: &SqlStatement) -> Result<()> {
-    let found = datafusion::sql::sqlparser::ast::visit_expressions(statement, |expr| {
+/// Whether `statement` names Athena's `"$path"` or `"$size"` pseudo-columns: external tables
+/// planned for it show them (and only then, so that `SELECT *` stays the table's columns).
+pub(crate) fn uses_pseudo_columns(statement: &DFStatement) -> bool {
+    let DFStatement::Statement(statement) = statement else { return false };
+    let found = datafusion::sql::sqlparser::ast::visit_expressions(statement.as_ref(), |expr| {
         let ident = match expr {
             Expr::Identifier(ident) => Some(ident),
             Expr::CompoundIdentifier(parts) => parts.last(),
             _ => None,
         };
         match ident {
-            Some(ident) if ident.value == "$path" || ident.value == "$size" => ControlFlow::Break(ident.value.clone()),
+            Some(ident) if PSEUDO_COLUMNS.contains(&ident.value.as_str()) => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         }
     });
-    match found {
-        ControlFlow::Break(name) => Err(Error::Unsupported(format!("the \"{name}\" pseudo-column of external tables"))),
-        ControlFlow::Continue(()) => Ok(()),
-    }
+    found.is_break()
 }
+
+/// Athena's pseudo-columns of external tables: each row's file and that file's size in bytes.
+pub(crate) const PSEUDO_COLUMNS: [&str; 2] = ["$path", "$size"];
 
 /// After `VACUUM`: `[FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`. Redshift's FULL and
 /// DELETE ONLY both mean what tarn's VACUUM does: reclaim space and compact.
@@ -377,11 +377,21 @@ mod tests {
             "GRANT ROLE staff TO keeyong",
             "GRANT USAGE ON SCHEMA analytics TO GROUP analytics_users",
             "UNLOAD ('select 1') TO 's3://b/p/' ENCRYPTED",
-            "SELECT \"$path\", count(*) FROM spectrum.sales GROUP BY 1",
         ] {
             let err = parse(sql).unwrap_err().to_string();
             assert!(err.starts_with("not supported yet: "), "{sql}: {err}");
         }
+    }
+
+    #[test]
+    fn pseudo_columns_are_found_anywhere_in_a_query() {
+        let uses = |sql: &str| match &parse(sql).unwrap()[0] {
+            Statement::Sql(statement) => uses_pseudo_columns(statement),
+            other => panic!("{other:?}"),
+        };
+        assert!(uses("SELECT \"$path\", count(*) FROM spectrum.sales GROUP BY 1"));
+        assert!(uses("SELECT count(*) FROM s.t WHERE s.t.\"$size\" > 10"));
+        assert!(!uses("SELECT path, \"size\" FROM t"));
     }
 
     #[test]

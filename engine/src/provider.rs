@@ -113,7 +113,8 @@ impl SchemaProvider for TarnSchema {
             Some(RelationDef::Table(def)) => Ok(Some(managed_table(&self.shared, &def).await?)),
             Some(RelationDef::View(def)) => Ok(Some(view(&self.shared, &self.name, &def).await?)),
             None if let Some((table, region)) = self.external(name)? => {
-                Ok(Some(crate::lake::external_table(&self.shared, &table, region.as_deref()).await?))
+                let pseudo_columns = self.shared.pseudo_columns.load(Ordering::Relaxed);
+                Ok(Some(crate::lake::external_table(&self.shared, &table, region.as_deref(), pseudo_columns).await?))
             }
             // Unqualified names resolve to `public`; system tables are found from there too.
             None if self.name == DEFAULT_SCHEMA => Ok(system::table(&self.shared, system::PG_CATALOG, name).await?),
@@ -181,7 +182,10 @@ pub(crate) fn listing_table(
             defaults.insert(column.name.clone(), expr);
         }
     }
-    Ok(Arc::new(ListingTable::try_new(config)?.with_column_defaults(defaults)))
+    // Data files never change once written: their footer statistics (for join ordering) are
+    // read once per session, not per query.
+    let cache = shared.runtime_env()?.cache_manager.get_file_statistic_cache();
+    Ok(Arc::new(ListingTable::try_new(config)?.with_column_defaults(defaults).with_cache(cache)))
 }
 
 /// The schema queries see: the table's types, every column nullable. NOT NULL is enforced by

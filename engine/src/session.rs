@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
@@ -15,7 +15,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SessionState;
 use datafusion::execution::SessionStateBuilder;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -178,6 +178,8 @@ pub(crate) struct SessionShared {
     pub view_depth: AtomicUsize,
     /// How far the running statement has got.
     pub progress: Arc<Progress>,
+    /// The statement being planned names `"$path"` or `"$size"`: external tables show them.
+    pub pseudo_columns: AtomicBool,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -319,9 +321,18 @@ impl SessionShared {
 
     /// This session's DataFusion state (to plan view queries and default expressions).
     pub fn session_state(&self) -> Result<SessionState> {
+        self.with_state_of_context(SessionState::clone)
+    }
+
+    /// This session's DataFusion runtime (object stores, caches, memory pool).
+    pub fn runtime_env(&self) -> Result<Arc<RuntimeEnv>> {
+        self.with_state_of_context(|state| state.runtime_env().clone())
+    }
+
+    fn with_state_of_context<T>(&self, f: impl FnOnce(&SessionState) -> T) -> Result<T> {
         let state =
             self.state.get().and_then(Weak::upgrade).ok_or_else(|| Error::Invalid("the session is closed".into()))?;
-        Ok(state.read().clone())
+        Ok(f(&state.read()))
     }
 
     /// Notes a data file the current transaction is about to write (so a rollback removes it).
@@ -403,6 +414,7 @@ impl Session {
             state: OnceLock::new(),
             view_depth: AtomicUsize::new(0),
             progress: Arc::new(Progress { storage_read: storage_read.clone(), ..Progress::default() }),
+            pseudo_columns: AtomicBool::new(false),
         });
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -455,6 +467,7 @@ impl Session {
             _ => return Err(Error::Invalid("only one query (SELECT or WITH) can be timed".into())),
         };
         self.recover_from_cancelled_statement();
+        self.shared.pseudo_columns.store(parser::uses_pseudo_columns(&statement), Ordering::Relaxed);
         let state = self.ctx.state();
         let plan = state.statement_to_plan(*statement).await?;
         let physical = state.create_physical_plan(&plan).await?;
@@ -477,6 +490,8 @@ impl Session {
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
         self.recover_from_cancelled_statement();
         self.shared.progress.reset();
+        let pseudo_columns = matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s));
+        self.shared.pseudo_columns.store(pseudo_columns, Ordering::Relaxed);
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),

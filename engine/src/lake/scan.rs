@@ -28,6 +28,7 @@ use datafusion::logical_expr::utils::expr_to_columns;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion_datasource::compute_all_files_statistics;
 use futures::StreamExt;
 use tarn_catalog::{ExternalTable, LakeColumn, LakeFormat, LakePartition, arrow_to_lake_type};
 
@@ -38,11 +39,13 @@ use crate::storage::{Location, ObjectInfo, S3Overrides, Stores};
 /// How many partition folders are listed at once.
 const LISTING_CONCURRENCY: usize = 16;
 
-/// The table provider of an external table.
+/// The table provider of an external table; with `pseudo_columns`, its rows also carry Athena's
+/// `"$path"` (the file's location) and `"$size"` (its size in bytes) after the partition keys.
 pub(crate) async fn external_table(
     shared: &SessionShared,
     table: &ExternalTable,
     region: Option<&str>,
+    pseudo_columns: bool,
 ) -> Result<Arc<dyn TableProvider>> {
     let location = Location::parse(&table.location)?;
     let overrides = S3Overrides { region: region.map(str::to_string), ..Default::default() };
@@ -69,7 +72,13 @@ pub(crate) async fn external_table(
         .iter()
         .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
         .collect::<tarn_catalog::Result<Vec<_>>>()?;
-    let schema = Arc::new(Schema::new(data_fields.iter().chain(&partition_fields).cloned().collect::<Vec<_>>()));
+    let pseudo_fields = match pseudo_columns {
+        true => vec![Field::new("$path", DataType::Utf8, false), Field::new("$size", DataType::Int64, false)],
+        false => Vec::new(),
+    };
+    let schema = Arc::new(Schema::new(
+        data_fields.iter().chain(&partition_fields).chain(&pseudo_fields).cloned().collect::<Vec<_>>(),
+    ));
     let partition_values = partitions
         .iter()
         .map(|p| table.partition_keys.iter().zip(&p.values).map(|(k, v)| partition_value(k, v)).collect())
@@ -79,6 +88,7 @@ pub(crate) async fn external_table(
         schema,
         file_schema: Arc::new(Schema::new(data_fields)),
         partition_fields,
+        pseudo_fields,
         partitions,
         partition_values,
         location,
@@ -107,6 +117,8 @@ struct ExternalScan {
     schema: SchemaRef,
     file_schema: SchemaRef,
     partition_fields: Vec<Field>,
+    /// `"$path"` and `"$size"`, when the query names them: per-file values, like partition keys.
+    pseudo_fields: Vec<Field>,
     partitions: Arc<Vec<LakePartition>>,
     /// Typed values of `partitions`, in the same order.
     partition_values: Vec<Vec<ScalarValue>>,
@@ -242,11 +254,14 @@ impl TableProvider for ExternalScan {
         for listing in listings {
             let (objects, values) = listing?;
             for object in objects {
-                let (url, path) = match &object.location {
-                    Location::S3 { bucket, key } => (format!("s3://{bucket}"), key.clone()),
+                // The store, the path in it, and the file as "$path" shows it.
+                let (url, path, shown) = match &object.location {
+                    Location::S3 { bucket, key } => {
+                        (format!("s3://{bucket}"), key.clone(), object.location.to_string())
+                    }
                     Location::Local(path) => {
-                        let absolute = std::path::absolute(path)?;
-                        ("file://".to_string(), absolute.to_string_lossy().trim_start_matches('/').to_string())
+                        let absolute = std::path::absolute(path)?.to_string_lossy().into_owned();
+                        ("file://".to_string(), absolute.trim_start_matches('/').to_string(), absolute)
                     }
                 };
                 if store_url.get_or_insert_with(|| url.clone()) != &url {
@@ -264,7 +279,12 @@ impl TableProvider for ExternalScan {
                     ))
                     .into());
                 }
-                files.push(PartitionedFile::new(path, object.size).with_partition_values(values.clone()));
+                let mut values = values.clone();
+                if !self.pseudo_fields.is_empty() {
+                    values.push(ScalarValue::Utf8(Some(shown)));
+                    values.push(ScalarValue::Int64(Some(object.size as i64)));
+                }
+                files.push(PartitionedFile::new(path, object.size).with_partition_values(values));
             }
         }
         let Some(store_url) = store_url else {
@@ -274,13 +294,20 @@ impl TableProvider for ExternalScan {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         };
+        let format = self.format(compression.unwrap_or(FileCompressionType::UNCOMPRESSED))?;
+        let statistics = self.table.format == LakeFormat::Parquet && state.config().collect_statistics();
+        if statistics {
+            files = footer_statistics(state, &format, &store_url, &self.file_schema, files).await;
+        }
         let target = state.config().target_partitions().max(1);
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
         let count = groups.len();
         for (i, file) in files.into_iter().enumerate() {
             groups[i % count].push(file);
         }
-        let format = self.format(compression.unwrap_or(FileCompressionType::UNCOMPRESSED))?;
+        let groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
+        // Row counts and column statistics let the planner order joins and prune.
+        let (groups, table_statistics) = compute_all_files_statistics(groups, self.schema.clone(), statistics, false)?;
         // Text is read as text, then converted with Hive's rules (below).
         let text = self.table.format == LakeFormat::Text;
         let file_schema = match text {
@@ -294,10 +321,17 @@ impl TableProvider for ExternalScan {
             false => self.file_schema.clone(),
         };
         let table_schema = TableSchema::builder(file_schema)
-            .with_table_partition_cols(self.partition_fields.iter().map(|f| Arc::new(f.clone())).collect::<Vec<_>>())
+            .with_table_partition_cols(
+                self.partition_fields
+                    .iter()
+                    .chain(&self.pseudo_fields)
+                    .map(|f| Arc::new(f.clone()))
+                    .collect::<Vec<_>>(),
+            )
             .build();
         let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(store_url)?, format.file_source(table_schema))
-            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_file_groups(groups)
+            .with_statistics(table_statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
@@ -307,6 +341,35 @@ impl TableProvider for ExternalScan {
         }
         self.convert_text(state, plan)
     }
+}
+
+/// `files` with the statistics of their Parquet footers (row counts, min/max, null counts),
+/// read concurrently through the runtime's metadata cache. Statistics only guide planning: a
+/// file whose footer cannot be read here gets none, and its scan reports the problem.
+async fn footer_statistics(
+    state: &dyn CatalogSession,
+    format: &Arc<dyn FileFormat>,
+    store_url: &str,
+    file_schema: &SchemaRef,
+    files: Vec<PartitionedFile>,
+) -> Vec<PartitionedFile> {
+    let store = match ObjectStoreUrl::parse(store_url).and_then(|url| state.runtime_env().object_store(url)) {
+        Ok(store) => store,
+        Err(_) => return files,
+    };
+    futures::stream::iter(files)
+        .map(|file| {
+            let store = &store;
+            async move {
+                match format.infer_stats(state, store, file_schema.clone(), &file.object_meta).await {
+                    Ok(statistics) => file.with_statistics(Arc::new(statistics)),
+                    Err(_) => file,
+                }
+            }
+        })
+        .buffered(LISTING_CONCURRENCY)
+        .collect()
+        .await
 }
 
 impl ExternalScan {
