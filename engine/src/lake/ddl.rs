@@ -160,11 +160,14 @@ async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner
     if let Some(comment) = &spec.comment {
         properties.insert("comment".into(), comment.clone());
     }
-    let format = spec.format.unwrap_or(match spec.serde.as_deref() {
-        Some(s) if s.to_ascii_lowercase().contains("json") => LakeFormat::Json,
-        Some(s) if s.to_ascii_lowercase().contains("parquet") => LakeFormat::Parquet,
-        _ => LakeFormat::Text,
-    });
+    let serde_class = spec.serde.as_deref().map(str::to_ascii_lowercase).unwrap_or_default();
+    let format = match spec.format {
+        // Athena's JSON tables: a JSON SerDe over text input.
+        Some(LakeFormat::Text) | None if serde_class.contains("json") => LakeFormat::Json,
+        Some(format) => format,
+        None if serde_class.contains("parquet") => LakeFormat::Parquet,
+        None => LakeFormat::Text,
+    };
     let serde = match (&spec.serde, spec.csv) {
         (Some(serde), _) => serde.clone(),
         (None, true) => {
