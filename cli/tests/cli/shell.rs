@@ -1,5 +1,6 @@
-//! The shell's backslash commands through piped stdin and files (`\x`, `\maxrows`, `\o`, `\i`,
-//! `\explain`, `\bench`), the configuration flags, and `tarn bench` on a tiny TPC-H.
+//! The shell: backslash commands through piped stdin and files (`\x`, `\maxrows`, `\o`, `\i`,
+//! `\explain`, `\bench`), the configuration flags, `tarn bench` on a tiny TPC-H, and the REPL on a
+//! pseudo-terminal (`~/.tarnrc`, Tab completion, `\e`, the pager).
 
 use std::io::Write;
 use std::path::Path;
@@ -178,4 +179,87 @@ fn bench_generates_tpch_runs_the_queries_and_compares_results() {
     let out = stdout(&output);
     assert!(out.contains("geometric mean of B / A over 22 queries"), "{out}");
     assert!(out.lines().filter(|l| l.starts_with('q')).count() >= 22, "{out}");
+}
+
+/// The REPL on a real terminal: `script` (util-linux) gives tarn a pseudo-terminal whose input
+/// is typed ahead. `~/.tarnrc` ($TARNRC) runs first, Tab completes a table name, `\e` edits the
+/// last statement with $EDITOR, and a result taller than the screen goes through $PAGER.
+#[test]
+fn the_repl_on_a_terminal_runs_tarnrc_completes_edits_and_pages() {
+    let (dir, wh) = warehouse();
+    let rc = dir.path().join("tarnrc");
+    std::fs::write(
+        &rc,
+        "SET datafusion.execution.batch_size = 777;\n\
+         CREATE TABLE IF NOT EXISTS tab_target (n int);\n\
+         INSERT INTO tab_target VALUES (1), (2), (3);\n",
+    )
+    .unwrap();
+    let paged = dir.path().join("paged.txt");
+    let command = format!(
+        "stty rows 12 cols 100; exec '{}' --warehouse '{}' --no-color",
+        env!("CARGO_BIN_EXE_tarn"),
+        wh.display()
+    );
+    // Each line is typed once the prompt for it is on the screen, as a person would.
+    let lines = [
+        "SHOW datafusion.execution.batch_size;\n",
+        "SELECT count(*) AS tabbed FROM tab_ta\t;\n",
+        "SELECT 41 AS answer;\n",
+        "\\e\n",
+        "\n",
+        "SELECT n AS tall FROM generate_series(1, 40) AS t(n);\n",
+        "\\q\n",
+    ];
+    let mut child = std::process::Command::new("timeout")
+        .args(["120", "script", "-qec", &command, "/dev/null"])
+        .env("TARNRC", &rc)
+        .env("TARN_HISTORY", dir.path().join("history"))
+        .env("EDITOR", "sed -i s/41/42/")
+        .env_remove("VISUAL")
+        .env("PAGER", format!("cat > '{}'", paged.display()))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut terminal_out = child.stdout.take().unwrap();
+    let reader = {
+        let screen = screen.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut terminal_out, &mut buffer) {
+                screen.lock().unwrap().push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let mut terminal_in = child.stdin.take().unwrap();
+    for (typed, line) in lines.iter().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        // rustyline turns bracketed paste on once per prompt (redraws of the line do not).
+        while screen.lock().unwrap().matches("\u{1b}[?2004h").count() <= typed {
+            assert!(std::time::Instant::now() < deadline, "no prompt for {line:?}:\n{}", screen.lock().unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        terminal_in.write_all(line.as_bytes()).unwrap();
+        terminal_in.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(terminal_in);
+    reader.join().unwrap();
+    let screen = screen.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "{screen}");
+    // $TARNRC ran: its SET holds and its table is there.
+    assert!(screen.contains("777"), "{screen}");
+    // Tab completed tab_ta to tab_target (3 rows).
+    assert!(screen.contains("tab_target"), "{screen}");
+    assert!(screen.lines().any(|l| l.contains("│") && l.contains(" 3 ")), "{screen}");
+    // \e put the edited statement at the prompt; Enter ran it.
+    assert!(screen.contains("SELECT 42 AS answer") && screen.lines().any(|l| l.contains(" 42 ")), "{screen}");
+    // 40 rows do not fit 12 lines: the pager got them, the screen did not.
+    let pager = std::fs::read_to_string(&paged).unwrap_or_default();
+    assert!(pager.contains("tall") && pager.contains(" 40 "), "{pager}\n{screen}");
+    assert!(!screen.lines().any(|l| l.starts_with('│') && l.contains(" 40 ")), "{screen}");
 }
