@@ -1,7 +1,9 @@
 #!/bin/sh
 # TPC-H, tarn against DuckDB in one run: generates the data (tpchgen, through `tarn bench
 # tpch`), runs the 22 queries in tarn (managed tables and Parquet lake tables) and in DuckDB
-# (PyPI duckdb), and prints the per-query ratios and their geometric means.
+# (PyPI duckdb), and prints the per-query ratios and their geometric means. With PyPI
+# datafusion installed it also runs raw DataFusion on the same Parquet files, to show what
+# tarn adds to the engine it is built on.
 #
 #   benches/tpch.sh [SF] [ITERATIONS]     (default SF 1, 3 iterations; results in target/tpch-sfSF/)
 set -eu
@@ -23,3 +25,8 @@ echo "== tarn managed tables (B) vs DuckDB (A)"
 "$TARN" bench compare "$OUT/duckdb.json" "$OUT/tarn-managed.json"
 echo "== tarn Parquet lake tables (B) vs DuckDB (A)"
 "$TARN" bench compare "$OUT/duckdb.json" "$OUT/tarn-parquet.json"
+if python3 -c 'import datafusion' 2>/dev/null; then
+    python3 "$ROOT/benches/peers/datafusion_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/datafusion.json"
+    echo "== tarn Parquet lake tables (B) vs raw DataFusion on the same files (A)"
+    "$TARN" bench compare "$OUT/datafusion.json" "$OUT/tarn-parquet.json"
+fi

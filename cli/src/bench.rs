@@ -235,7 +235,8 @@ pub fn compare(a_path: &Path, b_path: &Path) -> Result<String> {
     Ok(out)
 }
 
-/// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data`, loads them
+/// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data` (with their
+/// DDL in `schema.sql`), loads them
 /// into managed tables with COPY, unloads them as Parquet and registers those as external
 /// tables of schema `tpch_lake` (the same queries run on either with the default schema set).
 pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
@@ -250,6 +251,9 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
             std::fs::rename(&partial, &csv)?;
         }
     }
+    // The tables' DDL beside the data, so that peers load the same types (benches/peers/).
+    let schema: String = TABLES.iter().map(|table| format!("{};\n", ddl(table).expect("a TPC-H table"))).collect();
+    std::fs::write(data.join("schema.sql"), schema)?;
     session
         .query("CREATE EXTERNAL SCHEMA IF NOT EXISTS tpch_lake FROM DATA CATALOG DATABASE 'tpch_lake' CREATE EXTERNAL DATABASE IF NOT EXISTS")
         .await?;
