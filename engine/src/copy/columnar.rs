@@ -39,7 +39,10 @@ impl Job {
                 Location::Local(path) => {
                     let opened = std::fs::File::open(path)
                         .map_err(|source| Error::Io { context: format!("cannot open {file}"), source })?;
-                    self.load_parquet_file(opened, index, file, schema, sender)?
+                    let size = opened.metadata().map_or(0, |m| m.len());
+                    let rows = self.load_parquet_file(opened, index, file, schema, sender)?;
+                    self.progress.add_bytes(size);
+                    rows
                 }
                 Location::S3 { .. } => {
                     let handle = tokio::runtime::Handle::current();

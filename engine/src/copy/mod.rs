@@ -58,9 +58,11 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     let store = session.shared.engine.store.clone();
     let query = store.next_query_id()?;
     let started = tarn_catalog::now();
+    let left_out_not_null = (0..table.columns.len()).find(|i| !targets.contains(i) && !table.columns[*i].nullable);
     let job = Arc::new(Job {
         table: table.clone(),
         targets,
+        left_out_not_null,
         options: copy.options.clone(),
         converter,
         json,
@@ -261,6 +263,8 @@ async fn source_objects(
 struct Job {
     table: TableDef,
     targets: Vec<usize>,
+    /// The first NOT NULL column the column list leaves out: every row misses its value.
+    left_out_not_null: Option<usize>,
     options: CopyOptions,
     converter: Converter,
     /// How JSON records map to columns (JSON input only).
@@ -295,8 +299,7 @@ impl Job {
                 Ok(ours) => ours,
                 Err(e) => Error::Io { context: format!("reading {file}"), source: e },
             };
-            let input =
-                decompressing(self.stores.open_blocking(file, &self.overrides)?, file, self.options.compression)?;
+            let input = decompressing(self.open(file)?, file, self.options.compression)?;
             let emit = |chunk| !self.failing() && chunks.send(chunk).is_ok();
             let lines = split::split(input, index, self.options.ignore_header, boundaries, split::CHUNK_BYTES, emit)
                 .map_err(io)?;
@@ -442,12 +445,9 @@ impl Job {
                 Err(rejection) => return Err(error((column, position + 1, raw.unwrap_or("")), rejection)),
             }
         }
-        if self.targets.len() < columns.len() {
-            for (index, column) in columns.iter().enumerate() {
-                if !self.targets.contains(&index) && !column.nullable {
-                    return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
-                }
-            }
+        if let Some(left_out) = self.left_out_not_null {
+            let column = &columns[left_out];
+            return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
         }
         Ok(())
     }
@@ -499,4 +499,20 @@ pub(crate) fn decompressing(
             zstd::Decoder::new(input).map_err(|e| Error::Io { context: format!("cannot read {file}"), source: e })?,
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_load_reports_bytes_read_of_the_total_and_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("in.csv");
+        std::fs::write(&csv, "1,a\n2,b\n3,c\n").unwrap();
+        let engine = crate::Engine::open(dir.path().join("w")).unwrap();
+        let mut session = engine.session().unwrap();
+        session.query("CREATE TABLE t (n int NOT NULL, s varchar(5))").await.unwrap();
+        session.query(&format!("COPY t FROM '{}' CSV", csv.display())).await.unwrap();
+        let reading = session.progress().read();
+        assert_eq!((reading.bytes_done, reading.bytes_total, reading.rows), (12, 12, 3));
+    }
 }
