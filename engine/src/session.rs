@@ -413,7 +413,7 @@ impl Session {
             txn: Mutex::new(None),
             state: OnceLock::new(),
             view_depth: AtomicUsize::new(0),
-            progress: Arc::new(Progress { storage_read: storage_read.clone(), ..Progress::default() }),
+            progress: Arc::new(Progress { storage_read, ..Progress::default() }),
             pseudo_columns: AtomicBool::new(false),
         });
         let state = SessionStateBuilder::new()
@@ -466,8 +466,7 @@ impl Session {
             }
             _ => return Err(Error::Invalid("only one query (SELECT or WITH) can be timed".into())),
         };
-        self.recover_from_cancelled_statement();
-        self.shared.pseudo_columns.store(parser::uses_pseudo_columns(&statement), Ordering::Relaxed);
+        self.start_statement(parser::uses_pseudo_columns(&statement));
         let state = self.ctx.state();
         let plan = state.statement_to_plan(*statement).await?;
         let physical = state.create_physical_plan(&plan).await?;
@@ -481,6 +480,14 @@ impl Session {
         Ok(QueryTiming { planning, execution: started.elapsed(), rows })
     }
 
+    /// Readies the session for its next statement: a cancelled one is cleaned up, progress
+    /// starts over, and external tables show `"$path"`/`"$size"` if the statement names them.
+    fn start_statement(&mut self, pseudo_columns: bool) {
+        self.recover_from_cancelled_statement();
+        self.shared.progress.reset();
+        self.shared.pseudo_columns.store(pseudo_columns, Ordering::Relaxed);
+    }
+
     /// True inside `BEGIN ... COMMIT`.
     pub fn in_transaction(&self) -> bool {
         self.shared.lock().as_ref().is_some_and(|t| t.explicit)
@@ -488,10 +495,7 @@ impl Session {
 
     /// Runs one parsed statement.
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
-        self.recover_from_cancelled_statement();
-        self.shared.progress.reset();
-        let pseudo_columns = matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s));
-        self.shared.pseudo_columns.store(pseudo_columns, Ordering::Relaxed);
+        self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),
