@@ -66,14 +66,20 @@ impl fmt::Display for BenchReport {
     }
 }
 
-/// Runs `query` once to warm up, then `runs` times.
-pub async fn bench_query(session: &mut Session, query: &str, runs: usize) -> Result<BenchReport> {
+/// Runs `query` once to warm up, then `runs` timed times.
+async fn timed_runs(session: &mut Session, query: &str, runs: usize) -> Result<Vec<QueryTiming>> {
     let query = query.trim().trim_end_matches(';');
     session.time_query(query).await?;
-    let mut timings: Vec<QueryTiming> = Vec::with_capacity(runs);
+    let mut timings = Vec::with_capacity(runs);
     for _ in 0..runs {
         timings.push(session.time_query(query).await?);
     }
+    Ok(timings)
+}
+
+/// `\bench`: `query` after a warm-up, `runs` times.
+pub async fn bench_query(session: &mut Session, query: &str, runs: usize) -> Result<BenchReport> {
+    let timings = timed_runs(session, query, runs).await?;
     let planning: Vec<Duration> = timings.iter().map(|t| t.planning).collect();
     let execution: Vec<Duration> = timings.iter().map(|t| t.execution).collect();
     let total: Vec<Duration> = timings.iter().map(|t| t.planning + t.execution).collect();
@@ -121,12 +127,7 @@ pub async fn run_suite(session: &mut Session, dir: &Path, iterations: usize, nam
     let mut results = Vec::new();
     eprintln!("{:<8} {:>12} {:>12} {:>12} {:>10}", "query", "min", "median", "planning", "rows");
     for (query, sql) in queries {
-        let sql = sql.trim().trim_end_matches(';');
-        session.time_query(sql).await.with_context(|| format!("query {query}"))?;
-        let mut runs = Vec::with_capacity(iterations);
-        for _ in 0..iterations {
-            runs.push(session.time_query(sql).await.with_context(|| format!("query {query}"))?);
-        }
+        let runs = timed_runs(session, &sql, iterations).await.with_context(|| format!("query {query}"))?;
         let elapsed: Vec<Duration> = runs.iter().map(|t| t.planning + t.execution).collect();
         let planning: Vec<Duration> = runs.iter().map(|t| t.planning).collect();
         let stats = Stats::of(&elapsed);
@@ -209,36 +210,35 @@ pub fn compare(a_path: &Path, b_path: &Path) -> Result<String> {
         let Some((_, b_ms)) = b_times.iter().find(|(n, _)| n == name) else { continue };
         let ratio = b_ms / a_ms;
         logs.push(ratio.ln());
-        let change = if ratio < 0.95 {
-            format!("{:.2}x faster", 1.0 / ratio)
-        } else if ratio > 1.05 {
-            format!("{ratio:.2}x slower")
-        } else {
-            "no change".to_string()
-        };
-        out.push_str(&format!("{name:<8} {:>13.2} ms {:>13.2} ms {ratio:>10.3}  {change}\n", a_ms, b_ms));
+        out.push_str(&format!("{name:<8} {:>13.2} ms {:>13.2} ms {ratio:>10.3}  {}\n", a_ms, b_ms, change(ratio)));
     }
     if logs.is_empty() {
         bail!("{} and {} have no query in common", a_path.display(), b_path.display());
     }
     let geometric_mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
     out.push_str(&format!(
-        "geometric mean of B / A over {} queries: {geometric_mean:.3} ({} is {})\n",
+        "geometric mean of B / A over {} queries: {geometric_mean:.3} ({b_label}: {})\n",
         logs.len(),
-        b_label,
-        if geometric_mean <= 1.0 {
-            format!("{:.2}x faster", 1.0 / geometric_mean)
-        } else {
-            format!("{geometric_mean:.2}x slower")
-        }
+        change(geometric_mean)
     ));
     Ok(out)
 }
 
+/// A ratio B / A in words; within 5% either way is no change.
+fn change(ratio: f64) -> String {
+    if ratio < 0.95 {
+        format!("{:.2}x faster", 1.0 / ratio)
+    } else if ratio > 1.05 {
+        format!("{ratio:.2}x slower")
+    } else {
+        "no change".to_string()
+    }
+}
+
 /// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data` (with their
-/// DDL in `schema.sql`), loads them
-/// into managed tables with COPY, unloads them as Parquet and registers those as external
-/// tables of schema `tpch_lake` (the same queries run on either with the default schema set).
+/// DDL in `schema.sql`), loads them into managed tables with COPY, unloads them as Parquet and
+/// registers those as external tables of schema `tpch_lake` (the same queries run on either
+/// with the default schema set).
 pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
     use tarn_engine::tpch::{TABLES, ddl, write_csv};
     let data = std::path::absolute(data)?;

@@ -16,25 +16,8 @@ use tarn_engine::{Engine, RelationNames};
 use tokio::runtime::Handle;
 
 use crate::complete::statement_complete;
+use crate::repl::commands;
 use crate::sql::{Kind, Token, keywords, token_at, tokenize};
-
-/// Backslash commands, for completion.
-pub const COMMANDS: &[&str] = &[
-    "\\?",
-    "\\bench",
-    "\\d",
-    "\\dn",
-    "\\e",
-    "\\explain",
-    "\\format",
-    "\\i",
-    "\\maxrows",
-    "\\o",
-    "\\pager",
-    "\\q",
-    "\\timing",
-    "\\x",
-];
 
 /// What completion offers from the catalog; refreshed after every statement.
 #[derive(Debug, Default)]
@@ -75,7 +58,12 @@ impl TarnHelper {
         if trimmed.starts_with('\\') {
             let start = before.len() - trimmed.len();
             return match trimmed.split_once(' ') {
-                None => (start, COMMANDS.iter().filter(|c| c.starts_with(trimmed)).map(|c| c.to_string()).collect()),
+                None => {
+                    let mut commands: Vec<String> =
+                        commands().filter(|c| c.starts_with(trimmed)).map(str::to_string).collect();
+                    commands.sort();
+                    (start, commands)
+                }
                 Some(("\\i" | "\\o", argument)) => {
                     let argument = argument.trim_start();
                     (pos - argument.len(), self.locations(argument))

@@ -207,6 +207,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         }
         Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name })) => {
             if let Some(schema) = schema {
+                let schema = schema.replace('\'', "''");
                 runtime.block_on(session.query(&format!("SET datafusion.catalog.default_schema = '{schema}'")))?;
             }
             let result = runtime.block_on(bench::run_suite(&mut session, &dir, iterations.max(1), &name))?;

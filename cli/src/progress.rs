@@ -9,7 +9,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tarn_engine::{Progress, ProgressReading};
-use tokio::runtime::Runtime;
 
 use crate::repl::PROGRESS_DELAY;
 
@@ -18,7 +17,7 @@ pub struct ProgressBar {
 }
 
 impl ProgressBar {
-    pub fn start(progress: Arc<Progress>, _runtime: &Runtime, color: bool) -> ProgressBar {
+    pub fn start(progress: Arc<Progress>, color: bool) -> ProgressBar {
         if !std::io::stderr().is_terminal() {
             return ProgressBar { running: None };
         }
@@ -29,7 +28,8 @@ impl ProgressBar {
             let mut drawn = false;
             let mut frame = 0;
             while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+                // Woken early by `stop`, so a quick statement is not held up.
+                std::thread::park_timeout(Duration::from_millis(100));
                 if started.elapsed() < PROGRESS_DELAY || flag.load(Ordering::Relaxed) {
                     continue;
                 }
@@ -52,6 +52,7 @@ impl ProgressBar {
     pub fn stop(self) {
         if let Some((done, thread)) = self.running {
             done.store(true, Ordering::Relaxed);
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }

@@ -40,6 +40,11 @@ const HELP: &str = r"SQL statements end with ';' and may span lines. Tab complet
   \format FMT       output format: table, csv, tsv, json, ndjson, markdown
 Ctrl-C cancels the running statement (or clears the input).";
 
+/// The backslash commands, as the help lists them (what Tab completes after `\\`).
+pub fn commands() -> impl Iterator<Item = &'static str> {
+    HELP.lines().filter_map(|line| line.split_whitespace().next()).filter(|w| w.starts_with('\\'))
+}
+
 /// Display settings, changed by backslash commands.
 pub struct Settings {
     pub format: Format,
@@ -141,12 +146,16 @@ impl Shell {
             if let Err(e) = outcome {
                 eprintln!("Error: {}", crate::one_line(&e));
             }
-            self.refresh_names(&editor, runtime);
+            // Queries change no names; anything else may have (DDL, \\i scripts).
+            if !only_queries(&input) {
+                self.refresh_names(&editor, runtime);
+            }
         }
         Ok(())
     }
 
-    /// Reloads the names completion offers (cheap: the catalog is cached).
+    /// Reloads the names completion offers (the catalog is cached; views are planned for their
+    /// columns).
     fn refresh_names(&self, editor: &Editor<TarnHelper, FileHistory>, runtime: &Runtime) {
         if let Some(helper) = editor.helper() {
             let relations = runtime.block_on(self.session.relation_names()).unwrap_or_default();
@@ -160,7 +169,7 @@ impl Shell {
         let started = Instant::now();
         let explain = self.settings.explain && is_query(sql);
         let progress = self.session.progress();
-        let bar = ProgressBar::start(progress, runtime, self.settings.color);
+        let bar = ProgressBar::start(progress, self.settings.color);
         let outcome = runtime.block_on(async {
             tokio::select! {
                 result = self.run_statements(sql, explain) => result,
@@ -201,31 +210,24 @@ impl Shell {
     pub fn backslash(&mut self, line: &str, runtime: &Runtime) -> Result<bool> {
         let (command, argument) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let argument = argument.trim();
-        let on_off = |current: bool| match argument {
-            "on" => Ok(true),
-            "off" => Ok(false),
-            "" => Ok(!current),
-            other => Err(anyhow!("{command} takes on or off, not '{other}'")),
+        // `\\x on|off` and the like; no argument flips the setting.
+        let toggle = |setting: &mut bool, what: &str| -> Result<()> {
+            *setting = match argument {
+                "on" => true,
+                "off" => false,
+                "" => !*setting,
+                other => bail!("{command} takes on or off, not '{other}'"),
+            };
+            println!("{what} is {}.", if *setting { "on" } else { "off" });
+            Ok(())
         };
         match command {
             "\\q" => return Ok(false),
             "\\?" | "\\h" => println!("{HELP}"),
-            "\\timing" => {
-                self.settings.timing = on_off(self.settings.timing)?;
-                println!("Timing is {}.", if self.settings.timing { "on" } else { "off" });
-            }
-            "\\x" => {
-                self.settings.expanded = on_off(self.settings.expanded)?;
-                println!("Expanded display is {}.", if self.settings.expanded { "on" } else { "off" });
-            }
-            "\\pager" => {
-                self.settings.pager = on_off(self.settings.pager)?;
-                println!("Pager is {}.", if self.settings.pager { "on" } else { "off" });
-            }
-            "\\explain" => {
-                self.settings.explain = on_off(self.settings.explain)?;
-                println!("Showing plans is {}.", if self.settings.explain { "on" } else { "off" });
-            }
+            "\\timing" => toggle(&mut self.settings.timing, "Timing")?,
+            "\\x" => toggle(&mut self.settings.expanded, "Expanded display")?,
+            "\\pager" => toggle(&mut self.settings.pager, "Pager")?,
+            "\\explain" => toggle(&mut self.settings.explain, "Showing plans")?,
             "\\maxrows" => {
                 self.settings.max_rows = match argument {
                     "off" | "0" => None,
@@ -273,7 +275,7 @@ impl Shell {
     /// `\e`: the last statement in `$EDITOR` (default `vi`); the edited text becomes the next
     /// prompt's input.
     fn edit(&mut self) -> Result<()> {
-        let mut file = tempfile_path("tarn-edit", "sql");
+        let file = tempfile_path("tarn-edit", "sql");
         std::fs::write(&file, format!("{}\n", self.last))
             .with_context(|| format!("cannot write {}", file.display()))?;
         let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into());
@@ -285,7 +287,7 @@ impl Shell {
             .status()
             .with_context(|| format!("cannot start the editor {editor}"))?;
         let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let _ = std::fs::remove_file(&mut file);
+        let _ = std::fs::remove_file(&file);
         if !status.success() {
             bail!("the editor {editor} failed ({status})");
         }
@@ -459,6 +461,16 @@ fn is_query(sql: &str) -> bool {
     first.is_some_and(|t| matches!(sql[t.start..t.end].to_ascii_uppercase().as_str(), "SELECT" | "WITH"))
 }
 
+/// Is every statement of `sql` a query (nothing that could create, rename or drop a name)?
+fn only_queries(sql: &str) -> bool {
+    let tokens = crate::sql::tokenize(sql);
+    let mut statements = tokens
+        .split(|t| t.kind == crate::sql::Kind::Punct && &sql[t.start..t.end] == ";")
+        .filter(|s| s.iter().any(|t| !matches!(t.kind, crate::sql::Kind::Whitespace | crate::sql::Kind::Comment)))
+        .peekable();
+    statements.peek().is_some() && statements.all(|s| is_query(&sql[s[0].start..s[s.len() - 1].end]))
+}
+
 /// Shows `text` through `$PAGER` (default `less -FRSX`).
 fn page(text: &str) -> Result<()> {
     let pager = std::env::var("PAGER").ok().filter(|p| !p.trim().is_empty()).unwrap_or_else(|| "less -FRSX".into());
@@ -508,3 +520,18 @@ fn history_path() -> Option<PathBuf> {
 
 /// How long to wait before showing a progress bar.
 pub const PROGRESS_DELAY: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_statements_that_are_all_queries_leave_names_alone() {
+        assert!(only_queries("SELECT 1;"));
+        assert!(only_queries("-- note\nWITH x AS (SELECT 1) SELECT * FROM x; select 2"));
+        assert!(!only_queries("SELECT 1; CREATE TABLE t (a int);"));
+        assert!(!only_queries("DROP TABLE t"));
+        assert!(!only_queries("SELECT ';'; CREATE VIEW v AS SELECT 1"));
+        assert!(!only_queries(""));
+    }
+}
