@@ -202,15 +202,13 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         if !create.columns.is_empty() {
             return Err(Error::Unsupported("column lists in CREATE TABLE ... AS".into()));
         }
-        let plan =
-            session.ctx.state().statement_to_plan(DFStatement::Statement(Box::new(SqlStatement::Query(query)))).await?;
+        let plan = session.plan(DFStatement::Statement(Box::new(SqlStatement::Query(query)))).await?;
         let mut seen = HashSet::new();
         for field in plan.schema().fields() {
-            if !seen.insert(field.name().clone()) {
-                return Err(Error::Invalid(format!(
-                    "column \"{}\" specified more than once (give the columns distinct aliases)",
-                    field.name()
-                )));
+            let name = crate::sql::names::output_name(field.name());
+            if !seen.insert(name.to_string()) {
+                // Redshift's words.
+                return Err(Error::Invalid(format!("column \"{name}\" specified more than once")));
             }
             let sql_type = SqlType::from_arrow(field.data_type())
                 .map_err(|e| Error::Invalid(format!("column \"{}\": {e}", field.name())))?;
@@ -328,7 +326,13 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
         }
     }
     // Plan it now: a view over a missing table or column fails here, not at first use.
-    let plan = state.statement_to_plan(DFStatement::Statement(Box::new(query))).await?;
+    let plan = session.plan(DFStatement::Statement(Box::new(query))).await?;
+    if let Some(field) = plan.schema().fields().iter().find(|f| crate::sql::names::is_repeated(f.name())) {
+        return Err(Error::Invalid(format!(
+            "column \"{}\" specified more than once",
+            crate::sql::names::output_name(field.name())
+        )));
+    }
     let aliases: Vec<String> = create.columns.iter().map(|c| normalize(&c.name)).collect();
     if !aliases.is_empty() && aliases.len() != plan.schema().fields().len() {
         return Err(Error::Invalid(format!(

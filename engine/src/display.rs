@@ -1,4 +1,4 @@
-//! How values look when shown to people: PostgreSQL-style timestamps, `NULL` for nulls.
+//! How values look when shown to people: PostgreSQL-style timestamps and floats, `NULL` for nulls.
 //! The CLI, the tests and any future server share these rules.
 
 use datafusion::arrow::array::RecordBatch;
@@ -26,8 +26,22 @@ pub fn rows_as_strings(batches: &[RecordBatch], options: &FormatOptions<'_>) -> 
             .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("cannot display value: {e}")))?;
+        let floats: Vec<bool> = batch.columns().iter().map(|c| c.data_type().is_floating()).collect();
         for row in 0..batch.num_rows() {
-            rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            rows.push(
+                formatters
+                    .iter()
+                    .zip(&floats)
+                    .map(|(f, float)| {
+                        let text = f.value(row).to_string();
+                        // PostgreSQL shows whole floats without a fraction: `5`, not `5.0`.
+                        match text.strip_suffix(".0") {
+                            Some(whole) if *float => whole.to_string(),
+                            _ => text,
+                        }
+                    })
+                    .collect(),
+            );
         }
     }
     Ok(rows)

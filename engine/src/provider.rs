@@ -210,7 +210,9 @@ async fn view(shared: &SessionShared, schema: &str, def: &ViewDef) -> Result<Arc
     let state = shared.session_state()?;
     let invalid =
         |e: DataFusionError| Error::Invalid(format!("view {schema}.{} is invalid: {}", def.name, Error::from(e)));
-    let mut plan = state.create_logical_plan(&def.sql).await.map_err(invalid)?;
+    let mut plan = crate::sql::plan_query(&state, &def.sql)
+        .await
+        .map_err(|e| Error::Invalid(format!("view {schema}.{} is invalid: {e}", def.name)))?;
     if !def.column_aliases.is_empty() {
         let fields = plan.schema().fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
         if fields.len() != def.column_aliases.len() {

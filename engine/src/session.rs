@@ -94,6 +94,27 @@ impl RowStream {
         self.schema.clone()
     }
 
+    /// A result whose repeated column names (`SELECT a, a`) lose the marks that kept them
+    /// apart inside the engine.
+    fn with_output_names(schema: SchemaRef, inner: SendableRecordBatchStream) -> RowStream {
+        use crate::sql::names::{is_repeated, output_name};
+        if !schema.fields().iter().any(|f| is_repeated(f.name())) {
+            return RowStream { schema, inner };
+        }
+        let renamed: SchemaRef = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+            schema.fields().iter().map(|f| f.as_ref().clone().with_name(output_name(f.name()))).collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        ));
+        let target = renamed.clone();
+        let stream = inner.map(move |batch| {
+            let batch = batch?;
+            let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+            Ok(RecordBatch::try_new_with_options(target.clone(), batch.columns().to_vec(), &options)?)
+        });
+        let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(renamed.clone(), stream));
+        RowStream { schema: renamed, inner }
+    }
+
     /// Reads the whole result.
     pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
@@ -180,6 +201,8 @@ pub(crate) struct SessionShared {
     pub progress: Arc<Progress>,
     /// The statement being planned names `"$path"` or `"$size"`: external tables show them.
     pub pseudo_columns: AtomicBool,
+    /// When the current transaction began (SYSDATE, CURRENT_DATE).
+    pub clock: Arc<functions::TransactionClock>,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -385,6 +408,7 @@ fn parse_timestamp(text: &str) -> Result<String> {
 /// Statements that run inside a transaction.
 enum Work {
     Sql(Box<DFStatement>),
+    MergeRemoveDuplicates(Box<dml::MergeRemoveDuplicates>),
     Copy(Box<crate::copy::CopyFrom>),
     Unload(Box<crate::unload::Unload>),
 }
@@ -403,6 +427,8 @@ impl Session {
             .with_information_schema(false)
             .with_target_partitions(engine.config.target_partitions);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Redshift;
+        // `1.5` is a DECIMAL in Redshift, not a DOUBLE.
+        config.options_mut().sql_parser.parse_float_as_decimal = true;
         let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(engine.stores.clone());
         if let Some(limit) = engine.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -415,15 +441,19 @@ impl Session {
             view_depth: AtomicUsize::new(0),
             progress: Arc::new(Progress { storage_read, ..Progress::default() }),
             pseudo_columns: AtomicBool::new(false),
+            clock: Arc::new(functions::TransactionClock::default()),
         });
-        let state = SessionStateBuilder::new()
+        let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
-            .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        functions::register(&ctx);
+            .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }));
+        // Redshift's typed arithmetic comes before DataFusion's planners.
+        if let Some(planners) = builder.expr_planners() {
+            planners.insert(0, Arc::new(crate::sql::TarnExprPlanner));
+        }
+        let ctx = SessionContext::new_with_state(builder.build());
+        functions::register(&ctx, shared.clock.clone());
         let _ = shared.state.set(ctx.state_weak_ref());
         Ok(Session { shared, ctx })
     }
@@ -468,7 +498,7 @@ impl Session {
         };
         self.start_statement(parser::uses_pseudo_columns(&statement));
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(*statement).await?;
+        let plan = crate::sql::plan(&state, *statement).await?;
         let physical = state.create_physical_plan(&plan).await?;
         let planning = started.elapsed();
         let started = std::time::Instant::now();
@@ -533,6 +563,7 @@ impl Session {
                 self.transactional(Work::Sql(statement)).await
             }
             Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
+            Statement::MergeRemoveDuplicates(merge) => self.transactional(Work::MergeRemoveDuplicates(merge)).await,
             Statement::Unload(unload) => self.transactional(Work::Unload(unload)).await,
         }
     }
@@ -556,6 +587,7 @@ impl Session {
         };
         let result = match work {
             Work::Sql(statement) => self.run_sql(*statement).await,
+            Work::MergeRemoveDuplicates(merge) => dml::merge_remove_duplicates(self, &merge).await,
             Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
             Work::Unload(unload) => crate::unload::unload(self, *unload).await,
         };
@@ -572,6 +604,7 @@ impl Session {
     /// Starts the transaction of one statement (outside `BEGIN ... COMMIT`).
     pub(crate) fn start_implicit(&self) -> Result<()> {
         let txn = Transaction::new(self.shared.engine.latest_state()?);
+        self.shared.clock.start_now();
         *self.shared.lock() = Some(ActiveTxn {
             txn,
             explicit: false,
@@ -604,6 +637,7 @@ impl Session {
             // PostgreSQL warns and goes on; so does tarn.
             Some(_) => Ok(Output::command("BEGIN")),
             None => {
+                self.shared.clock.start_now();
                 *guard = Some(ActiveTxn {
                     txn: Transaction::new(self.shared.engine.latest_state()?),
                     explicit: true,
@@ -641,6 +675,7 @@ impl Session {
             }
         };
         let state = Arc::new(store.load_state(snapshot)?);
+        self.shared.clock.start_now();
         *self.shared.lock() = Some(ActiveTxn {
             txn: Transaction::new(state),
             explicit: true,
@@ -725,6 +760,8 @@ impl Session {
                 }
                 SqlStatement::Truncate(truncate) => dml::truncate(self, &truncate),
                 SqlStatement::Merge(merge) => dml::merge(self, &merge).await,
+                SqlStatement::Update(update) if update.from.is_some() => dml::update_from(self, &update).await,
+                SqlStatement::Delete(delete) if delete.using.is_some() => dml::delete_using(self, &delete).await,
                 other => self.run_plan(DFStatement::Statement(Box::new(other))).await,
             },
             DFStatement::CreateExternalTable(_) => Err(Error::Unsupported("CREATE EXTERNAL TABLE".into())),
@@ -734,7 +771,7 @@ impl Session {
 
     /// Plans a statement with DataFusion and runs it; writes go through tarn's write path.
     async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let plan = self.plan(statement).await?;
         match plan {
             LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => write::insert(self, dml).await,
             LogicalPlan::Dml(dml) if dml.op == WriteOp::Delete => dml::delete(self, dml).await,
@@ -745,8 +782,13 @@ impl Session {
                 let frame = self.ctx.execute_logical_plan(plan).await?;
                 let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
                 let inner = frame.execute_stream().await?;
-                Ok(Output::Rows(RowStream { schema, inner }))
+                Ok(Output::Rows(RowStream::with_output_names(schema, inner)))
             }
         }
+    }
+
+    /// Plans a statement as Redshift means it (see [`crate::sql::plan`]).
+    pub(crate) async fn plan(&self, statement: DFStatement) -> Result<LogicalPlan> {
+        crate::sql::plan(&self.ctx.state(), statement).await
     }
 }

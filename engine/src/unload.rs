@@ -238,7 +238,7 @@ pub(crate) async fn unload(session: &Session, unload: Unload) -> Result<Output> 
         _ => return Err(Error::Invalid("UNLOAD takes one SELECT statement".into())),
     };
     let state = session.ctx.state();
-    let plan = state.statement_to_plan(*statement).await?;
+    let plan = session.plan(*statement).await?;
     let physical = state.create_physical_plan(&plan).await?;
     let schema = physical.schema();
     let mut partition_indexes = Vec::new();

@@ -146,7 +146,7 @@ fn bench_generates_tpch_runs_the_queries_and_compares_results() {
         &["--format", "csv", "-c", "SELECT count(*) FROM lineitem", "-c", "SELECT count(*) FROM tpch_lake.orders"],
     );
     assert_success(&output);
-    assert_eq!(stdout(&output), "count(*)\n60175\ncount(*)\n15000\n");
+    assert_eq!(stdout(&output), "count\n60175\ncount\n15000\n");
 
     let queries = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/tpch/queries");
     let mut results = Vec::new();

@@ -9,6 +9,7 @@ mod json;
 mod options;
 mod split;
 mod text;
+pub(crate) use text::truncate;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};

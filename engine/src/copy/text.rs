@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use tarn_catalog::{ColumnDef, SqlType};
 
 use super::options::CopyOptions;
-use crate::datefmt::DateFormat;
+use crate::datefmt::{DateFormat, UNIX_EPOCH_DAYS_FROM_CE, auto_date, auto_timestamp};
 
 /// One input record: its raw text and its fields, kept in one reusable buffer.
 #[derive(Debug, Default)]
@@ -414,7 +414,7 @@ impl Converter {
     fn parse_date(&self, value: &str) -> Option<NaiveDate> {
         match self.date_format.as_deref() {
             Some(f) if f != "auto" => NaiveDate::parse_from_str(value, f).ok(),
-            _ => iso_date(value).or_else(|| AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok())),
+            _ => auto_date(value),
         }
     }
 
@@ -426,18 +426,9 @@ impl Converter {
             Some(f) if f != "auto" => {
                 NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.and_utc().timestamp_micros())
             }
-            _ => AUTO_TIMESTAMPS
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.and_utc().timestamp_micros()))
-                .or_else(|| {
-                    AUTO_TIMESTAMPS_TZ
-                        .iter()
-                        .find_map(|f| chrono::DateTime::parse_from_str(value, f).ok().map(|t| t.timestamp_micros()))
-                })
-                .or_else(|| {
-                    self.parse_date(value)
-                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
-                }),
+            _ => auto_timestamp(value).or_else(|| {
+                self.parse_date(value).map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros())
+            }),
         }
     }
 }
@@ -462,33 +453,6 @@ fn trim(value: &str) -> &str {
         _ => value.trim(),
     }
 }
-
-/// `NaiveDate::num_days_from_ce` of 1970-01-01.
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
-
-/// `YYYY-MM-DD`, the common case of `auto`, without a format string.
-fn iso_date(value: &str) -> Option<NaiveDate> {
-    let b = value.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| {
-        b[range].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
-    };
-    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)
-}
-
-const AUTO_DATES: &[&str] =
-    &["%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%m/%d/%Y", "%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%Y.%m.%d"];
-const AUTO_TIMESTAMPS: &[&str] = &[
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M",
-    "%Y/%m/%d %H:%M:%S%.f",
-    "%m/%d/%Y %H:%M:%S%.f",
-    "%Y%m%d %H:%M:%S%.f",
-];
-const AUTO_TIMESTAMPS_TZ: &[&str] = &["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z"];
 
 /// An integer that parses as digits but does not fit is an overflow, not a bad digit.
 fn overflow_or(value: &str, otherwise: Rejection) -> Rejection {

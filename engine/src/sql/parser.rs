@@ -8,7 +8,6 @@ use datafusion::sql::parser::{DFParser, DFParserBuilder, Statement as DFStatemen
 use datafusion::sql::sqlparser::ast::{
     Expr, LimitClause, ObjectName, Query, SetExpr, Statement as SqlStatement, TopQuantity, VisitMut, VisitorMut,
 };
-use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::Token;
 
@@ -37,6 +36,8 @@ pub enum Statement {
     Vacuum(Vacuum),
     /// DDL of the lake catalog: external schemas, databases, tables and partitions.
     Lake(Box<crate::lake::LakeStatement>),
+    /// Redshift's `MERGE INTO t USING s ON cond REMOVE DUPLICATES`.
+    MergeRemoveDuplicates(Box<crate::dml::MergeRemoveDuplicates>),
 }
 
 /// What `VACUUM` works on.
@@ -63,7 +64,7 @@ pub fn keywords() -> &'static [&'static str] {
 
 /// Parses `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
-    let dialect = RedshiftSqlDialect {};
+    let dialect = super::TarnDialect::default();
     let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build().map_err(parse_error)?;
     let mut statements = Vec::new();
     let mut expecting_delimiter = false;
@@ -137,6 +138,7 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 let text = statement_text(p, sql);
                 return Ok(Statement::CopyFrom(Box::new(crate::copy::parse_copy_from(text)?)));
             }
+            Keyword::MERGE if ends_with_remove_duplicates(p) => return parse_merge_remove_duplicates(p),
             Keyword::UNLOAD => {
                 let text = statement_text(p, sql);
                 return Ok(Statement::Unload(Box::new(crate::unload::parse_unload(text)?)));
@@ -214,6 +216,39 @@ fn parse_vacuum(p: &mut DFParser<'_>) -> Result<Statement> {
         )));
     }
     Ok(Statement::Vacuum(Vacuum { table, retain }))
+}
+
+/// Whether the statement at the parser's position ends with `REMOVE DUPLICATES`.
+fn ends_with_remove_duplicates(p: &DFParser<'_>) -> bool {
+    let mut words = Vec::new();
+    for n in 0..100_000 {
+        match p.parser.peek_nth_token(n).token {
+            Token::SemiColon | Token::EOF => break,
+            Token::Word(w) => words.push(w.value.to_ascii_uppercase()),
+            _ => words.push(String::new()),
+        }
+    }
+    words.len() >= 2 && words[words.len() - 2] == "REMOVE" && words[words.len() - 1] == "DUPLICATES"
+}
+
+/// `MERGE INTO target USING source [[AS] alias] ON cond REMOVE DUPLICATES`.
+fn parse_merge_remove_duplicates(p: &mut DFParser<'_>) -> Result<Statement> {
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
+    p.parser.expect_keyword(Keyword::MERGE).map_err(syntax)?;
+    let _ = p.parser.parse_keyword(Keyword::INTO);
+    let target = p.parser.parse_table_factor().map_err(syntax)?;
+    p.parser.expect_keyword(Keyword::USING).map_err(syntax)?;
+    let source = p.parser.parse_table_factor().map_err(syntax)?;
+    p.parser.expect_keyword(Keyword::ON).map_err(syntax)?;
+    let on = p.parser.parse_expr().map_err(syntax)?;
+    for word in ["REMOVE", "DUPLICATES"] {
+        match p.parser.next_token().token {
+            Token::Word(w) if w.value.eq_ignore_ascii_case(word) => {}
+            other => return Err(Error::Parse(format!("expected {word}, found {other}"))),
+        }
+    }
+    expect_end(p)?;
+    Ok(Statement::MergeRemoveDuplicates(Box::new(crate::dml::MergeRemoveDuplicates { target, source, on })))
 }
 
 /// `BEGIN [TRANSACTION|WORK] AS ...` or `START TRANSACTION AS ...`.

@@ -1,0 +1,247 @@
+//! Result-column names as PostgreSQL and Redshift give them.
+//!
+//! A select item without an alias is named after what it is: a column reference keeps the
+//! column's name, a function call takes the function's name (some Redshift functions the name of
+//! the internal function they stand for: `extract` → `date_part`, `dateadd` → `date_add`), a cast
+//! the name of what it casts or else its type's internal name (`int4`, `varchar`), and anything
+//! else is `?column?`. The names are given as aliases before any rewriting, so that they come
+//! from the SQL as written.
+//!
+//! Results may repeat a name (`SELECT a, a`), which DataFusion's projections do not allow: the
+//! second `a` gets the alias `a` + [`DUPLICATE_MARK`] + a number, and [`output_name`] takes the
+//! mark off where names leave the engine.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType, Expr, FunctionArguments, Ident, Query, Select, SelectItem, SetExpr, VisitMut, VisitorMut,
+};
+
+/// Separates a repeated result name from the number that makes it unique inside the engine.
+pub const DUPLICATE_MARK: char = '\u{1}';
+
+/// The name a result column shows: without the mark of a repeated name.
+pub fn output_name(name: &str) -> &str {
+    name.split(DUPLICATE_MARK).next().unwrap_or(name)
+}
+
+/// Whether `name` is a repeated result name (see [`DUPLICATE_MARK`]).
+pub fn is_repeated(name: &str) -> bool {
+    name.contains(DUPLICATE_MARK)
+}
+
+/// Names the select items of every query in `statement` (nested ones too).
+pub(crate) fn name_results<V: VisitMut>(statement: &mut V) {
+    struct Namer;
+    impl VisitorMut for Namer {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            name_set_expr(&mut query.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = statement.visit(&mut Namer);
+}
+
+fn name_set_expr(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => name_select(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            name_set_expr(left);
+            name_set_expr(right);
+        }
+        _ => {}
+    }
+}
+
+fn name_select(select: &mut Select) {
+    let has_wildcard =
+        select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for item in &mut select.projection {
+        let (expr, name, is_column) = match item {
+            SelectItem::UnnamedExpr(expr) => {
+                let name = figure_name(expr);
+                let is_column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                (expr.clone(), name, is_column)
+            }
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), normalize(alias), false),
+            _ => continue,
+        };
+        let count = seen.entry(name.clone()).or_insert(0);
+        *count += 1;
+        let alias = if *count > 1 || (is_column && has_wildcard) {
+            // A column that `*` also lists is marked too: DataFusion would see it twice.
+            format!("{name}{DUPLICATE_MARK}{count}")
+        } else if is_column {
+            continue;
+        } else {
+            name
+        };
+        *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('"', alias) };
+    }
+}
+
+/// An identifier as SQL means it: unquoted names fold to lower case.
+fn normalize(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+const UNNAMED: &str = "?column?";
+
+/// The name PostgreSQL (and Redshift, where it differs) gives an unaliased select item.
+pub(crate) fn figure_name(expr: &Expr) -> String {
+    named(expr).unwrap_or_else(|| UNNAMED.to_string())
+}
+
+fn named(expr: &Expr) -> Option<String> {
+    Some(match expr {
+        Expr::Identifier(ident) => normalize(ident),
+        Expr::CompoundIdentifier(parts) => normalize(parts.last()?),
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => return named(inner),
+        Expr::Cast { expr, data_type, kind, .. } => {
+            return named(expr).or_else(|| match kind {
+                CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast => {
+                    Some(type_name(data_type))
+                }
+            });
+        }
+        Expr::Convert { expr, data_type, .. } => return named(expr).or_else(|| data_type.as_ref().map(type_name)),
+        Expr::TypedString(typed) => type_name(&typed.data_type),
+        Expr::Interval(_) => "interval".into(),
+        Expr::Extract { .. } => "date_part".into(),
+        Expr::Trim { .. } => "btrim".into(),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Overlay { .. } => "overlay".into(),
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::AtTimeZone { .. } => "timezone".into(),
+        Expr::Case { .. } => "case".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Tuple(_) => "row".into(),
+        Expr::Subquery(query) => return first_item_name(query),
+        Expr::Function(function) => {
+            let name = function.name.0.last()?.as_ident().map(normalize)?;
+            return Some(match name.as_str() {
+                // Redshift names these after the internal functions they stand for.
+                "date_part" => "pgdate_part".into(),
+                "dateadd" => "date_add".into(),
+                "datediff" => "date_diff".into(),
+                "getdate" | "sysdate" => "timestamp".into(),
+                "current_date" => "date".into(),
+                "current_timestamp" | "localtimestamp" => "timestamptz".into(),
+                "nvl" => "coalesce".into(),
+                "decode" if argument_count(&function.args) > 2 => "case".into(),
+                // NULLIF takes the name of its first argument.
+                "nullif" => match &function.args {
+                    FunctionArguments::List(list) => match list.args.first() {
+                        Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                            datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(first),
+                        )) => return named(first).or(Some(UNNAMED.into())),
+                        _ => name,
+                    },
+                    _ => name,
+                },
+                _ => name,
+            });
+        }
+        _ => return None,
+    })
+}
+
+fn argument_count(args: &FunctionArguments) -> usize {
+    match args {
+        FunctionArguments::List(list) => list.args.len(),
+        _ => 0,
+    }
+}
+
+/// `(SELECT max(a) FROM t)` is named `max`, as its one column.
+fn first_item_name(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    match select.projection.first()? {
+        SelectItem::UnnamedExpr(expr) => named(expr),
+        SelectItem::ExprWithAlias { alias, .. } => Some(normalize(alias)),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's internal name of a type, as a cast result is named.
+fn type_name(data_type: &DataType) -> String {
+    use DataType as T;
+    match data_type {
+        T::SmallInt(_) | T::Int2(_) => "int2",
+        T::Int(_) | T::Integer(_) | T::Int4(_) => "int4",
+        T::BigInt(_) | T::Int8(_) => "int8",
+        T::Real | T::Float4 => "float4",
+        T::Double(_) | T::DoublePrecision | T::Float8 | T::Float(_) => "float8",
+        T::Decimal(_) | T::Numeric(_) | T::Dec(_) => "numeric",
+        T::Boolean | T::Bool => "bool",
+        T::Char(_) | T::Character(_) => "bpchar",
+        T::Varchar(_) | T::CharacterVarying(_) | T::CharVarying(_) | T::Nvarchar(_) => "varchar",
+        T::Text | T::String(_) => "text",
+        T::Date => "date",
+        T::Timestamp(_, tz) => match tz {
+            datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone
+            | datafusion::sql::sqlparser::ast::TimezoneInfo::Tz => "timestamptz",
+            _ => "timestamp",
+        },
+        T::Time(..) => "time",
+        T::Interval { .. } => "interval",
+        other => return other.to_string().to_lowercase(),
+    }
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{Statement, parse};
+
+    fn names(sql: &str) -> Vec<String> {
+        let mut statements = parse(sql).unwrap();
+        let Statement::Sql(statement) = &mut statements[0] else { panic!() };
+        let datafusion::sql::parser::Statement::Statement(s) = statement.as_mut() else { panic!() };
+        name_results(s.as_mut());
+        let datafusion::sql::sqlparser::ast::Statement::Query(q) = s.as_ref() else { panic!() };
+        let SetExpr::Select(select) = q.body.as_ref() else { panic!() };
+        select
+            .projection
+            .iter()
+            .map(|i| match i {
+                SelectItem::UnnamedExpr(e) => format!("={e}"),
+                SelectItem::ExprWithAlias { alias, .. } => alias.value.replace(DUPLICATE_MARK, "#"),
+                other => other.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn items_are_named_as_postgresql_names_them() {
+        assert_eq!(
+            names(
+                "select count(*), 1, extract(year from d), a, t.B, a + 1, upper(b), cast(a as text), 1::int, 'x'::varchar(3) from t"
+            ),
+            ["count", "?column?", "date_part", "=a", "=t.B", "?column?#2", "upper", "a#2", "int4", "varchar"]
+        );
+        assert_eq!(
+            names(
+                "select dateadd(day, 1, d), datediff(day, d, d), date_part(dow, d), getdate(), nullif(a, 0), decode(a, 1, 'x', 'y'), case when a then 1 end, trim(b), (select max(a) from t) from t"
+            ),
+            ["date_add", "date_diff", "pgdate_part", "timestamp", "a", "case", "case", "btrim", "max"]
+        );
+    }
+
+    #[test]
+    fn repeated_names_are_marked() {
+        assert_eq!(names("select a, a, count(*), count(*) as count from t"), ["=a", "a#2", "count", "count#2"]);
+        assert_eq!(names("select *, a from t"), ["*", "a#1"]);
+        assert_eq!(output_name("a\u{1}2"), "a");
+    }
+}

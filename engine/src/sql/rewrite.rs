@@ -1,0 +1,461 @@
+//! Redshift SQL → SQL DataFusion plans, on the syntax tree, just before planning.
+//!
+//! First every select item gets its PostgreSQL result name ([`super::names`]), from the SQL as
+//! written; then Redshift's forms are rewritten: datepart keywords (`DATEADD(day, ...)`) become
+//! strings, `SYSDATE` and `CURRENT_DATE` the transaction's start, `DECODE` and `NVL2` CASE
+//! expressions, `LISTAGG ... WITHIN GROUP` and `PERCENTILE_CONT/DISC ... WITHIN GROUP` tarn's
+//! ordered aggregates, `RATIO_TO_REPORT` a division by a window sum, explicit casts to
+//! `varchar(n)` a truncation, `SIMILAR TO` a regular expression, `^`/`|/`/`||/`/`@` function calls.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CaseWhen, CastKind, CharacterLength, DataType, DuplicateTreatment, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
+    TimezoneInfo, UnaryOperator, Value, VisitMut, VisitorMut,
+};
+
+use crate::error::{Error, Result};
+use crate::functions::not_supported;
+
+/// Rewrites one statement in place (see the module's documentation).
+pub(crate) fn rewrite(statement: &mut Statement) -> Result<()> {
+    super::names::name_results(statement);
+    struct Rewriter;
+    impl VisitorMut for Rewriter {
+        type Break = Error;
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+            match rewrite_expr(expr) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        }
+    }
+    match statement.visit(&mut Rewriter) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn ident_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    }
+}
+
+/// The function's name, if it is unqualified (`pg_catalog.x` and friends are left alone).
+fn simple_name(function: &Function) -> Option<String> {
+    match function.name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident_name(ident)),
+        _ => None,
+    }
+}
+
+pub(crate) fn string(text: impl Into<String>) -> Expr {
+    Expr::value(Value::SingleQuotedString(text.into()))
+}
+
+fn boolean(value: bool) -> Expr {
+    Expr::value(Value::Boolean(value))
+}
+
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn case(conditions: Vec<(Expr, Expr)>, else_result: Option<Expr>) -> Expr {
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: conditions.into_iter().map(|(condition, result)| CaseWhen { condition, result }).collect(),
+        else_result: else_result.map(Box::new),
+    }
+}
+
+/// The plain arguments of a call (`None` when it has named or wildcard arguments).
+fn plain_args(function: &Function) -> Option<Vec<Expr>> {
+    match &function.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+                _ => None,
+            })
+            .collect(),
+        FunctionArguments::None => Some(vec![]),
+        FunctionArguments::Subquery(_) => None,
+    }
+}
+
+fn set_args(function: &mut Function, args: Vec<Expr>) {
+    let duplicate_treatment = match &function.args {
+        FunctionArguments::List(list) => list.duplicate_treatment,
+        _ => None,
+    };
+    function.args = FunctionArguments::List(FunctionArgumentList {
+        duplicate_treatment,
+        args: args.into_iter().map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e))).collect(),
+        clauses: vec![],
+    });
+}
+
+fn is_distinct(function: &Function) -> bool {
+    matches!(&function.args, FunctionArguments::List(l) if l.duplicate_treatment == Some(DuplicateTreatment::Distinct))
+}
+
+fn rename(function: &mut Function, name: &str) {
+    function.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
+}
+
+/// Functions whose first argument is a datepart, which Redshift also writes as a keyword.
+const DATEPART_FUNCTIONS: &[&str] =
+    &["dateadd", "date_add", "datediff", "date_diff", "date_part", "pgdate_part", "datepart", "date_trunc"];
+
+fn rewrite_expr(expr: &mut Expr) -> Result<()> {
+    let replacement = match expr {
+        Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("sysdate") => {
+            Some(call("sysdate", vec![]))
+        }
+        Expr::Function(function) => rewrite_function(function)?,
+        Expr::Extract { field, expr: inner, .. } => {
+            let field = field.to_string().trim_matches(['\'', '"']).to_string();
+            Some(call("redshift_extract", vec![string(field), (**inner).clone()]))
+        }
+        Expr::Convert { expr: inner, data_type: Some(data_type), charset: None, .. } => {
+            let data_type = match data_type {
+                DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("datetime") => {
+                    DataType::Timestamp(None, TimezoneInfo::None)
+                }
+                other => other.clone(),
+            };
+            let mut cast =
+                Expr::Cast { kind: CastKind::Cast, expr: inner.clone(), data_type, array: false, format: None };
+            rewrite_expr(&mut cast)?;
+            Some(cast)
+        }
+        Expr::TypedString(typed) => {
+            if let Value::SingleQuotedString(text) = &mut typed.value.value
+                && let Some(normalized) = datetime_text(&typed.data_type, text)
+            {
+                *text = normalized;
+            }
+            None
+        }
+        Expr::Cast { expr: inner, data_type, format: None, .. }
+            if matches!(inner.as_ref(), Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)))
+                && datetime_type(data_type) =>
+        {
+            if let Expr::Value(v) = inner.as_mut()
+                && let Value::SingleQuotedString(text) = &mut v.value
+                && let Some(normalized) = datetime_text(data_type, text)
+            {
+                *text = normalized;
+            }
+            None
+        }
+        Expr::Cast { expr: inner, data_type, kind, format: None, .. } => match character_length(data_type) {
+            Some(length) => {
+                let text = Expr::Cast {
+                    kind: kind.clone(),
+                    expr: inner.clone(),
+                    data_type: DataType::Varchar(None),
+                    array: false,
+                    format: None,
+                };
+                Some(call("tarn_varchar", vec![text, Expr::value(Value::Number(length.to_string(), false))]))
+            }
+            None => None,
+        },
+        Expr::SimilarTo { negated, expr: inner, pattern, escape_char } => {
+            let mut regex_args = vec![(**pattern).clone()];
+            if let Some(escape) = escape_char {
+                regex_args.push(Expr::Value(escape.clone()));
+            }
+            let matched = call("tarn_regexp_match", vec![(**inner).clone(), call("tarn_similar_to_regex", regex_args)]);
+            Some(if *negated {
+                Expr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(Expr::Nested(Box::new(matched))) }
+            } else {
+                matched
+            })
+        }
+        Expr::BinaryOp { left, op: BinaryOperator::PGExp, right } => {
+            Some(call("power", vec![(**left).clone(), (**right).clone()]))
+        }
+        Expr::UnaryOp {
+            op: op @ (UnaryOperator::PGSquareRoot | UnaryOperator::PGCubeRoot | UnaryOperator::PGAbs),
+            expr: inner,
+        } => {
+            let name = match op {
+                UnaryOperator::PGSquareRoot => "sqrt",
+                UnaryOperator::PGCubeRoot => "cbrt",
+                _ => "abs",
+            };
+            Some(call(name, vec![(**inner).clone()]))
+        }
+        Expr::AtTimeZone { timestamp, time_zone } => {
+            Some(call("timezone", vec![(**time_zone).clone(), (**timestamp).clone()]))
+        }
+        _ => None,
+    };
+    if let Some(replacement) = replacement {
+        *expr = replacement;
+    }
+    Ok(())
+}
+
+fn datetime_type(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Date | DataType::Timestamp(..) | DataType::Datetime(_))
+}
+
+/// A date or timestamp literal in a layout DataFusion does not read (`'20230104 04:05:06'`,
+/// `'Jan 4 2023'`) rewritten as ISO text, for `DATE '...'`, `TIMESTAMP '...'` and casts of
+/// string literals. `None`: leave the text as it is.
+fn datetime_text(data_type: &DataType, text: &str) -> Option<String> {
+    use datafusion::arrow::compute::kernels::cast_utils::string_to_timestamp_nanos;
+    if !datetime_type(data_type) || string_to_timestamp_nanos(text.trim()).is_ok() {
+        return None;
+    }
+    let micros = crate::datefmt::auto_date_or_timestamp(text)?;
+    let t = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    Some(match data_type {
+        DataType::Date => t.format("%Y-%m-%d").to_string(),
+        _ => t.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
+    })
+}
+
+/// The length of `varchar(n)`, `char(n)` and their spellings.
+fn character_length(data_type: &DataType) -> Option<u64> {
+    let length = match data_type {
+        DataType::Varchar(l) | DataType::CharacterVarying(l) | DataType::CharVarying(l) | DataType::Nvarchar(l) => {
+            l.as_ref()
+        }
+        DataType::Char(l) | DataType::Character(l) => l.as_ref(),
+        _ => None,
+    }?;
+    match length {
+        CharacterLength::IntegerLength { length, .. } => Some(*length),
+        CharacterLength::Max => None,
+    }
+}
+
+/// A rewritten call, or `None` to keep it (possibly changed in place).
+fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
+    let Some(name) = simple_name(function) else { return Ok(None) };
+    if let Some(why) = not_supported(&name) {
+        return Err(Error::Unsupported(format!("function {name}: {why}")));
+    }
+    let Some(mut args) = plain_args(function) else { return Ok(None) };
+    let plain_call = function.over.is_none() && function.within_group.is_empty() && function.filter.is_none();
+    match name.as_str() {
+        n if DATEPART_FUNCTIONS.contains(&n) => {
+            if let Some(Expr::Identifier(part)) = args.first() {
+                args[0] = string(part.value.clone());
+                set_args(function, args);
+            }
+            Ok(None)
+        }
+        "current_date" if args.is_empty() && plain_call => Ok(Some(Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(call("sysdate", vec![])),
+            data_type: DataType::Date,
+            array: false,
+            format: None,
+        })),
+        "decode" if args.len() >= 3 && plain_call => {
+            // A simple CASE in which NULL matches NULL.
+            let subject = args.remove(0);
+            let default = (args.len() % 2 == 1).then(|| args.pop()).flatten();
+            let conditions = args
+                .chunks(2)
+                .map(|pair| {
+                    (Expr::IsNotDistinctFrom(Box::new(subject.clone()), Box::new(pair[0].clone())), pair[1].clone())
+                })
+                .collect();
+            Ok(Some(case(conditions, default)))
+        }
+        "nvl" if plain_call => {
+            rename(function, "coalesce");
+            Ok(None)
+        }
+        "nvl2" if plain_call => {
+            let [value, if_not_null, if_null] =
+                args.try_into().map_err(|_| Error::Invalid("function nvl2 takes 3 arguments".into()))?;
+            Ok(Some(case(vec![(Expr::IsNotNull(Box::new(value)), if_not_null)], Some(if_null))))
+        }
+        "charindex" if plain_call => {
+            let [needle, haystack] =
+                args.try_into().map_err(|_| Error::Invalid("function charindex takes 2 arguments".into()))?;
+            Ok(Some(call("strpos", vec![haystack, needle])))
+        }
+        "concat" if args.len() == 2 && plain_call => {
+            // Redshift's CONCAT is `||`: NULL when either side is.
+            let text = |e: Expr| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(e),
+                data_type: DataType::Varchar(None),
+                array: false,
+                format: None,
+            };
+            let right = args.pop().expect("two arguments");
+            let left = args.pop().expect("two arguments");
+            Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(text(left)),
+                op: BinaryOperator::StringConcat,
+                right: Box::new(text(right)),
+            }))))
+        }
+        "mod" if args.len() == 2 && plain_call => {
+            let right = args.pop().expect("two arguments");
+            let left = args.pop().expect("two arguments");
+            Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(left),
+                op: BinaryOperator::Modulo,
+                right: Box::new(right),
+            }))))
+        }
+        "fnv_hash" if plain_call => {
+            // Integer literals are Redshift INTEGERs (4 bytes), DataFusion's are BIGINTs.
+            if let Some(Expr::Value(v)) = args.first()
+                && let Value::Number(n, false) = &v.value
+                && n.parse::<i32>().is_ok()
+            {
+                args[0] = Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(args[0].clone()),
+                    data_type: DataType::Int(None),
+                    array: false,
+                    format: None,
+                };
+                set_args(function, args);
+            }
+            Ok(None)
+        }
+        "ratio_to_report" => {
+            let (Some(over), [value]) = (function.over.clone(), args.as_slice()) else {
+                return Err(Error::Invalid(
+                    "ratio_to_report takes one argument and an OVER (PARTITION BY ...) clause".into(),
+                ));
+            };
+            let double = |e: Expr| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(e),
+                data_type: DataType::DoublePrecision,
+                array: false,
+                format: None,
+            };
+            let mut total = Function { over: Some(over), ..function_of(call("sum", vec![double(value.clone())])) };
+            total.within_group = vec![];
+            Ok(Some(Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(double(value.clone())),
+                op: BinaryOperator::Divide,
+                right: Box::new(Expr::Function(total)),
+            }))))
+        }
+        "listagg" => {
+            let distinct = is_distinct(function);
+            let mut spec = String::from(if distinct { "D" } else { "-" });
+            let (value, delimiter) = match args.len() {
+                1 => (args.remove(0), string("")),
+                2 => {
+                    let delimiter = args.pop().expect("two arguments");
+                    (args.pop().expect("two arguments"), delimiter)
+                }
+                _ => return Err(Error::Invalid("listagg takes a value and an optional delimiter".into())),
+            };
+            let mut call_args = vec![value, delimiter];
+            let mut keys = Vec::new();
+            for order in std::mem::take(&mut function.within_group) {
+                let ascending = order.options.asc.unwrap_or(true);
+                // Redshift: NULLs sort last ascending, first descending.
+                let nulls_first = order.options.nulls_first.unwrap_or(!ascending);
+                spec.push(if ascending { 'a' } else { 'd' });
+                spec.push(if nulls_first { 'f' } else { 'l' });
+                keys.push(order.expr);
+            }
+            call_args.push(string(spec));
+            call_args.extend(keys);
+            set_args(function, call_args);
+            if let FunctionArguments::List(list) = &mut function.args {
+                list.duplicate_treatment = None;
+            }
+            Ok(None)
+        }
+        "percentile_cont" | "percentile_disc" if !function.within_group.is_empty() => {
+            let [fraction] = args.as_slice() else {
+                return Err(Error::Invalid(format!("{name} takes one fraction between 0 and 1")));
+            };
+            let [order] = function.within_group.as_slice() else {
+                return Err(Error::Invalid(format!("{name} orders by one value (WITHIN GROUP (ORDER BY x))")));
+            };
+            let descending = order.options.asc == Some(false);
+            let value = order.expr.clone();
+            function.within_group.clear();
+            rename(function, if name == "percentile_cont" { "tarn_percentile_cont" } else { "tarn_percentile_disc" });
+            set_args(function, vec![value, fraction.clone(), boolean(descending)]);
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+fn function_of(expr: Expr) -> Function {
+    match expr {
+        Expr::Function(f) => f,
+        _ => unreachable!("call() builds a function"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{Statement as Parsed, parse};
+
+    fn rewritten(sql: &str) -> String {
+        let mut statements = parse(sql).unwrap();
+        let Parsed::Sql(statement) = &mut statements[0] else { panic!() };
+        let datafusion::sql::parser::Statement::Statement(s) = statement.as_mut() else { panic!() };
+        rewrite(s).unwrap();
+        s.to_string()
+    }
+
+    #[test]
+    fn redshift_forms_become_datafusion_ones() {
+        assert_eq!(rewritten("select dateadd(day, 1, d) from t"), "SELECT dateadd('day', 1, d) AS \"date_add\" FROM t");
+        assert_eq!(
+            rewritten("select decode(a, 1, 'one', 'other') as x from t"),
+            "SELECT CASE WHEN a IS NOT DISTINCT FROM 1 THEN 'one' ELSE 'other' END AS \"x\" FROM t"
+        );
+        assert_eq!(rewritten("select sysdate as s"), "SELECT sysdate() AS \"s\"");
+        assert_eq!(rewritten("select 'x'::varchar(1) as v"), "SELECT tarn_varchar('x'::VARCHAR, 1) AS \"v\"");
+        assert_eq!(rewritten("select 2 ^ 3 as p"), "SELECT power(2, 3) AS \"p\"");
+        assert_eq!(
+            rewritten("select listagg(b, ',') within group (order by a desc) as l from t"),
+            "SELECT listagg(b, ',', '-df', a) AS \"l\" FROM t"
+        );
+    }
+
+    #[test]
+    fn cluster_functions_are_refused() {
+        let mut statements = parse("select slice_num()").unwrap();
+        let Parsed::Sql(statement) = &mut statements[0] else { panic!() };
+        let datafusion::sql::parser::Statement::Statement(s) = statement.as_mut() else { panic!() };
+        assert!(rewrite(s).unwrap_err().to_string().starts_with("not supported yet: function slice_num"));
+    }
+}
