@@ -326,13 +326,7 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
         }
     }
     // Plan it now: a view over a missing table or column fails here, not at first use.
-    let plan = session.plan(DFStatement::Statement(Box::new(query))).await?;
-    if let Some(field) = plan.schema().fields().iter().find(|f| crate::sql::names::is_repeated(f.name())) {
-        return Err(Error::Invalid(format!(
-            "column \"{}\" specified more than once",
-            crate::sql::names::output_name(field.name())
-        )));
-    }
+    let plan = crate::sql::names::with_output_names(session.plan(DFStatement::Statement(Box::new(query))).await?)?;
     let aliases: Vec<String> = create.columns.iter().map(|c| normalize(&c.name)).collect();
     if !aliases.is_empty() && aliases.len() != plan.schema().fields().len() {
         return Err(Error::Invalid(format!(

@@ -12,10 +12,12 @@
 //! mark off where names leave the engine.
 
 use std::collections::HashMap;
+
+use datafusion::logical_expr::LogicalPlan;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, FunctionArguments, Ident, Query, Select, SelectItem, SetExpr, VisitMut, VisitorMut,
+    DataType, Expr, FunctionArguments, Ident, Query, Select, SelectItem, SetExpr, VisitMut, VisitorMut,
 };
 
 /// Separates a repeated result name from the number that makes it unique inside the engine.
@@ -31,48 +33,84 @@ pub fn is_repeated(name: &str) -> bool {
     name.contains(DUPLICATE_MARK)
 }
 
+/// `plan` with its result columns under their output names, for a relation others read by
+/// name (a view): a name that is then repeated is an error, as PostgreSQL's.
+pub(crate) fn with_output_names(plan: LogicalPlan) -> crate::Result<LogicalPlan> {
+    let fields: Vec<String> = plan.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let mut seen = std::collections::HashSet::new();
+    for name in &fields {
+        if !seen.insert(output_name(name)) {
+            return Err(crate::Error::Invalid(format!("column \"{}\" specified more than once", output_name(name))));
+        }
+    }
+    if !fields.iter().any(|f| is_repeated(f)) {
+        return Ok(plan);
+    }
+    let exprs = plan
+        .schema()
+        .columns()
+        .into_iter()
+        .map(|c| {
+            let name = output_name(&c.name).to_string();
+            datafusion::logical_expr::Expr::Column(c).alias(name)
+        })
+        .collect::<Vec<_>>();
+    Ok(datafusion::logical_expr::LogicalPlanBuilder::from(plan).project(exprs)?.build()?)
+}
+
 /// Names the select items of every query in `statement` (nested ones too).
 pub(crate) fn name_results<V: VisitMut>(statement: &mut V) {
-    struct Namer;
+    struct Namer {
+        depth: usize,
+    }
     impl VisitorMut for Namer {
         type Break = ();
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            name_set_expr(&mut query.body);
+            self.depth += 1;
+            name_set_expr(&mut query.body, self.depth == 1);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
             ControlFlow::Continue(())
         }
     }
-    let _ = statement.visit(&mut Namer);
+    let _ = statement.visit(&mut Namer { depth: 0 });
 }
 
-fn name_set_expr(body: &mut SetExpr) {
+fn name_set_expr(body: &mut SetExpr, top: bool) {
     match body {
-        SetExpr::Select(select) => name_select(select),
+        SetExpr::Select(select) => name_select(select, top),
         SetExpr::SetOperation { left, right, .. } => {
-            name_set_expr(left);
-            name_set_expr(right);
+            name_set_expr(left, top);
+            name_set_expr(right, top);
         }
         _ => {}
     }
 }
 
-fn name_select(select: &mut Select) {
+/// Gives each select item its name. Marked aliases (see [`DUPLICATE_MARK`]) keep apart what
+/// DataFusion must not see twice: repeated names, columns that `*` also lists, and, in the
+/// statement's own result, names taken from a column (`cast(a AS text)` is `a`), which would
+/// otherwise clash with that column when ORDER BY needs it.
+fn name_select(select: &mut Select, top: bool) {
     let has_wildcard =
         select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for item in &mut select.projection {
-        let (expr, name, is_column) = match item {
+        let (expr, name, is_column, from_column) = match item {
             SelectItem::UnnamedExpr(expr) => {
-                let name = figure_name(expr);
+                let name = named(expr);
                 let is_column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-                (expr.clone(), name, is_column)
+                let from_column = name.as_ref().is_some_and(|n| n.from_column);
+                (expr.clone(), name.map_or_else(|| UNNAMED.to_string(), |n| n.text), is_column, from_column)
             }
-            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), normalize(alias), false),
+            SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), normalize(alias), false, false),
             _ => continue,
         };
         let count = seen.entry(name.clone()).or_insert(0);
         *count += 1;
-        let alias = if *count > 1 || (is_column && has_wildcard) {
-            // A column that `*` also lists is marked too: DataFusion would see it twice.
+        let alias = if *count > 1 || (is_column && has_wildcard) || (top && from_column && !is_column) {
             format!("{name}{DUPLICATE_MARK}{count}")
         } else if is_column {
             continue;
@@ -95,22 +133,31 @@ const UNNAMED: &str = "?column?";
 
 /// The name PostgreSQL (and Redshift, where it differs) gives an unaliased select item.
 pub(crate) fn figure_name(expr: &Expr) -> String {
-    named(expr).unwrap_or_else(|| UNNAMED.to_string())
+    named(expr).map_or_else(|| UNNAMED.to_string(), |n| n.text)
 }
 
-fn named(expr: &Expr) -> Option<String> {
-    Some(match expr {
-        Expr::Identifier(ident) => normalize(ident),
-        Expr::CompoundIdentifier(parts) => normalize(parts.last()?),
+/// A result name, and whether it is a column's name (a column, or a cast of one).
+struct Name {
+    text: String,
+    from_column: bool,
+}
+
+impl From<String> for Name {
+    fn from(text: String) -> Name {
+        Name { text, from_column: false }
+    }
+}
+
+fn named(expr: &Expr) -> Option<Name> {
+    let column = |text: String| Some(Name { text, from_column: true });
+    Some(Name::from(match expr {
+        Expr::Identifier(ident) => return column(normalize(ident)),
+        Expr::CompoundIdentifier(parts) => return column(normalize(parts.last()?)),
         Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => return named(inner),
-        Expr::Cast { expr, data_type, kind, .. } => {
-            return named(expr).or_else(|| match kind {
-                CastKind::Cast | CastKind::DoubleColon | CastKind::TryCast | CastKind::SafeCast => {
-                    Some(type_name(data_type))
-                }
-            });
+        Expr::Cast { expr, data_type, .. } => return named(expr).or_else(|| Some(type_name(data_type).into())),
+        Expr::Convert { expr, data_type, .. } => {
+            return named(expr).or_else(|| data_type.as_ref().map(|t| type_name(t).into()));
         }
-        Expr::Convert { expr, data_type, .. } => return named(expr).or_else(|| data_type.as_ref().map(type_name)),
         Expr::TypedString(typed) => type_name(&typed.data_type),
         Expr::Interval(_) => "interval".into(),
         Expr::Extract { .. } => "date_part".into(),
@@ -125,10 +172,10 @@ fn named(expr: &Expr) -> Option<String> {
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
         Expr::Tuple(_) => "row".into(),
-        Expr::Subquery(query) => return first_item_name(query),
+        Expr::Subquery(query) => return first_item_name(query).map(Name::from),
         Expr::Function(function) => {
             let name = function.name.0.last()?.as_ident().map(normalize)?;
-            return Some(match name.as_str() {
+            return Some(Name::from(match name.as_str() {
                 // Redshift names these after the internal functions they stand for.
                 "date_part" => "pgdate_part".into(),
                 "dateadd" => "date_add".into(),
@@ -143,16 +190,16 @@ fn named(expr: &Expr) -> Option<String> {
                     FunctionArguments::List(list) => match list.args.first() {
                         Some(datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
                             datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(first),
-                        )) => return named(first).or(Some(UNNAMED.into())),
+                        )) => return named(first).or(Some(UNNAMED.to_string().into())),
                         _ => name,
                     },
                     _ => name,
                 },
                 _ => name,
-            });
+            }));
         }
         _ => return None,
-    })
+    }))
 }
 
 fn argument_count(args: &FunctionArguments) -> usize {
@@ -166,7 +213,7 @@ fn argument_count(args: &FunctionArguments) -> usize {
 fn first_item_name(query: &Query) -> Option<String> {
     let SetExpr::Select(select) = query.body.as_ref() else { return None };
     match select.projection.first()? {
-        SelectItem::UnnamedExpr(expr) => named(expr),
+        SelectItem::UnnamedExpr(expr) => named(expr).map(|n| n.text),
         SelectItem::ExprWithAlias { alias, .. } => Some(normalize(alias)),
         _ => None,
     }
@@ -234,7 +281,7 @@ mod tests {
             names(
                 "select dateadd(day, 1, d), datediff(day, d, d), date_part(dow, d), getdate(), nullif(a, 0), decode(a, 1, 'x', 'y'), case when a then 1 end, trim(b), (select max(a) from t) from t"
             ),
-            ["date_add", "date_diff", "pgdate_part", "timestamp", "a", "case", "case", "btrim", "max"]
+            ["date_add", "date_diff", "pgdate_part", "timestamp", "a#1", "case", "case", "btrim", "max"]
         );
     }
 

@@ -139,14 +139,24 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
             Some(call("redshift_extract", vec![string(field), (**inner).clone()]))
         }
         Expr::Convert { expr: inner, data_type: Some(data_type), charset: None, .. } => {
-            let data_type = match data_type {
-                DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("datetime") => {
-                    DataType::Timestamp(None, TimezoneInfo::None)
-                }
-                other => other.clone(),
+            let data_type = if is_datetime_name(data_type) {
+                DataType::Timestamp(None, TimezoneInfo::None)
+            } else {
+                data_type.clone()
             };
             let mut cast =
                 Expr::Cast { kind: CastKind::Cast, expr: inner.clone(), data_type, array: false, format: None };
+            rewrite_expr(&mut cast)?;
+            Some(cast)
+        }
+        Expr::Cast { kind, expr: inner, data_type, array, format } if is_datetime_name(data_type) => {
+            let mut cast = Expr::Cast {
+                kind: kind.clone(),
+                expr: inner.clone(),
+                data_type: DataType::Timestamp(None, TimezoneInfo::None),
+                array: *array,
+                format: format.clone(),
+            };
             rewrite_expr(&mut cast)?;
             Some(cast)
         }
@@ -218,6 +228,15 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
         *expr = replacement;
     }
     Ok(())
+}
+
+/// `DATETIME`, Redshift's other name of TIMESTAMP.
+fn is_datetime_name(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Datetime(_) => true,
+        DataType::Custom(name, _) => name.to_string().eq_ignore_ascii_case("datetime"),
+        _ => false,
+    }
 }
 
 fn datetime_type(data_type: &DataType) -> bool {
