@@ -281,7 +281,7 @@ mod tests {
             names(
                 "select dateadd(day, 1, d), datediff(day, d, d), date_part(dow, d), getdate(), nullif(a, 0), decode(a, 1, 'x', 'y'), case when a then 1 end, trim(b), (select max(a) from t) from t"
             ),
-            ["date_add", "date_diff", "pgdate_part", "timestamp", "a#1", "case", "case", "btrim", "max"]
+            ["date_add", "date_diff", "pgdate_part", "timestamp", "a#1", "case", "case#2", "btrim", "max"]
         );
     }
 
