@@ -453,8 +453,13 @@ impl fmt::Debug for ListAggAccumulator {
 impl Collected {
     /// Adds a batch of values with their sort key columns.
     fn add(&mut self, converter: &RowConverter, values: &ArrayRef, keys: &[ArrayRef]) -> Result<()> {
-        let rows = converter.convert_columns(keys)?;
-        self.keys.extend((0..values.len()).map(|i| rows.row(i).as_ref().to_vec()));
+        if keys.is_empty() {
+            // No ordering: every row has the same (empty) key.
+            self.keys.extend(std::iter::repeat_n(Vec::new(), values.len()));
+        } else {
+            let rows = converter.convert_columns(keys)?;
+            self.keys.extend((0..values.len()).map(|i| rows.row(i).as_ref().to_vec()));
+        }
         self.values.push(values.clone());
         Ok(())
     }

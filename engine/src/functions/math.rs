@@ -14,7 +14,65 @@ use super::datetime::{date_of_micros, timestamps};
 use super::{Udf, arity, int_arg, is_text};
 
 pub(super) fn udfs() -> Vec<ScalarUDF> {
-    vec![Udf::new("trunc", trunc_coerce, trunc_type, trunc).build()]
+    vec![
+        Udf::new("trunc", trunc_coerce, trunc_type, trunc).build(),
+        Udf::new("ceil", round_coerce, round_type, |a, _| to_whole(&a[0], true)).aliases(&["ceiling"]).build(),
+        Udf::new("floor", round_coerce, round_type, |a, _| to_whole(&a[0], false)).build(),
+    ]
+}
+
+fn round_coerce(name: &str, types: &[DataType]) -> Result<Vec<DataType>> {
+    arity(name, types, 1..=1)?;
+    Ok(vec![match &types[0] {
+        t @ (DataType::Decimal128(..) | DataType::Float32) => t.clone(),
+        DataType::Decimal256(p, s) => DataType::Decimal128((*p).min(38), *s),
+        t if t.is_integer() => DataType::Int64,
+        t if t.is_floating() || is_text(t) || matches!(t, DataType::Null) => DataType::Float64,
+        other => return plan_err!("function {name} expects a number, not {other}"),
+    }])
+}
+
+/// CEIL and FLOOR of a DECIMAL(p,s) are whole numbers: DECIMAL(p-s+1, 0).
+fn round_type(types: &[DataType]) -> Result<DataType> {
+    Ok(match &types[0] {
+        DataType::Decimal128(p, s) => DataType::Decimal128(((*p as i8 - *s + 1).max(1) as u8).min(38), 0),
+        other => other.clone(),
+    })
+}
+
+fn to_whole(values: &ArrayRef, up: bool) -> Result<ArrayRef> {
+    Ok(match values.data_type() {
+        DataType::Decimal128(p, s) => {
+            let unit = 10i128.pow((*s).max(0) as u32);
+            let out = values
+                .as_primitive::<Decimal128Type>()
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let (q, r) = (v / unit, v % unit);
+                        if r != 0 && ((up && v > 0) || (!up && v < 0)) { q + v.signum() } else { q }
+                    })
+                })
+                .collect::<Decimal128Array>();
+            let DataType::Decimal128(precision, _) = round_type(&[DataType::Decimal128(*p, *s)])? else {
+                unreachable!("a decimal")
+            };
+            Arc::new(out.with_precision_and_scale(precision, 0)?)
+        }
+        DataType::Float32 => {
+            let f = |v: f32| if up { v.ceil() } else { v.floor() };
+            Arc::new(
+                values
+                    .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                    .unary::<_, datafusion::arrow::datatypes::Float32Type>(f),
+            )
+        }
+        DataType::Float64 => {
+            let f = |v: f64| if up { v.ceil() } else { v.floor() };
+            Arc::new(values.as_primitive::<Float64Type>().unary::<_, Float64Type>(f))
+        }
+        _ => values.clone(),
+    })
 }
 
 fn trunc_coerce(name: &str, types: &[DataType]) -> Result<Vec<DataType>> {

@@ -66,7 +66,6 @@ const ALIASES: &[(&str, &[&str])] = &[
     ("exp", &["dexp"]),
     ("ln", &["dlog1"]),
     ("log10", &["dlog10"]),
-    ("ceil", &["ceiling"]),
     ("signum", &["sign"]),
 ];
 

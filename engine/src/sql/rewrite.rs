@@ -205,6 +205,27 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
                 matched
             })
         }
+        Expr::Like { escape_char: Some(escape), pattern, .. }
+        | Expr::ILike { escape_char: Some(escape), pattern, .. } => {
+            // DataFusion's LIKE escapes with a backslash only: rewrite the pattern to that.
+            let Value::SingleQuotedString(esc) = &escape.value else { return Ok(()) };
+            let mut chars = esc.chars();
+            let (Some(esc_char), None) = (chars.next(), chars.next()) else {
+                return Err(Error::Invalid(format!("invalid escape string '{esc}': it must be one character")));
+            };
+            if esc_char != '\\' {
+                let Expr::Value(v) = pattern.as_mut() else {
+                    return Err(Error::Unsupported(
+                        "LIKE ... ESCAPE other than a backslash with a pattern that is not a constant".into(),
+                    ));
+                };
+                let Value::SingleQuotedString(text) = &mut v.value else { return Ok(()) };
+                *text = backslash_escaped(text, esc_char);
+            }
+            let (Expr::Like { escape_char, .. } | Expr::ILike { escape_char, .. }) = expr else { unreachable!() };
+            *escape_char = None;
+            None
+        }
         Expr::BinaryOp { left, op: BinaryOperator::PGExp, right } => {
             Some(call("power", vec![(**left).clone(), (**right).clone()]))
         }
@@ -228,6 +249,25 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
         *expr = replacement;
     }
     Ok(())
+}
+
+/// A LIKE pattern that escapes with `escape`, rewritten to escape with a backslash.
+fn backslash_escaped(pattern: &str, escape: char) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            out.push('\\');
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `DATETIME`, Redshift's other name of TIMESTAMP.
