@@ -212,7 +212,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
             }
             let sql_type = SqlType::from_arrow(field.data_type())
                 .map_err(|e| Error::Invalid(format!("column \"{}\": {e}", field.name())))?;
-            table.columns.push(ColumnDef::new(field.name(), sql_type));
+            table.columns.push(ColumnDef::new(name, sql_type));
         }
         session.apply(CatalogOp::CreateTable(table.clone()))?;
         let rows = write::write_into(session, &table, &plan).await?;

@@ -266,3 +266,21 @@ fn killing_tarn_during_a_large_insert_keeps_the_previous_contents() {
     assert_eq!(stdout(&output), "n,s\n3,6\n");
     assert_eq!(parquet_files(&wh), committed);
 }
+
+#[test]
+fn result_columns_carry_postgresql_names_and_may_repeat() {
+    let (_dir, wh) = warehouse();
+    let output = tarn(
+        &wh,
+        &[
+            "-c",
+            "CREATE TABLE t (a int, d date); INSERT INTO t VALUES (1, '2024-01-31')",
+            "-c",
+            "SELECT a, a, count(*), 1, extract(year FROM d), cast(a AS text), dateadd(day, 1, d) FROM t GROUP BY a, d",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "a,a,count,?column?,date_part,a,date_add\n1,1,1,1,2024,1,2024-02-01 00:00:00\n");
+}
