@@ -23,6 +23,7 @@ pub mod display;
 pub mod dml;
 mod engine;
 mod error;
+mod file_errors;
 pub mod functions;
 mod lake;
 mod maintenance;

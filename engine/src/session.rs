@@ -87,6 +87,8 @@ impl fmt::Display for CommandTag {
 pub struct RowStream {
     schema: SchemaRef,
     inner: SendableRecordBatchStream,
+    /// The session whose open transaction an error while reading aborts.
+    session: Option<Weak<SessionShared>>,
 }
 
 impl RowStream {
@@ -96,10 +98,15 @@ impl RowStream {
 
     /// A result whose repeated column names (`SELECT a, a`) lose the marks that kept them
     /// apart inside the engine.
-    fn with_output_names(schema: SchemaRef, inner: SendableRecordBatchStream) -> RowStream {
+    fn with_output_names(
+        schema: SchemaRef,
+        inner: SendableRecordBatchStream,
+        session: &Arc<SessionShared>,
+    ) -> RowStream {
         use crate::sql::names::{is_repeated, output_name};
+        let session = Some(Arc::downgrade(session));
         if !schema.fields().iter().any(|f| is_repeated(f.name())) {
-            return RowStream { schema, inner };
+            return RowStream { schema, inner, session };
         }
         let renamed: SchemaRef = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
             schema.fields().iter().map(|f| f.as_ref().clone().with_name(output_name(f.name()))).collect::<Vec<_>>(),
@@ -112,7 +119,7 @@ impl RowStream {
             Ok(RecordBatch::try_new_with_options(target.clone(), batch.columns().to_vec(), &options)?)
         });
         let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(renamed.clone(), stream));
-        RowStream { schema: renamed, inner }
+        RowStream { schema: renamed, inner, session }
     }
 
     /// Reads the whole result.
@@ -137,7 +144,7 @@ impl RowStream {
             schema.clone(),
             futures::stream::iter([Ok(batch)]),
         ));
-        Ok(RowStream { schema, inner })
+        Ok(RowStream { schema, inner, session: None })
     }
 }
 
@@ -145,7 +152,14 @@ impl Stream for RowStream {
     type Item = Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.poll_next_unpin(cx).map(|item| item.map(|r| r.map_err(Error::from)))
+        let item = self.inner.poll_next_unpin(cx).map(|item| item.map(|r| r.map_err(Error::from)));
+        if let Poll::Ready(Some(Err(_))) = &item
+            && let Some(session) = self.session.as_ref().and_then(Weak::upgrade)
+        {
+            // A query that fails while its rows are read aborts the transaction too.
+            session.abort_explicit();
+        }
+        item
     }
 }
 
@@ -279,6 +293,15 @@ impl fmt::Debug for SessionShared {
 }
 
 impl SessionShared {
+    /// Any error inside `BEGIN ... COMMIT` aborts the transaction, as in PostgreSQL.
+    fn abort_explicit(&self) {
+        if let Some(active) = self.lock().as_mut()
+            && active.explicit
+        {
+            active.aborted = true;
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<ActiveTxn>> {
         self.txn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -461,8 +484,12 @@ impl Session {
     /// Parses `sql` (any number of `;`-separated statements); [`Results::next`] runs them in
     /// order. A syntax error anywhere fails before anything runs.
     pub fn execute(&mut self, sql: &str) -> Result<Results<'_>> {
-        let statements = parser::parse(sql)?;
+        let statements = parser::parse(sql).inspect_err(|_| self.abort_explicit())?;
         Ok(Results { session: self, statements: statements.into_iter() })
+    }
+
+    fn abort_explicit(&self) {
+        self.shared.abort_explicit();
     }
 
     /// Runs every statement of `sql` and collects the rows of the last one (empty if it was a
@@ -499,7 +526,7 @@ impl Session {
         self.start_statement(parser::uses_pseudo_columns(&statement));
         let state = self.ctx.state();
         let plan = crate::sql::plan(&state, *statement).await?;
-        let physical = state.create_physical_plan(&plan).await?;
+        let physical = self.physical_plan(&plan).await?;
         let planning = started.elapsed();
         let started = std::time::Instant::now();
         let mut stream = datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())?;
@@ -525,6 +552,15 @@ impl Session {
 
     /// Runs one parsed statement.
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
+        let ends_transaction = matches!(statement, Statement::Commit | Statement::Rollback);
+        let result = self.run_statement(statement).await;
+        if result.is_err() && !ends_transaction {
+            self.abort_explicit();
+        }
+        result
+    }
+
+    async fn run_statement(&mut self, statement: Statement) -> Result<Output> {
         self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
         match statement {
             Statement::Begin => self.begin(),
@@ -778,13 +814,28 @@ impl Session {
             LogicalPlan::Dml(dml) if dml.op == WriteOp::Update => dml::update(self, dml).await,
             LogicalPlan::Dml(dml) => Err(Error::Unsupported(format!("{} statements", dml.op))),
             LogicalPlan::Ddl(ddl) => Err(Error::Unsupported(ddl.name().to_string())),
-            plan => {
+            plan @ (LogicalPlan::Statement(_) | LogicalPlan::DescribeTable(_)) => {
                 let frame = self.ctx.execute_logical_plan(plan).await?;
                 let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
                 let inner = frame.execute_stream().await?;
-                Ok(Output::Rows(RowStream::with_output_names(schema, inner)))
+                Ok(Output::Rows(RowStream::with_output_names(schema, inner, &self.shared)))
+            }
+            plan => {
+                let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+                let physical = self.physical_plan(&plan).await?;
+                let inner = datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())?;
+                Ok(Output::Rows(RowStream::with_output_names(schema, inner, &self.shared)))
             }
         }
+    }
+
+    /// The physical plan of `plan`, its file scans naming their files in errors.
+    pub(crate) async fn physical_plan(
+        &self,
+        plan: &LogicalPlan,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let physical = self.ctx.state().create_physical_plan(plan).await?;
+        Ok(crate::file_errors::name_files_in_errors(physical)?)
     }
 
     /// Plans a statement as Redshift means it (see [`crate::sql::plan`]).

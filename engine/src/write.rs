@@ -61,7 +61,7 @@ pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result
 
 /// Writes the rows of `input` as new data files of `table` (not yet added to the transaction).
 pub(crate) async fn write_plan(session: &Session, table: &TableDef, input: &LogicalPlan) -> Result<Vec<NewDataFile>> {
-    let plan = session.ctx.state().create_physical_plan(input).await?;
+    let plan = session.physical_plan(input).await?;
     let streams = execute_stream_partitioned(plan, session.ctx.task_ctx())?;
     write_streams(session, table, streams).await
 }

@@ -1,5 +1,9 @@
-//! Runs the sqllogictest suite: every `tests/slt/<area>/<topic>.slt` against a fresh warehouse.
-//! `cargo test -p tarn-engine --test slt -- FILTER` runs the files whose path contains FILTER.
+//! The engine's integration suite: every `tests/slt/<area>/<topic>.slt` against a fresh
+//! warehouse, then the SQL fuzzer and the corrupt-input corpus (`tests/fuzz/`).
+//! `cargo test -p tarn-engine --test slt -- FILTER` runs the files whose path contains FILTER
+//! (and the fuzzer when FILTER is `fuzz`).
+
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 
@@ -115,11 +119,32 @@ fn main() {
         unsafe { std::env::set_var(name, value) };
     }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let failed = runtime.block_on(run_all(&root));
+    let mut failed = runtime.block_on(run_all(&root));
+    failed |= runtime.block_on(run_fuzz());
     drop(s3);
     if failed {
         std::process::exit(1);
     }
+}
+
+/// The fuzzer and the corrupt-input corpus (unless a filter leaves them out).
+async fn run_fuzz() -> bool {
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filter.is_empty() && !filter.iter().any(|f| "fuzz".contains(f.as_str())) {
+        return false;
+    }
+    let scratch = tempfile::tempdir().expect("a scratch folder");
+    let mut failures = fuzz::run_fuzzer(scratch.path()).await;
+    failures.extend(fuzz::corrupt_inputs(scratch.path()).await.into_iter().map(|f| format!("corpus: {f}")));
+    if failures.is_empty() {
+        println!("ok     fuzz (statements and corrupt inputs)");
+        return false;
+    }
+    println!("FAILED fuzz");
+    for failure in &failures {
+        println!("  {failure}");
+    }
+    true
 }
 
 fn copy_tree(from: &Path, to: &Path) {

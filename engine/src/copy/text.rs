@@ -77,6 +77,8 @@ pub struct RecordReader<R> {
     remove_quotes: bool,
     escape: bool,
     replacement: Option<char>,
+    /// `NULL AS '\0'`: NUL bytes are data (a field of one is NULL).
+    keep_nul: bool,
 }
 
 impl<R: BufRead> RecordReader<R> {
@@ -90,6 +92,7 @@ impl<R: BufRead> RecordReader<R> {
             remove_quotes: options.remove_quotes,
             escape: options.escape,
             replacement: options.accept_inv_chars,
+            keep_nul: options.null_as.as_deref() == Some("\0"),
         }
     }
 
@@ -120,6 +123,14 @@ impl<R: BufRead> RecordReader<R> {
                 text
             }
         };
+        // NUL is not text Redshift loads: ACCEPTINVCHARS replaces it, `NULL AS '\0'` reads a
+        // field of it as NULL; otherwise the record is rejected.
+        if !self.keep_nul && memchr::memchr(0, record.raw.as_bytes()).is_some() {
+            match self.replacement {
+                Some(replacement) => record.raw = record.raw.replace('\0', &replacement.to_string()),
+                None => record.invalid_utf8 = true,
+            }
+        }
         Ok(read > 0)
     }
 

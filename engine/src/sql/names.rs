@@ -131,11 +131,6 @@ fn normalize(ident: &Ident) -> String {
 
 const UNNAMED: &str = "?column?";
 
-/// The name PostgreSQL (and Redshift, where it differs) gives an unaliased select item.
-pub(crate) fn figure_name(expr: &Expr) -> String {
-    named(expr).map_or_else(|| UNNAMED.to_string(), |n| n.text)
-}
-
 /// A result name, and whether it is a column's name (a column, or a cast of one).
 struct Name {
     text: String,
@@ -148,6 +143,8 @@ impl From<String> for Name {
     }
 }
 
+/// The name PostgreSQL (and Redshift, where it differs) gives an unaliased select item, if it
+/// is not `?column?`.
 fn named(expr: &Expr) -> Option<Name> {
     let column = |text: String| Some(Name { text, from_column: true });
     Some(Name::from(match expr {
