@@ -130,6 +130,17 @@ const DATEPART_FUNCTIONS: &[&str] =
 
 fn rewrite_expr(expr: &mut Expr) -> Result<()> {
     let replacement = match expr {
+        // `1e3` is a DOUBLE PRECISION (a DECIMAL cannot hold 1e308).
+        Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['e', 'E'])) => {
+            let Value::Number(n, _) = &v.value else { unreachable!() };
+            Some(Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(string(n.clone())),
+                data_type: DataType::DoublePrecision,
+                array: false,
+                format: None,
+            })
+        }
         Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("sysdate") => {
             Some(call("sysdate", vec![]))
         }

@@ -159,6 +159,7 @@ pub async fn run_fuzzer(scratch: &Path) -> Vec<String> {
                 fuzz.fail(format!("statement {n} gave {problem} ({message:?}): {}", step.sql));
             }
         }
+        generator.observe(if let Outcome::Error(e) = &outcome { Some(e.as_str()) } else { None });
         check_step(&mut fuzz, &mut model, n, &step, &outcome);
         // Now and then, and at the end, the tables must equal the model.
         if (n % 500 == 499 || n + 1 == count) && !model.in_transaction() {

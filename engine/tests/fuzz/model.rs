@@ -144,6 +144,11 @@ impl Model {
         }
     }
 
+    /// Inside a transaction a statement failed in: only ROLLBACK or COMMIT get out.
+    pub fn aborted(&self) -> bool {
+        matches!(self.transaction, Some((_, true)))
+    }
+
     pub fn rollback(&mut self) {
         self.transaction = None;
     }
