@@ -877,9 +877,9 @@ impl Zone {
     }
 
     /// The UTC instant of a local time in this zone.
-    fn to_utc(&self, local: NaiveDateTime) -> Result<i64> {
+    fn to_utc(self, local: NaiveDateTime) -> Result<i64> {
         let offset = match self {
-            Zone::Fixed(offset) => *offset,
+            Zone::Fixed(offset) => offset,
             Zone::Named(tz) => match tz.offset_from_local_datetime(&local) {
                 chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => o.fix(),
                 // A local time skipped by a DST change: read it with the offset before it.
@@ -890,10 +890,10 @@ impl Zone {
     }
 
     /// The local time in this zone of a UTC instant.
-    fn to_local(&self, utc: i64) -> Result<i64> {
+    fn to_local(self, utc: i64) -> Result<i64> {
         let t = datetime(utc)?;
         let offset = match self {
-            Zone::Fixed(offset) => *offset,
+            Zone::Fixed(offset) => offset,
             Zone::Named(tz) => tz.offset_from_utc_datetime(&t).fix(),
         };
         Ok(utc + offset.local_minus_utc() as i64 * MICROS_PER_SECOND)

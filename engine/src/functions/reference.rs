@@ -220,3 +220,19 @@ pub fn markdown_table() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's table is this list.
+    #[test]
+    fn readme_lists_every_function() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let start = readme.find("<!-- functions table").expect("the README has the functions table");
+        let body_start = readme[start..].find('\n').map(|n| start + n + 1).unwrap();
+        let end = readme.find("<!-- end of functions table -->").expect("the table ends");
+        let table = markdown_table();
+        assert_eq!(&readme[body_start..end], table, "README.md's function table differs; it should be:\n{table}");
+    }
+}

@@ -57,7 +57,7 @@ pub async fn corrupt_inputs(scratch: &Path) -> Vec<String> {
     let mut long_line = b"1,".to_vec();
     long_line.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
     long_line.extend(b",3\n");
-    let corpus = vec![
+    let corpus = [
         Corrupt {
             name: "truncated.parquet",
             bytes: half(valid_parquet),

@@ -680,7 +680,8 @@ impl Generator {
                 let mut text = self.query(tables);
                 let at = self.rng.below(text.len());
                 let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-                text.insert_str(at, *self.rng.pick(&words));
+                let word = words[self.rng.below(words.len())];
+                text.insert_str(at, word);
                 text
             }
         }
