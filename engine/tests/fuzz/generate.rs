@@ -609,7 +609,8 @@ impl Generator {
 
     fn other(&mut self, tables: &[String]) -> String {
         let t = self.rng.pick(tables).clone();
-        match self.rng.below(12) {
+        match self.rng.below(16) {
+            12..=15 => self.lake(),
             0 => format!("CREATE OR REPLACE VIEW v_{t} AS SELECT id, {} FROM {t}", self.expr(1, &["id", "s", "n"])),
             1 => format!("SELECT * FROM v_{t}"),
             2 => format!("EXPLAIN SELECT * FROM {t} WHERE id = 1"),
@@ -622,6 +623,35 @@ impl Generator {
             9 => format!("ALTER TABLE {t} RENAME TO {t}"),
             10 => "SHOW TABLES".into(),
             _ => format!("EXPLAIN ANALYZE SELECT count(*) FROM {t}"),
+        }
+    }
+
+    /// Lake DDL and reads over the generated files (in schema `lake`; never a tracked table).
+    fn lake(&mut self) -> String {
+        let files = self.files.display().to_string();
+        let formats = [
+            "ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE",
+            "STORED AS PARQUET",
+            "STORED AS JSON",
+            "ROW FORMAT DELIMITED FIELDS TERMINATED BY '|' NULL DEFINED AS '' STORED AS TEXTFILE",
+            "STORED AS ORC",
+        ];
+        let properties = ["", "TABLE PROPERTIES ('skip.header.line.count'='1')", "TBLPROPERTIES ('numRows'='x')"];
+        let n = self.rng.below(4);
+        match self.rng.below(8) {
+            0 => "CREATE EXTERNAL SCHEMA IF NOT EXISTS lake FROM DATA CATALOG DATABASE 'lakedb' IAM_ROLE 'arn:aws:iam::1:role/r' CREATE EXTERNAL DATABASE IF NOT EXISTS".into(),
+            1 | 2 => format!(
+                "CREATE EXTERNAL TABLE lake.x{n} (id int, s varchar(8), n bigint) {} LOCATION '{files}/' {}",
+                self.rng.pick(&formats),
+                self.rng.pick(&properties)
+            ),
+            3 => format!(
+                "CREATE EXTERNAL TABLE lake.p{n} (id int, s varchar(8)) PARTITIONED BY (n bigint) STORED AS PARQUET LOCATION '{files}/'"
+            ),
+            4 => format!("ALTER TABLE lake.p{n} ADD IF NOT EXISTS PARTITION (n={}) LOCATION '{files}/'", self.rng.below(3)),
+            5 => format!("MSCK REPAIR TABLE lake.p{n}"),
+            6 => format!("DROP TABLE lake.x{n}"),
+            _ => format!("SELECT count(*), max(\"$path\") FROM lake.x{n} WHERE {}", self.expr(1, &["id", "s", "n"])),
         }
     }
 
