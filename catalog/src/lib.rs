@@ -6,6 +6,8 @@
 //! added later. Storage sits behind [`CatalogStore`]; [`SqliteCatalog`] is the embedded one.
 //! This crate knows nothing of DataFusion.
 
+pub mod access;
+mod access_sqlite;
 mod lake;
 mod lake_sqlite;
 mod load;
@@ -14,6 +16,9 @@ mod sqlite;
 mod txn;
 pub mod types;
 
+pub use access::{
+    AccessCatalog, AccessOp, AccessState, DefaultGrant, Grant, Grantee, GroupDef, Privilege, RoleDef, Securable, UserDef,
+};
 pub use lake::{
     ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFormat, LakePartition, LakeState,
     TableVersion, arrow_to_lake_type, lake_type_to_arrow,
@@ -68,7 +73,7 @@ pub fn now() -> String {
 
 /// Where the catalog is kept. Implementations must make [`commit`](Self::commit) atomic and
 /// serializable across processes, and never block readers on writers.
-pub trait CatalogStore: LakeCatalog + Send + Sync {
+pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     /// The newest committed snapshot.
     fn latest_snapshot(&self) -> Result<SnapshotId>;
 

@@ -151,6 +151,11 @@ CREATE TABLE tarn_lake_partition (
 );
 INSERT INTO tarn_metadata VALUES ('lake_version', '0');
 "#,
+    // 4: access control: users, groups, roles, grants, as one JSON document.
+    r#"
+CREATE TABLE tarn_access (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, state TEXT NOT NULL);
+INSERT INTO tarn_access VALUES (1, 0, '{"users":{},"groups":{},"roles":{},"grants":[],"defaults":[]}');
+"#,
 ];
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::parser::DFParser;
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
-use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::ast::ObjectName;
 use datafusion::sql::sqlparser::tokenizer::Token;
 use tarn_catalog::{LakeColumn, LakeFormat};
 
@@ -98,66 +97,7 @@ pub struct ExternalTableSpec {
     pub comment: Option<String>,
 }
 
-type P<'a, 'b> = &'b mut DFParser<'a>;
-
-fn syntax(e: ParserError) -> Error {
-    Error::Parse(e.to_string().replace("sql parser error: ", ""))
-}
-
-fn word_is(token: &Token, word: &str) -> bool {
-    matches!(token, Token::Word(w) if w.value.eq_ignore_ascii_case(word))
-}
-
-fn peek_is(p: &DFParser<'_>, n: usize, word: &str) -> bool {
-    word_is(&p.parser.peek_nth_token(n).token, word)
-}
-
-/// Consumes `words` if they come next, in order.
-fn eat(p: P, words: &[&str]) -> bool {
-    if words.iter().enumerate().all(|(i, w)| peek_is(p, i, w)) {
-        for _ in words {
-            p.parser.next_token();
-        }
-        return true;
-    }
-    false
-}
-
-fn expect(p: P, words: &[&str]) -> Result<()> {
-    if eat(p, words) {
-        return Ok(());
-    }
-    Err(Error::Parse(format!("expected {}, found {}", words.join(" "), p.parser.peek_token())))
-}
-
-fn string(p: P) -> Result<String> {
-    p.parser.parse_literal_string().map_err(syntax)
-}
-
-/// An identifier as Redshift folds it: lower case unless quoted.
-fn folded(ident: &Ident) -> String {
-    match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    }
-}
-
-fn identifier(p: P) -> Result<String> {
-    Ok(folded(&p.parser.parse_identifier().map_err(syntax)?))
-}
-
-fn object_name(p: P) -> Result<ObjectName> {
-    let name = p.parser.parse_object_name(false).map_err(syntax)?;
-    Ok(ObjectName(
-        name.0
-            .into_iter()
-            .map(|part| match part {
-                ObjectNamePart::Identifier(ident) => ObjectNamePart::Identifier(Ident::new(folded(&ident))),
-                other => other,
-            })
-            .collect(),
-    ))
-}
+use crate::sql::tokens::{P, eat, expect, identifier, object_name, peek_is, string, syntax, word_is};
 
 /// `('k' = 'v', ...)` or DataFusion's `('k' 'v', ...)`.
 fn properties(p: P) -> Result<BTreeMap<String, String>> {

@@ -6,6 +6,7 @@ pub mod names;
 pub mod parser;
 mod planner;
 pub(crate) mod rewrite;
+pub(crate) mod tokens;
 
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
