@@ -12,6 +12,9 @@ use crate::{Error, Result};
 /// A login user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserDef {
+    /// `usesysid`: assigned when the user is created.
+    #[serde(default)]
+    pub id: i64,
     pub name: String,
     pub superuser: bool,
     pub create_db: bool,
@@ -28,6 +31,8 @@ pub struct UserDef {
 /// A group of users (`CREATE GROUP`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GroupDef {
+    #[serde(default)]
+    pub id: i64,
     pub name: String,
     pub members: BTreeSet<String>,
 }
@@ -35,6 +40,8 @@ pub struct GroupDef {
 /// A role (`CREATE ROLE`), granted to users and to other roles.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RoleDef {
+    #[serde(default)]
+    pub id: i64,
     pub name: String,
     pub owner: String,
     pub users: BTreeSet<String>,
@@ -148,6 +155,9 @@ pub struct AccessState {
     pub roles: BTreeMap<String, RoleDef>,
     pub grants: BTreeSet<Grant>,
     pub defaults: BTreeSet<DefaultGrant>,
+    /// The next id for a user, group or role (ids below are Redshift's system users).
+    #[serde(default)]
+    pub next_id: i64,
 }
 
 /// A change of the access state.
@@ -155,17 +165,32 @@ pub struct AccessState {
 pub enum AccessOp {
     CreateUser(UserDef),
     /// Replaces a user's definition (password, flags, name).
-    AlterUser { name: String, user: UserDef },
+    AlterUser {
+        name: String,
+        user: UserDef,
+    },
     DropUser(String),
     CreateGroup(GroupDef),
     DropGroup(String),
-    AddToGroup { group: String, users: Vec<String> },
-    DropFromGroup { group: String, users: Vec<String> },
+    AddToGroup {
+        group: String,
+        users: Vec<String>,
+    },
+    DropFromGroup {
+        group: String,
+        users: Vec<String>,
+    },
     CreateRole(RoleDef),
     DropRole(String),
     /// `GRANT ROLE role TO user | ROLE other`.
-    GrantRole { role: String, to: Grantee },
-    RevokeRole { role: String, from: Grantee },
+    GrantRole {
+        role: String,
+        to: Grantee,
+    },
+    RevokeRole {
+        role: String,
+        from: Grantee,
+    },
     Grant(Grant),
     Revoke(Grant),
     AddDefault(DefaultGrant),
@@ -193,6 +218,11 @@ impl AccessState {
         }
     }
 
+    fn allocate_id(&mut self) -> i64 {
+        self.next_id = self.next_id.max(100) + 1;
+        self.next_id
+    }
+
     /// Applies one change, or fails without changing anything.
     pub fn apply(&mut self, op: &AccessOp) -> Result<()> {
         match op {
@@ -200,7 +230,8 @@ impl AccessState {
                 if self.name_taken(&user.name) {
                     return Err(Error::AlreadyExists(format!("user \"{}\" already exists", user.name)));
                 }
-                self.users.insert(user.name.clone(), user.clone());
+                let id = self.allocate_id();
+                self.users.insert(user.name.clone(), UserDef { id, ..user.clone() });
             }
             AccessOp::AlterUser { name, user } => {
                 if !self.users.contains_key(name) {
@@ -212,7 +243,9 @@ impl AccessState {
                     }
                     self.rename_user(name, &user.name);
                 }
-                self.users.insert(user.name.clone(), user.clone());
+                let id = self.users[name].id;
+                self.users.remove(name);
+                self.users.insert(user.name.clone(), UserDef { id, ..user.clone() });
             }
             AccessOp::DropUser(name) => {
                 if self.users.remove(name).is_none() {
@@ -235,7 +268,8 @@ impl AccessState {
                 if let Some(user) = group.members.iter().find(|u| !self.users.contains_key(*u)) {
                     return Err(missing("user", user));
                 }
-                self.groups.insert(group.name.clone(), group.clone());
+                let id = self.allocate_id();
+                self.groups.insert(group.name.clone(), GroupDef { id, ..group.clone() });
             }
             AccessOp::DropGroup(name) => {
                 if self.groups.remove(name).is_none() {
@@ -263,7 +297,8 @@ impl AccessState {
                 if self.name_taken(&role.name) {
                     return Err(Error::AlreadyExists(format!("role \"{}\" already exists", role.name)));
                 }
-                self.roles.insert(role.name.clone(), role.clone());
+                let id = self.allocate_id();
+                self.roles.insert(role.name.clone(), RoleDef { id, ..role.clone() });
             }
             AccessOp::DropRole(name) => {
                 if self.roles.remove(name).is_none() {
@@ -287,7 +322,9 @@ impl AccessState {
                     && let Grantee::Role(other) = to
                     && (other == role || self.role_closure_of_role(role).contains(other.as_str()))
                 {
-                    return Err(Error::Unsupported(format!("granting role \"{role}\" to \"{other}\" would make a cycle")));
+                    return Err(Error::Unsupported(format!(
+                        "granting role \"{role}\" to \"{other}\" would make a cycle"
+                    )));
                 }
                 let def = self.roles.get_mut(role).expect("checked");
                 let (set, name) = match to {
@@ -395,7 +432,11 @@ impl AccessState {
         self.defaults
             .iter()
             .filter(|d| d.schema.is_none_or(|s| s == schema) && d.owner.as_deref().is_none_or(|o| o == owner))
-            .map(|d| Grant { object: Securable::Relation(relation), privilege: d.privilege, grantee: d.grantee.clone() })
+            .map(|d| Grant {
+                object: Securable::Relation(relation),
+                privilege: d.privilege,
+                grantee: d.grantee.clone(),
+            })
             .collect()
     }
 }
@@ -417,6 +458,7 @@ mod tests {
 
     fn user(name: &str) -> UserDef {
         UserDef {
+            id: 0,
             name: name.into(),
             superuser: false,
             create_db: false,
@@ -433,7 +475,7 @@ mod tests {
         let mut state = AccessState::default();
         for op in [
             AccessOp::CreateUser(user("keeyong")),
-            AccessOp::CreateGroup(GroupDef { name: "analytics_users".into(), members: Default::default() }),
+            AccessOp::CreateGroup(GroupDef { name: "analytics_users".into(), ..Default::default() }),
             AccessOp::AddToGroup { group: "analytics_users".into(), users: vec!["keeyong".into()] },
             AccessOp::CreateRole(RoleDef { name: "staff".into(), ..Default::default() }),
             AccessOp::CreateRole(RoleDef { name: "manager".into(), ..Default::default() }),
@@ -452,7 +494,9 @@ mod tests {
         let grantees = state.grantees_of("keeyong");
         assert!(grantees.contains(&Grantee::Role("staff".into())));
         assert!(state.apply(&AccessOp::CreateUser(user("staff"))).is_err(), "one namespace");
-        assert!(state.apply(&AccessOp::GrantRole { role: "manager".into(), to: Grantee::Role("staff".into()) }).is_err());
+        assert!(
+            state.apply(&AccessOp::GrantRole { role: "manager".into(), to: Grantee::Role("staff".into()) }).is_err()
+        );
         state.apply(&AccessOp::DropUser("keeyong".into())).unwrap();
         assert!(state.groups["analytics_users"].members.is_empty());
     }

@@ -22,7 +22,9 @@ impl AccessCatalog for SqliteCatalog {
     }
 
     fn access_version(&self) -> Result<i64> {
-        self.with_conn(|conn| conn.prepare_cached("SELECT version FROM tarn_access WHERE id = 1")?.query_row([], |r| r.get(0)))
+        self.with_conn(|conn| {
+            conn.prepare_cached("SELECT version FROM tarn_access WHERE id = 1")?.query_row([], |r| r.get(0))
+        })
     }
 
     fn apply_access(&self, ops: &[AccessOp]) -> Result<()> {
@@ -30,7 +32,9 @@ impl AccessCatalog for SqliteCatalog {
         self.with_conn(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (version, text): (i64, String) =
-                tx.query_row("SELECT version, state FROM tarn_access WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                tx.query_row("SELECT version, state FROM tarn_access WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             let applied = decode(&text).and_then(|mut state| {
                 for op in ops {
                     state.apply(op)?;
@@ -40,7 +44,10 @@ impl AccessCatalog for SqliteCatalog {
             });
             match applied {
                 Ok(json) => {
-                    tx.execute("UPDATE tarn_access SET version = ?1, state = ?2 WHERE id = 1", params![version + 1, json])?;
+                    tx.execute(
+                        "UPDATE tarn_access SET version = ?1, state = ?2 WHERE id = 1",
+                        params![version + 1, json],
+                    )?;
                     tx.commit()?;
                     outcome = Some(Ok(()));
                 }
@@ -62,6 +69,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let catalog = SqliteCatalog::open(dir.path().join("c.db"), "admin").unwrap();
         let user = UserDef {
+            id: 0,
             name: "ann".into(),
             superuser: false,
             create_db: false,
@@ -74,7 +82,7 @@ mod tests {
         catalog.apply_access(&[AccessOp::CreateUser(user.clone())]).unwrap();
         let err = catalog
             .apply_access(&[
-                AccessOp::CreateGroup(GroupDef { name: "g".into(), members: Default::default() }),
+                AccessOp::CreateGroup(GroupDef { name: "g".into(), ..Default::default() }),
                 AccessOp::CreateUser(user),
             ])
             .unwrap_err();

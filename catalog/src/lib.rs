@@ -17,7 +17,8 @@ mod txn;
 pub mod types;
 
 pub use access::{
-    AccessCatalog, AccessOp, AccessState, DefaultGrant, Grant, Grantee, GroupDef, Privilege, RoleDef, Securable, UserDef,
+    AccessCatalog, AccessOp, AccessState, DefaultGrant, Grant, Grantee, GroupDef, Privilege, RoleDef, Securable,
+    UserDef,
 };
 pub use lake::{
     ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFormat, LakePartition, LakeState,

@@ -199,6 +199,11 @@ impl CatalogState {
     }
 
     /// Tables and views of a schema, sorted by name.
+    /// Every table and view.
+    pub fn relations(&self) -> impl Iterator<Item = Relation<'_>> {
+        self.tables.values().map(Relation::Table).chain(self.views.values().map(Relation::View))
+    }
+
     pub fn relations_in(&self, schema_id: ObjectId) -> Vec<Relation<'_>> {
         let mut out: Vec<Relation<'_>> = self
             .tables
@@ -320,6 +325,20 @@ impl Relation<'_> {
         match self {
             Relation::Table(t) => t.id,
             Relation::View(v) => v.id,
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        match self {
+            Relation::Table(t) => &t.owner,
+            Relation::View(v) => &v.owner,
+        }
+    }
+
+    pub fn schema_id(&self) -> ObjectId {
+        match self {
+            Relation::Table(t) => t.schema_id,
+            Relation::View(v) => v.schema_id,
         }
     }
 }

@@ -118,10 +118,14 @@ pub(crate) fn drop(
                 };
                 if cascade {
                     for op in contents {
+                        if let CatalogOp::DropTable(id) | CatalogOp::DropView(id) = op {
+                            crate::access::forget(session, tarn_catalog::Securable::Relation(id))?;
+                        }
                         session.apply(op)?;
                     }
                 }
                 session.apply(CatalogOp::DropSchema(schema_id))?;
+                crate::access::forget(session, tarn_catalog::Securable::Schema(schema_id))?;
             }
             Ok(Output::command("DROP SCHEMA"))
         }
@@ -142,7 +146,13 @@ pub(crate) fn drop(
                     })
                 })?;
                 match op {
-                    Some(op) => session.apply(op?)?,
+                    Some(op) => {
+                        let op = op?;
+                        if let CatalogOp::DropTable(id) | CatalogOp::DropView(id) = op {
+                            crate::access::forget(session, tarn_catalog::Securable::Relation(id))?;
+                        }
+                        session.apply(op)?
+                    }
                     None if if_exists => {}
                     None => {
                         let kind = if want_table { "table" } else { "view" };
@@ -215,6 +225,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
             table.columns.push(ColumnDef::new(name, sql_type));
         }
         session.apply(CatalogOp::CreateTable(table.clone()))?;
+        crate::access::default_grants(session, table.schema_id, &table.owner, table.id)?;
         let rows = write::write_into(session, &table, &plan).await?;
         return Ok(Output::command_with_rows("SELECT", rows));
     }
@@ -275,6 +286,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
             }
         }
     }
+    crate::access::default_grants(session, table.schema_id, &table.owner, table.id)?;
     session.apply(CatalogOp::CreateTable(table))?;
     Ok(Output::command("CREATE TABLE"))
 }
@@ -365,9 +377,60 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
         Some(Ok(_)) => {
             return Err(Error::Invalid(format!("relation \"{schema}.{name}\" already exists")));
         }
-        None => session.apply(CatalogOp::CreateView(ViewDef { id: allocate_id(session)?, ..def }))?,
+        None => {
+            let id = allocate_id(session)?;
+            crate::access::default_grants(session, schema_id, &def.owner, id)?;
+            session.apply(CatalogOp::CreateView(ViewDef { id, ..def }))?
+        }
     }
     Ok(Output::command("CREATE VIEW"))
+}
+
+/// `ALTER TABLE|VIEW|SCHEMA name OWNER TO user`: the owner or a superuser may.
+pub(crate) fn set_owner(
+    session: &Session,
+    kind: crate::access::OwnedKind,
+    name: &ObjectName,
+    owner: &str,
+    superuser: bool,
+) -> Result<Output> {
+    let me = session.user();
+    let me = me.as_str();
+    let denied = |what: String| Err(Error::PermissionDenied(format!("for {what} (only its owner may change it)")));
+    match kind {
+        crate::access::OwnedKind::Schema => {
+            let name = single_name(name)?;
+            let def = session
+                .shared
+                .with_state(|s| s.schema_by_name(&name).cloned())?
+                .ok_or_else(|| Error::Invalid(format!("schema \"{name}\" does not exist")))?;
+            if !superuser && def.owner != me {
+                return denied(format!("schema {name}"));
+            }
+            session.apply(CatalogOp::AlterSchema(SchemaDef { owner: owner.to_string(), ..def }))?;
+            Ok(Output::command("ALTER SCHEMA"))
+        }
+        crate::access::OwnedKind::Table => {
+            let (schema, table) = resolve_name(name)?;
+            let op = session.shared.with_state(|s| {
+                s.relation_by_name(&schema, &table).map(|r| match r {
+                    Relation::Table(t) => {
+                        (t.owner.clone(), CatalogOp::AlterTable(TableDef { owner: owner.to_string(), ..t.clone() }))
+                    }
+                    Relation::View(v) => {
+                        (v.owner.clone(), CatalogOp::AlterView(ViewDef { owner: owner.to_string(), ..v.clone() }))
+                    }
+                })
+            })?;
+            let (current, op) =
+                op.ok_or_else(|| Error::Invalid(format!("relation \"{schema}.{table}\" does not exist")))?;
+            if !superuser && current != me {
+                return denied(format!("relation {table}"));
+            }
+            session.apply(op)?;
+            Ok(Output::command("ALTER TABLE"))
+        }
+    }
 }
 
 pub(crate) fn comment(

@@ -72,6 +72,8 @@ pub(crate) struct EngineInner {
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
     latest: Mutex<Option<Arc<CatalogState>>>,
+    /// Access control as last loaded.
+    access: Mutex<Option<Arc<tarn_catalog::AccessState>>>,
 }
 
 impl Engine {
@@ -118,15 +120,66 @@ impl Engine {
             stores: Arc::new(crate::storage::Stores::new()),
             lake: Default::default(),
             latest: Mutex::new(None),
+            access: Mutex::new(None),
         });
         let engine = Engine { inner };
         engine.inner.remove_abandoned_files()?;
+        engine.seed_access()?;
         Ok(engine)
     }
 
-    /// A new session: its own transaction state and settings over this warehouse.
+    /// A new session: its own transaction state and settings over this warehouse, as the
+    /// warehouse's superuser (the embedded user).
     pub fn session(&self) -> Result<Session> {
-        Session::new(self.inner.clone())
+        Session::new(self.inner.clone(), None)
+    }
+
+    /// A new session as `user`, whose privileges every statement is checked against.
+    pub fn session_as(&self, user: &str) -> Result<Session> {
+        if !self.inner.access_state()?.users.contains_key(user) {
+            return Err(Error::Invalid(format!("user \"{user}\" does not exist")));
+        }
+        Session::new(self.inner.clone(), Some(user.to_string()))
+    }
+
+    /// Users, groups, roles and grants as committed.
+    pub fn access_state(&self) -> Result<Arc<tarn_catalog::AccessState>> {
+        self.inner.access_state()
+    }
+
+    /// Applies access-control changes at once (outside any session), such as the first
+    /// superuser of a server.
+    pub fn apply_access(&self, ops: &[tarn_catalog::AccessOp]) -> Result<()> {
+        Ok(self.inner.store.apply_access(ops)?)
+    }
+
+    /// The user the embedded session runs as.
+    pub fn embedded_user(&self) -> &str {
+        &self.inner.config.user
+    }
+
+    /// A new warehouse's schema `public` may be used and created in by everyone (PUBLIC), as
+    /// in Redshift; done once (`REVOKE ... FROM PUBLIC` then sticks).
+    fn seed_access(&self) -> Result<()> {
+        let state = self.inner.access_state()?;
+        if state.version != 0 {
+            return Ok(());
+        }
+        let public = self.inner.latest_state()?.schema_by_name(tarn_catalog::DEFAULT_SCHEMA).map(|s| s.id);
+        let ops: Vec<tarn_catalog::AccessOp> = public
+            .into_iter()
+            .flat_map(|id| {
+                [tarn_catalog::Privilege::Usage, tarn_catalog::Privilege::Create].map(|privilege| {
+                    tarn_catalog::AccessOp::Grant(tarn_catalog::Grant {
+                        object: tarn_catalog::Securable::Schema(id),
+                        privilege,
+                        grantee: tarn_catalog::Grantee::Public,
+                    })
+                })
+            })
+            .collect();
+        self.inner.store.apply_access(&ops)?;
+        Ok(())
     }
 
     /// The warehouse directory.
@@ -142,6 +195,18 @@ impl Engine {
 }
 
 impl EngineInner {
+    /// Access control as committed (cached until someone changes it).
+    pub fn access_state(&self) -> Result<Arc<tarn_catalog::AccessState>> {
+        let version = self.store.access_version()?;
+        let mut cached = self.access.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = cached.as_ref().filter(|s| s.version == version) {
+            return Ok(state.clone());
+        }
+        let state = Arc::new(self.store.access_state()?);
+        *cached = Some(state.clone());
+        Ok(state)
+    }
+
     /// The catalog at the newest snapshot (cached until someone commits).
     pub fn latest_state(&self) -> Result<Arc<CatalogState>> {
         let head = self.store.latest_snapshot()?;

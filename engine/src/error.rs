@@ -16,6 +16,9 @@ pub enum Error {
     /// Invalid input: bad names, bad values, constraint violations.
     #[error("{0}")]
     Invalid(String),
+    /// A privilege check failed (PostgreSQL's words: `permission denied for schema pii`).
+    #[error("permission denied {0}")]
+    PermissionDenied(String),
     #[error("current transaction is aborted, commands ignored until end of transaction block (ROLLBACK)")]
     TransactionAborted,
     /// A refused or failed object-store (S3 or local lake) operation.

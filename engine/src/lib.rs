@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod copy;
 mod datefmt;
 mod ddl;

@@ -202,7 +202,12 @@ pub(crate) struct ActiveTxn {
     pub read_only: bool,
     /// Every data file this transaction wrote, committed to it or not.
     pub written: Vec<String>,
+    /// Access-control changes, applied when the transaction commits.
+    pub access: Vec<tarn_catalog::AccessOp>,
 }
+
+/// Numbers sessions for `pg_backend_pid()`.
+static NEXT_SESSION_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
 
 /// Session state the DataFusion catalog providers read.
 pub(crate) struct SessionShared {
@@ -217,6 +222,14 @@ pub(crate) struct SessionShared {
     pub pseudo_columns: AtomicBool,
     /// When the current transaction began (SYSDATE, CURRENT_DATE).
     pub clock: Arc<functions::TransactionClock>,
+    /// The user the session logged in as.
+    pub login: String,
+    /// The embedded session: its login is the warehouse's superuser, whoever the catalog lists.
+    pub embedded: bool,
+    /// The user the session runs as now (`SET SESSION AUTHORIZATION` changes it).
+    pub user: parking_lot::RwLock<String>,
+    /// The session's number (`pg_backend_pid()`), unique in the process.
+    pub id: i64,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -432,6 +445,7 @@ fn parse_timestamp(text: &str) -> Result<String> {
 enum Work {
     Sql(Box<DFStatement>),
     MergeRemoveDuplicates(Box<dml::MergeRemoveDuplicates>),
+    Access(Box<crate::access::AccessStatement>),
     Copy(Box<crate::copy::CopyFrom>),
     Unload(Box<crate::unload::Unload>),
 }
@@ -443,7 +457,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(engine: Arc<EngineInner>) -> Result<Session> {
+    pub(crate) fn new(engine: Arc<EngineInner>, user: Option<String>) -> Result<Session> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -457,6 +471,7 @@ impl Session {
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
         let storage_read = engine.stores.read.clone();
+        let engine_user = engine.config.user.clone();
         let shared = Arc::new(SessionShared {
             engine,
             txn: Mutex::new(None),
@@ -465,6 +480,10 @@ impl Session {
             progress: Arc::new(Progress { storage_read, ..Progress::default() }),
             pseudo_columns: AtomicBool::new(false),
             clock: Arc::new(functions::TransactionClock::default()),
+            embedded: user.is_none(),
+            user: parking_lot::RwLock::new(user.clone().unwrap_or_else(|| engine_user.clone())),
+            login: user.unwrap_or_else(|| engine_user.clone()),
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
         });
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
@@ -477,6 +496,7 @@ impl Session {
         }
         let ctx = SessionContext::new_with_state(builder.build());
         functions::register(&ctx, shared.clock.clone());
+        crate::system::functions::register(&ctx, Arc::downgrade(&shared));
         let _ = shared.state.set(ctx.state_weak_ref());
         Ok(Session { shared, ctx })
     }
@@ -562,6 +582,7 @@ impl Session {
 
     async fn run_statement(&mut self, statement: Statement) -> Result<Output> {
         self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
+        crate::access::authorize(self, &statement).await?;
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),
@@ -600,6 +621,10 @@ impl Session {
             }
             Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
             Statement::MergeRemoveDuplicates(merge) => self.transactional(Work::MergeRemoveDuplicates(merge)).await,
+            Statement::Access(access) if matches!(*access, crate::access::AccessStatement::SetAuthorization(_)) => {
+                crate::access::execute(self, *access)
+            }
+            Statement::Access(access) => self.transactional(Work::Access(access)).await,
             Statement::Unload(unload) => self.transactional(Work::Unload(unload)).await,
         }
     }
@@ -624,6 +649,7 @@ impl Session {
         let result = match work {
             Work::Sql(statement) => self.run_sql(*statement).await,
             Work::MergeRemoveDuplicates(merge) => dml::merge_remove_duplicates(self, &merge).await,
+            Work::Access(access) => crate::access::execute(self, *access),
             Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
             Work::Unload(unload) => crate::unload::unload(self, *unload).await,
         };
@@ -648,6 +674,7 @@ impl Session {
             running: true,
             read_only: false,
             written: Vec::new(),
+            access: Vec::new(),
         });
         Ok(())
     }
@@ -681,6 +708,7 @@ impl Session {
                     running: false,
                     read_only: false,
                     written: Vec::new(),
+                    access: Vec::new(),
                 });
                 Ok(Output::command("BEGIN"))
             }
@@ -719,6 +747,7 @@ impl Session {
             running: false,
             read_only: true,
             written: Vec::new(),
+            access: Vec::new(),
         });
         Ok(Output::command("BEGIN"))
     }
@@ -740,8 +769,11 @@ impl Session {
     }
 
     fn commit(&self, active: ActiveTxn) -> Result<SnapshotId> {
-        match self.shared.engine.store.commit(&active.txn, &self.shared.engine.config.user) {
+        match self.shared.engine.store.commit(&active.txn, &self.user()) {
             Ok(snapshot) => {
+                if !active.access.is_empty() {
+                    self.shared.engine.store.apply_access(&active.access)?;
+                }
                 // Files written and then replaced inside the transaction are referenced by no
                 // snapshot: remove them now.
                 let kept: BTreeSet<&String> =
@@ -775,8 +807,58 @@ impl Session {
         }
     }
 
-    pub(crate) fn user(&self) -> &str {
-        &self.shared.engine.config.user
+    /// The user the session runs as.
+    pub fn user(&self) -> String {
+        self.shared.user.read().clone()
+    }
+
+    /// `SET SESSION AUTHORIZATION user` (`DEFAULT`: back to the login user): a superuser's
+    /// session may act as another user, with that user's privileges.
+    pub(crate) fn set_authorization(&self, user: Option<String>) -> Result<Output> {
+        let state = self.shared.engine.access_state()?;
+        if !(self.shared.embedded || state.is_superuser(&self.shared.login)) {
+            return Err(Error::PermissionDenied("to set session authorization (only superusers may)".into()));
+        }
+        let user = user.unwrap_or_else(|| self.shared.login.clone());
+        if user != self.shared.login && !state.users.contains_key(&user) {
+            return Err(Error::Invalid(format!("user \"{user}\" does not exist")));
+        }
+        *self.shared.user.write() = user;
+        Ok(Output::command("SET"))
+    }
+
+    /// Access control as this session sees it: committed, plus its transaction's changes.
+    pub(crate) fn access_state(&self) -> Result<Arc<tarn_catalog::AccessState>> {
+        let committed = self.shared.engine.access_state()?;
+        let guard = self.shared.lock();
+        match guard.as_ref().filter(|a| !a.access.is_empty()) {
+            None => Ok(committed),
+            Some(active) => {
+                let mut state = committed.as_ref().clone();
+                for op in &active.access {
+                    state.apply(op)?;
+                }
+                Ok(Arc::new(state))
+            }
+        }
+    }
+
+    /// Whether the session's user is a superuser (the embedded session always is).
+    pub(crate) fn is_superuser(&self, state: &tarn_catalog::AccessState) -> bool {
+        let user = self.shared.user.read();
+        (self.shared.embedded && *user == self.shared.login) || state.is_superuser(&user)
+    }
+
+    /// Adds access-control changes to the current transaction (applied when it commits).
+    pub(crate) fn queue_access(&self, ops: Vec<tarn_catalog::AccessOp>) -> Result<()> {
+        match self.shared.lock().as_mut() {
+            Some(active) if active.read_only => Err(read_only_error(&active.txn)),
+            Some(active) => {
+                active.access.extend(ops);
+                Ok(())
+            }
+            None => Err(Error::Invalid("no transaction".into())),
+        }
     }
 
     async fn run_sql(&mut self, statement: DFStatement) -> Result<Output> {

@@ -90,7 +90,9 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 async fn run_file(path: &Path) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let engine = Engine::open(dir.path().join("warehouse")).map_err(|e| e.to_string())?;
+    // The embedded user has a fixed name, so that files can show it.
+    let config = tarn_engine::EngineConfig { user: "tarn-test".into(), ..Default::default() };
+    let engine = Engine::open_with(dir.path().join("warehouse"), config).map_err(|e| e.to_string())?;
     let mut runner = sqllogictest::Runner::new(move || {
         let engine = engine.clone();
         async move { Ok(TarnDb { session: engine.session()? }) }

@@ -72,6 +72,22 @@ pub enum LakeStatement {
     },
 }
 
+impl LakeStatement {
+    /// The schema whose tables the statement changes (for the privilege check: its owner may).
+    pub(crate) fn external_schema(&self) -> Option<String> {
+        let schema_of = |name: &ObjectName| crate::ddl::resolve_name(name).ok().map(|(schema, _)| schema);
+        match self {
+            LakeStatement::CreateExternalTable(spec) => spec.name.as_ref().and_then(schema_of),
+            LakeStatement::AddPartitions { table, .. }
+            | LakeStatement::DropPartitions { table, .. }
+            | LakeStatement::SetLocation { table, .. }
+            | LakeStatement::SetProperties { table, .. }
+            | LakeStatement::MsckRepair { table } => schema_of(table),
+            _ => None,
+        }
+    }
+}
+
 /// `(k='v', ...)` and an optional location.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionSpec {

@@ -101,7 +101,14 @@ fn name_select(select: &mut Select, top: bool) {
         let (expr, name, is_column, from_column) = match item {
             SelectItem::UnnamedExpr(expr) => {
                 let name = named(expr);
-                let is_column = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                let is_column = match expr {
+                    Expr::Identifier(ident) => {
+                        ident.quote_style.is_some()
+                            || !super::rewrite::SESSION_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k))
+                    }
+                    Expr::CompoundIdentifier(_) => true,
+                    _ => false,
+                };
                 let from_column = name.as_ref().is_some_and(|n| n.from_column);
                 (expr.clone(), name.map_or_else(|| UNNAMED.to_string(), |n| n.text), is_column, from_column)
             }
@@ -148,6 +155,16 @@ impl From<String> for Name {
 fn named(expr: &Expr) -> Option<Name> {
     let column = |text: String| Some(Name { text, from_column: true });
     Some(Name::from(match expr {
+        // `user` is `current_user` to Redshift.
+        Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("user") => {
+            "current_user".into()
+        }
+        Expr::Identifier(ident)
+            if ident.quote_style.is_none()
+                && super::rewrite::SESSION_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k)) =>
+        {
+            ident.value.to_lowercase()
+        }
         Expr::Identifier(ident) => return column(normalize(ident)),
         Expr::CompoundIdentifier(parts) => return column(normalize(parts.last()?)),
         Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => return named(inner),

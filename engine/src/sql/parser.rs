@@ -38,6 +38,8 @@ pub enum Statement {
     Lake(Box<crate::lake::LakeStatement>),
     /// Redshift's `MERGE INTO t USING s ON cond REMOVE DUPLICATES`.
     MergeRemoveDuplicates(Box<crate::dml::MergeRemoveDuplicates>),
+    /// Users, groups, roles, GRANT/REVOKE, default privileges, `ALTER ... OWNER TO`.
+    Access(Box<crate::access::AccessStatement>),
 }
 
 /// What `VACUUM` works on.
@@ -95,6 +97,10 @@ fn parse_error(e: datafusion::error::DataFusionError) -> Error {
 }
 
 fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
+    if let Some(access) = crate::access::parse_access_statement(p)? {
+        expect_end(p)?;
+        return Ok(Statement::Access(Box::new(access)));
+    }
     if let Some(lake) = crate::lake::parse::parse_lake_statement(p)? {
         return Ok(Statement::Lake(Box::new(lake)));
     }
@@ -107,22 +113,6 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 return Ok(if w.keyword == Keyword::END { Statement::Commit } else { Statement::Rollback });
             }
             Keyword::BEGIN | Keyword::START if begins_as_of(p) => return parse_begin_as_of(p),
-            Keyword::CREATE
-                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
-            {
-                return Err(access_control());
-            }
-            Keyword::ALTER
-                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
-            {
-                return Err(access_control());
-            }
-            Keyword::DROP
-                if is_word(p, 1, Keyword::USER) || is_word(p, 1, Keyword::GROUP) || is_word(p, 1, Keyword::ROLE) =>
-            {
-                return Err(access_control());
-            }
-            Keyword::GRANT | Keyword::REVOKE => return Err(access_control()),
             Keyword::VACUUM => {
                 p.parser.next_token();
                 return parse_vacuum(p);
@@ -289,15 +279,6 @@ fn expect_end(p: &DFParser<'_>) -> Result<()> {
     }
 }
 
-/// Whether the `n`th token from here is the keyword `keyword`.
-fn is_word(p: &DFParser<'_>, n: usize, keyword: Keyword) -> bool {
-    matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.keyword == keyword)
-}
-
-fn access_control() -> Error {
-    Error::Unsupported("users, groups, roles and privileges (tarn is a single-user embedded engine)".into())
-}
-
 /// `COPY name [(cols)] FROM ...` (Redshift), as opposed to DataFusion's `COPY ... TO`.
 /// The text of the statement at the parser's position, up to `;` (consumed from the parser),
 /// for the statements whose options tarn parses itself.
@@ -403,7 +384,16 @@ mod tests {
     }
 
     #[test]
-    fn statements_of_later_features_are_reported_as_not_supported() {
+    fn access_control_statements_and_what_is_not_supported_yet() {
+        for sql in [
+            "UNLOAD ('select 1') TO 's3://b/p/' ENCRYPTED",
+            "GRANT EXECUTE ON FUNCTION f TO u",
+            "GRANT DROP ON t TO u",
+            "ALTER ROLE r RENAME TO s",
+        ] {
+            let err = parse(sql).unwrap_err().to_string();
+            assert!(err.starts_with("not supported yet: "), "{sql}: {err}");
+        }
         for sql in [
             "CREATE USER keeyong PASSWORD '...'",
             "CREATE GROUP analytics_users",
@@ -411,10 +401,12 @@ mod tests {
             "CREATE ROLE staff",
             "GRANT ROLE staff TO keeyong",
             "GRANT USAGE ON SCHEMA analytics TO GROUP analytics_users",
-            "UNLOAD ('select 1') TO 's3://b/p/' ENCRYPTED",
+            "GRANT SELECT ON ALL TABLES IN SCHEMA analytics TO GROUP analytics_users",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA s GRANT SELECT ON TABLES TO PUBLIC",
+            "REVOKE ALL ON t FROM GROUP g",
+            "ALTER TABLE s.t OWNER TO u",
         ] {
-            let err = parse(sql).unwrap_err().to_string();
-            assert!(err.starts_with("not supported yet: "), "{sql}: {err}");
+            assert!(matches!(parse(sql).unwrap()[0], Statement::Access(_)), "{sql}");
         }
     }
 

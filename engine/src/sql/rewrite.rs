@@ -124,6 +124,9 @@ fn rename(function: &mut Function, name: &str) {
     function.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]);
 }
 
+/// Words that name the session's users, called without parentheses.
+pub(crate) const SESSION_KEYWORDS: [&str; 4] = ["current_user", "session_user", "user", "current_role"];
+
 /// Functions whose first argument is a datepart, which Redshift also writes as a keyword.
 const DATEPART_FUNCTIONS: &[&str] =
     &["dateadd", "date_add", "datediff", "date_diff", "date_part", "pgdate_part", "datepart", "date_trunc"];
@@ -143,6 +146,12 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
         }
         Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("sysdate") => {
             Some(call("sysdate", vec![]))
+        }
+        // `current_user`, `user`, `session_user` and `current_role` are calls without parentheses.
+        Expr::Identifier(ident)
+            if ident.quote_style.is_none() && SESSION_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k)) =>
+        {
+            Some(call(&ident.value.to_lowercase(), vec![]))
         }
         Expr::Function(function) => rewrite_function(function)?,
         Expr::Extract { field, expr: inner, .. } => {

@@ -67,4 +67,3 @@ pub(crate) fn object_name(p: P) -> Result<ObjectName> {
             .collect(),
     ))
 }
-

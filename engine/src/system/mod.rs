@@ -12,6 +12,9 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use tarn_catalog::{CatalogState, Relation, SqlType, TableDef};
 
+mod access;
+pub(crate) mod functions;
+
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
 use crate::session::SessionShared;
@@ -41,10 +44,15 @@ const INFO_TABLES: &[&str] =
 /// OIDs of user schemas start here, as in PostgreSQL.
 const FIRST_USER_OID: i64 = 16384;
 
+/// Whether `name` is a system table (found without its schema too).
+pub(crate) fn is_system_table(name: &str) -> bool {
+    PG_TABLES.contains(&name) || INFO_TABLES.contains(&name) || access::TABLES.contains(&name)
+}
+
 /// Names of the system tables of `schema`, or `None` if it is not a system schema.
 pub(crate) fn table_names(schema: &str) -> Option<Vec<String>> {
     match schema {
-        PG_CATALOG => Some(PG_TABLES.iter().map(|s| s.to_string()).collect()),
+        PG_CATALOG => Some(PG_TABLES.iter().chain(access::TABLES).map(|s| s.to_string()).collect()),
         INFORMATION_SCHEMA => Some(INFO_TABLES.iter().map(|s| s.to_string()).collect()),
         _ => None,
     }
@@ -88,9 +96,43 @@ pub(crate) fn table_of(fields: Vec<Field>, rows: Vec<Vec<ScalarValue>>) -> Resul
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
+/// The catalog as the session's user may see it: the schemas it may use and the relations it
+/// may use there (superusers see everything). Every catalog table is built from this.
+pub(crate) fn visible_state(shared: &SessionShared) -> Result<CatalogState> {
+    let mut state = shared.with_state(|s| s.clone())?;
+    let access = shared.engine.access_state()?;
+    let user = shared.user.read().clone();
+    let superuser = (shared.embedded && user == shared.login) || access.is_superuser(&user);
+    if superuser {
+        return Ok(state);
+    }
+    let schemas = std::mem::take(&mut state.schemas);
+    let relations: Vec<(i64, bool)> = state
+        .relations()
+        .map(|r| {
+            let visible = schemas
+                .get(&r.schema_id())
+                .is_some_and(|schema| crate::access::may_see_relation(&access, false, &user, schema, &r));
+            (r.id(), visible)
+        })
+        .collect();
+    state.schemas =
+        schemas.into_iter().filter(|(_, s)| crate::access::may_see_schema(&access, false, &user, s)).collect();
+    for (id, visible) in relations {
+        if !visible {
+            state.tables.remove(&id);
+            state.views.remove(&id);
+        }
+    }
+    Ok(state)
+}
+
 /// The system table `schema.name`, if there is one.
 pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-    let state = shared.with_state(|s| s.clone())?;
+    let state = visible_state(shared)?;
+    if schema == PG_CATALOG && access::TABLES.contains(&name) {
+        return access::table(shared, &state, name);
+    }
     let provider = match (schema, name) {
         (PG_CATALOG, "pg_namespace") => {
             let mut rows = vec![
