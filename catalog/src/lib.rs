@@ -31,7 +31,7 @@ pub use model::{
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};
-pub use types::SqlType;
+pub use types::{SQL_TYPE_METADATA, SqlType};
 
 /// Errors of the catalog.
 #[derive(Debug, thiserror::Error)]

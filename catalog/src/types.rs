@@ -84,7 +84,15 @@ impl SqlType {
             "integer" | "int" | "int4" => no_args(SqlType::Integer),
             "bigint" | "int8" => no_args(SqlType::BigInt),
             "real" | "float4" => no_args(SqlType::Real),
-            "double precision" | "double" | "float8" | "float" => no_args(SqlType::Double),
+            "double precision" | "double" | "float8" => no_args(SqlType::Double),
+            // FLOAT(p): REAL up to 24 bits of precision, DOUBLE PRECISION up to 53 (PostgreSQL's rule).
+            "float" => match args.as_slice() {
+                [] => Ok(SqlType::Double),
+                [p] if (1..=24).contains(p) => Ok(SqlType::Real),
+                [p] if (25..=53).contains(p) => Ok(SqlType::Double),
+                [p] => Err(Error::InvalidType(format!("precision {p} for type float is out of range 1..53"))),
+                _ => Err(Error::InvalidType("type 'float' takes one precision".into())),
+            },
             "boolean" | "bool" => no_args(SqlType::Boolean),
             "date" => no_args(SqlType::Date),
             "timestamp" | "timestamp without time zone" => no_args(SqlType::Timestamp),
@@ -155,6 +163,30 @@ impl SqlType {
         }
     }
 
+    /// A column of this type as queries see it: character types carry their declared type in
+    /// the field's metadata ([`SQL_TYPE_METADATA`]), which Arrow's `Utf8` alone would lose.
+    pub fn field(&self, name: &str, nullable: bool) -> arrow_schema::Field {
+        let field = arrow_schema::Field::new(name, self.to_arrow(), nullable);
+        match self {
+            SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
+                field.with_metadata([(SQL_TYPE_METADATA.to_string(), self.to_string())].into_iter().collect())
+            }
+            _ => field,
+        }
+    }
+
+    /// The type of a query's column: its declared type when it came from a table's column
+    /// unchanged, else the type its Arrow type maps to.
+    pub fn of_field(field: &arrow_schema::Field) -> Result<SqlType> {
+        if let Some(declared) = field.metadata().get(SQL_TYPE_METADATA)
+            && let Ok(sql_type) = SqlType::parse(declared)
+            && sql_type.to_arrow() == *field.data_type()
+        {
+            return Ok(sql_type);
+        }
+        SqlType::from_arrow(field.data_type())
+    }
+
     /// Maximum length in bytes for character types, `None` for the others.
     pub fn max_length(&self) -> Option<u32> {
         match self {
@@ -164,6 +196,10 @@ impl SqlType {
         }
     }
 }
+
+/// The field-metadata key that carries a column's declared type (`character varying(10)`)
+/// through queries.
+pub const SQL_TYPE_METADATA: &str = "tarn.sql_type";
 
 impl fmt::Display for SqlType {
     /// The canonical (Redshift `format_type`) spelling.

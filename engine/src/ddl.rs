@@ -25,15 +25,15 @@ pub(crate) fn normalize(ident: &Ident) -> String {
     }
 }
 
-/// `[dev.][schema.]name` → (schema, name), `public` when no schema is given.
-pub(crate) fn resolve_name(name: &ObjectName) -> Result<(String, String)> {
+/// `[dev.][schema.]name` → (schema, name), `default_schema` when no schema is given.
+pub(crate) fn resolve_name_in(default_schema: &str, name: &ObjectName) -> Result<(String, String)> {
     let parts = name
         .0
         .iter()
         .map(|p| p.as_ident().map(normalize).ok_or_else(|| Error::Invalid(format!("invalid name {name}"))))
         .collect::<Result<Vec<_>>>()?;
     match parts.as_slice() {
-        [table] => Ok((DEFAULT_SCHEMA.to_string(), table.clone())),
+        [table] => Ok((default_schema.to_string(), table.clone())),
         [schema, table] => Ok((schema.clone(), table.clone())),
         [catalog, schema, table] if catalog == CATALOG_NAME => Ok((schema.clone(), table.clone())),
         [catalog, ..] if parts.len() == 3 => {
@@ -132,7 +132,7 @@ pub(crate) fn drop(
         ObjectType::Table | ObjectType::View => {
             let want_table = object_type == ObjectType::Table;
             for name in names {
-                let (schema, table) = resolve_name(name)?;
+                let (schema, table) = session.resolve_name(name)?;
                 let op = session.shared.with_state(|s| {
                     Some(match s.relation_by_name(&schema, &table)? {
                         Relation::Table(t) if want_table => Ok(CatalogOp::DropTable(t.id)),
@@ -192,7 +192,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
     }
     // DISTSTYLE, DISTKEY, SORTKEY and BACKUP only steer Redshift's physical layout across
     // nodes; they have no effect on results and are accepted as in Redshift Serverless.
-    let (schema, name) = resolve_name(&create.name)?;
+    let (schema, name) = session.resolve_name(&create.name)?;
     let Some(schema_id) = prepare_new_relation(session, &schema, &name, create.if_not_exists)? else {
         return Ok(Output::command("CREATE TABLE"));
     };
@@ -220,8 +220,8 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
                 // Redshift's words.
                 return Err(Error::Invalid(format!("column \"{name}\" specified more than once")));
             }
-            let sql_type = SqlType::from_arrow(field.data_type())
-                .map_err(|e| Error::Invalid(format!("column \"{}\": {e}", field.name())))?;
+            let sql_type =
+                SqlType::of_field(field).map_err(|e| Error::Invalid(format!("column \"{}\": {e}", field.name())))?;
             table.columns.push(ColumnDef::new(name, sql_type));
         }
         session.apply(CatalogOp::CreateTable(table.clone()))?;
@@ -292,7 +292,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
 }
 
 pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output> {
-    let (schema, name) = resolve_name(&alter.name)?;
+    let (schema, name) = session.resolve_name(&alter.name)?;
     let [operation] = alter.operations.as_slice() else {
         return Err(Error::Unsupported("several operations in one ALTER TABLE".into()));
     };
@@ -300,7 +300,7 @@ pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output
         return Err(Error::Unsupported(format!("ALTER TABLE ... {operation}")));
     };
     let (RenameTableNameKind::To(new_name) | RenameTableNameKind::As(new_name)) = table_name;
-    let (new_schema, new_name) = resolve_name(new_name)?;
+    let (new_schema, new_name) = session.resolve_name(new_name)?;
     if new_name_is_qualified(table_name) && new_schema != schema {
         return Err(Error::Unsupported("moving a table to another schema".into()));
     }
@@ -329,7 +329,7 @@ pub(crate) async fn create_view(session: &Session, create: CreateView) -> Result
     if create.materialized {
         return Err(Error::Unsupported("materialized views".into()));
     }
-    let (schema, name) = resolve_name(&create.name)?;
+    let (schema, name) = session.resolve_name(&create.name)?;
     let query = SqlStatement::Query(create.query.clone());
     let state = session.ctx.state();
     for reference in state.resolve_table_references(&DFStatement::Statement(Box::new(query.clone())))? {
@@ -411,7 +411,7 @@ pub(crate) fn set_owner(
             Ok(Output::command("ALTER SCHEMA"))
         }
         crate::access::OwnedKind::Table => {
-            let (schema, table) = resolve_name(name)?;
+            let (schema, table) = session.resolve_name(name)?;
             let op = session.shared.with_state(|s| {
                 s.relation_by_name(&schema, &table).map(|r| match r {
                     Relation::Table(t) => {
@@ -452,7 +452,7 @@ pub(crate) fn comment(
             }
         }
         CommentObject::Table | CommentObject::View => {
-            let (schema, name) = resolve_name(object_name)?;
+            let (schema, name) = session.resolve_name(object_name)?;
             let found = session.shared.with_state(|s| {
                 Some(match s.relation_by_name(&schema, &name)? {
                     Relation::Table(t) => CatalogOp::AlterTable(TableDef { comment: comment.clone(), ..t.clone() }),
@@ -473,7 +473,7 @@ pub(crate) fn comment(
             if parts.is_empty() {
                 return Err(Error::Invalid(format!("column name {object_name} must be qualified with its table")));
             }
-            let (schema, name) = resolve_name(&ObjectName(parts))?;
+            let (schema, name) = session.resolve_name(&ObjectName(parts))?;
             let table = session.shared.with_state(|s| s.table_by_name(&schema, &name).cloned())?;
             match table {
                 Some(mut table) => {

@@ -5,7 +5,7 @@ use datafusion::sql::sqlparser::dialect::RedshiftSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use tarn_catalog::{Relation, RelationDef, SqlType};
 
-use crate::ddl::resolve_name;
+use crate::ddl::resolve_name_in;
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::system::view_columns;
@@ -181,7 +181,7 @@ impl Session {
             .try_with_sql(name)
             .and_then(|mut p| p.parse_object_name(false))
             .map_err(|e| Error::Invalid(format!("invalid relation name '{name}': {e}")))?;
-        let (schema, table) = resolve_name(&object_name)?;
+        let (schema, table) = resolve_name_in(&self.shared.default_schema(), &object_name)?;
         let found = self.shared.with_state(|s| {
             s.relation_by_name(&schema, &table).map(|r| (relation_info(&schema, &r), r.to_owned_def()))
         })?;

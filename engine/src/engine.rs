@@ -153,6 +153,16 @@ impl Engine {
         Ok(self.inner.store.apply_access(ops)?)
     }
 
+    /// Creates a superuser with a password (kept only as a SCRAM verifier and an md5 hash):
+    /// a new server's first user, made without the password passing through SQL text.
+    pub fn create_superuser(&self, name: &str, password: &str) -> Result<()> {
+        if name.is_empty() || password.is_empty() {
+            return Err(Error::Invalid("a user needs a name and a password".into()));
+        }
+        let user = crate::access::new_user(name, true, password);
+        self.apply_access(&[tarn_catalog::AccessOp::CreateUser(user)])
+    }
+
     /// The user the embedded session runs as.
     pub fn embedded_user(&self) -> &str {
         &self.inner.config.user

@@ -8,7 +8,6 @@ use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
 use tarn_catalog::TableDef;
 
-use crate::ddl::resolve_name;
 use crate::dml::replace_files;
 use crate::error::{Error, Result};
 use crate::parser::Vacuum;
@@ -28,7 +27,7 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
 
     let tables: Vec<TableDef> = match &vacuum.table {
         Some(name) => {
-            let (schema, name) = resolve_name(name)?;
+            let (schema, name) = session.resolve_name(name)?;
             let table = session.shared.with_state(|s| s.table_by_name(&schema, &name).cloned())?;
             vec![table.ok_or_else(|| Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))?]
         }

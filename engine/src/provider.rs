@@ -17,7 +17,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlanBuilder, col};
-use tarn_catalog::{DEFAULT_SCHEMA, RelationDef, TableDef, ViewDef};
+use tarn_catalog::{RelationDef, TableDef, ViewDef};
 
 use crate::engine::EMPTY_DIR;
 use crate::error::{Error, Result};
@@ -116,8 +116,10 @@ impl SchemaProvider for TarnSchema {
                 let pseudo_columns = self.shared.pseudo_columns.load(Ordering::Relaxed);
                 Ok(Some(crate::lake::external_table(&self.shared, &table, region.as_deref(), pseudo_columns).await?))
             }
-            // Unqualified names resolve to `public`; system tables are found from there too.
-            None if self.name == DEFAULT_SCHEMA => Ok(system::table(&self.shared, system::PG_CATALOG, name).await?),
+            // Unqualified names resolve to the default schema; system tables are found from there too.
+            None if self.name == self.shared.default_schema() => {
+                Ok(system::table(&self.shared, system::PG_CATALOG, name).await?)
+            }
             None => Ok(None),
         }
     }
@@ -190,9 +192,10 @@ pub(crate) fn listing_table(
 
 /// The schema queries see: the table's types, every column nullable. NOT NULL is enforced by
 /// tarn's write path with a clear error, not by DataFusion's planner.
+/// Character columns carry their declared type (`character varying(10)`) in field metadata,
+/// for CTAS and for the types a server reports.
 fn scan_schema(def: &TableDef) -> Schema {
-    let schema = def.arrow_schema();
-    Schema::new(schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>())
+    Schema::new(def.columns.iter().map(|c| c.sql_type.field(&c.name, true)).collect::<Vec<_>>())
 }
 
 /// A view, planned from its stored SQL in the session's current state.

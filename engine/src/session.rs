@@ -133,12 +133,16 @@ impl RowStream {
 }
 
 impl RowStream {
-    /// A result of one text column holding `values`.
-    pub(crate) fn text(column: &str, values: Vec<String>) -> Result<RowStream> {
-        use datafusion::arrow::array::StringArray;
+    /// A result of text columns holding `rows`.
+    pub(crate) fn table(columns: &[&str], rows: Vec<Vec<String>>) -> Result<RowStream> {
+        use datafusion::arrow::array::{ArrayRef, StringArray};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
-        let schema: SchemaRef = Arc::new(Schema::new(vec![Field::new(column, DataType::Utf8, false)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+        let schema: SchemaRef =
+            Arc::new(Schema::new(columns.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect::<Vec<_>>()));
+        let arrays: Vec<ArrayRef> = (0..columns.len())
+            .map(|i| Arc::new(rows.iter().map(|r| r.get(i).cloned()).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)
             .map_err(|e| Error::Invalid(format!("building a result: {e}")))?;
         let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
             schema.clone(),
@@ -204,6 +208,15 @@ pub(crate) struct ActiveTxn {
     pub written: Vec<String>,
     /// Access-control changes, applied when the transaction commits.
     pub access: Vec<tarn_catalog::AccessOp>,
+    /// `SAVEPOINT`s, oldest first: the transaction as it was at each.
+    pub savepoints: Vec<Savepoint>,
+}
+
+/// A transaction as it was at `SAVEPOINT name`.
+pub(crate) struct Savepoint {
+    name: String,
+    txn: Transaction,
+    access: usize,
 }
 
 /// Numbers sessions for `pg_backend_pid()`.
@@ -230,6 +243,8 @@ pub(crate) struct SessionShared {
     pub user: parking_lot::RwLock<String>,
     /// The session's number (`pg_backend_pid()`), unique in the process.
     pub id: i64,
+    /// Client settings (`SET search_path ...`, `SHOW DateStyle`).
+    pub settings: parking_lot::RwLock<crate::settings::Settings>,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -317,6 +332,60 @@ impl SessionShared {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<ActiveTxn>> {
         self.txn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The schema unqualified names resolve to: the first schema of `search_path` that exists.
+    pub fn default_schema(&self) -> String {
+        self.state
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|state| state.read().config_options().catalog.default_schema.clone())
+            .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
+    }
+
+    /// The schemas of `search_path`, `"$user"` being the user's own.
+    pub(crate) fn search_path_schemas(&self) -> Vec<String> {
+        let path = self.settings.read().get("search_path").unwrap_or_default();
+        let user = self.user.read().clone();
+        crate::settings::split_path(&path).into_iter().map(|s| if s == "$user" { user.clone() } else { s }).collect()
+    }
+
+    /// True inside `BEGIN ... COMMIT`.
+    pub(crate) fn in_explicit_transaction(&self) -> bool {
+        self.lock().as_ref().is_some_and(|t| t.explicit)
+    }
+
+    /// The value of a client setting (`DateStyle`, `search_path`, `is_superuser`, ...).
+    pub(crate) fn setting(&self, name: &str) -> Option<String> {
+        match name.to_ascii_lowercase().as_str() {
+            "is_superuser" => {
+                let access = self.engine.access_state().ok()?;
+                let user = self.user.read().clone();
+                let superuser = (self.embedded && user == self.login) || access.is_superuser(&user);
+                Some(if superuser { "on" } else { "off" }.to_string())
+            }
+            "session_authorization" => Some(self.login.clone()),
+            _ => self.settings.read().get(name),
+        }
+    }
+
+    /// The first schema of `search_path` that exists (`"$user"` is the user's own), else `public`.
+    fn search_path_schema(&self) -> String {
+        let schemas = self.search_path_schemas();
+        self.with_state(|state| schemas.iter().find(|s| state.schema_by_name(s).is_some()).cloned())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
+    }
+
+    /// Points DataFusion's default schema at `search_path`'s (schemas come and go).
+    pub(crate) fn apply_search_path(&self) {
+        let schema = self.search_path_schema();
+        if let Some(state) = self.state.get().and_then(Weak::upgrade)
+            && state.read().config_options().catalog.default_schema != schema
+        {
+            state.write().config_mut().options_mut().catalog.default_schema = schema;
+        }
     }
 
     /// Runs `f` on the catalog as this session sees it now.
@@ -484,6 +553,7 @@ impl Session {
             user: parking_lot::RwLock::new(user.clone().unwrap_or_else(|| engine_user.clone())),
             login: user.unwrap_or_else(|| engine_user.clone()),
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+            settings: Default::default(),
         });
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
@@ -497,6 +567,7 @@ impl Session {
         let ctx = SessionContext::new_with_state(builder.build());
         functions::register(&ctx, shared.clock.clone());
         crate::system::functions::register(&ctx, Arc::downgrade(&shared));
+        crate::system::catalog_functions::register(&ctx, Arc::downgrade(&shared));
         let _ = shared.state.set(ctx.state_weak_ref());
         Ok(Session { shared, ctx })
     }
@@ -563,6 +634,12 @@ impl Session {
         self.recover_from_cancelled_statement();
         self.shared.progress.reset();
         self.shared.pseudo_columns.store(pseudo_columns, Ordering::Relaxed);
+        self.shared.apply_search_path();
+    }
+
+    /// `[dev.][schema.]name` → (schema, name); unqualified names take the session's default schema.
+    pub(crate) fn resolve_name(&self, name: &datafusion::sql::sqlparser::ast::ObjectName) -> Result<(String, String)> {
+        ddl::resolve_name_in(&self.shared.default_schema(), name)
     }
 
     /// True inside `BEGIN ... COMMIT`.
@@ -570,9 +647,21 @@ impl Session {
         self.shared.lock().as_ref().is_some_and(|t| t.explicit)
     }
 
+    /// True when a statement failed inside `BEGIN ... COMMIT`: only ROLLBACK (or COMMIT,
+    /// which rolls back) is accepted until the transaction ends.
+    pub fn is_transaction_aborted(&self) -> bool {
+        self.shared.lock().as_ref().is_some_and(|t| t.explicit && t.aborted)
+    }
+
+    /// Marks the open `BEGIN ... COMMIT` transaction as failed, as a statement error would (a
+    /// server does so when a client cancels a statement while its rows are being sent).
+    pub fn abort_transaction(&self) {
+        self.abort_explicit();
+    }
+
     /// Runs one parsed statement.
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
-        let ends_transaction = matches!(statement, Statement::Commit | Statement::Rollback);
+        let ends_transaction = matches!(statement, Statement::Commit | Statement::Rollback | Statement::RollbackTo(_));
         let result = self.run_statement(statement).await;
         if result.is_err() && !ends_transaction {
             self.abort_explicit();
@@ -582,6 +671,11 @@ impl Session {
 
     async fn run_statement(&mut self, statement: Statement) -> Result<Output> {
         self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
+        if let Statement::Sql(sql) = &statement
+            && let Some(setting) = crate::settings::setting_statement(sql)?
+        {
+            return self.run_setting(setting);
+        }
         crate::access::authorize(self, &statement).await?;
         match statement {
             Statement::Begin => self.begin(),
@@ -603,6 +697,9 @@ impl Session {
                 }
                 Ok(Output::command("ROLLBACK"))
             }
+            Statement::Savepoint(name) => self.savepoint(name),
+            Statement::RollbackTo(name) => self.rollback_to(&name),
+            Statement::Release(name) => self.release(&name),
             Statement::Vacuum(vacuum) => {
                 if self.shared.lock().is_some() {
                     return Err(Error::Invalid("VACUUM cannot run inside a transaction block".into()));
@@ -675,6 +772,7 @@ impl Session {
             read_only: false,
             written: Vec::new(),
             access: Vec::new(),
+            savepoints: Vec::new(),
         });
         Ok(())
     }
@@ -709,10 +807,59 @@ impl Session {
                     read_only: false,
                     written: Vec::new(),
                     access: Vec::new(),
+                    savepoints: Vec::new(),
                 });
                 Ok(Output::command("BEGIN"))
             }
         }
+    }
+
+    /// `SAVEPOINT name`: remembers the transaction as it is now.
+    fn savepoint(&mut self, name: String) -> Result<Output> {
+        let mut guard = self.shared.lock();
+        match guard.as_mut().filter(|a| a.explicit) {
+            None => Err(Error::Invalid("SAVEPOINT can only be used in transaction blocks".into())),
+            Some(active) if active.aborted => Err(Error::TransactionAborted),
+            Some(active) => {
+                let saved = Savepoint { name, txn: active.txn.clone(), access: active.access.len() };
+                active.savepoints.push(saved);
+                Ok(Output::command("SAVEPOINT"))
+            }
+        }
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`: the transaction as it was then, no longer failed; the
+    /// savepoint stays, later ones go.
+    fn rollback_to(&mut self, name: &str) -> Result<Output> {
+        let mut guard = self.shared.lock();
+        let Some(active) = guard.as_mut().filter(|a| a.explicit) else {
+            return Err(Error::Invalid("ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into()));
+        };
+        let Some(at) = active.savepoints.iter().rposition(|s| s.name == name) else {
+            return Err(Error::Invalid(format!("savepoint \"{name}\" does not exist")));
+        };
+        active.savepoints.truncate(at + 1);
+        let saved = &active.savepoints[at];
+        active.txn = saved.txn.clone();
+        active.access.truncate(saved.access);
+        active.aborted = false;
+        Ok(Output::command("ROLLBACK"))
+    }
+
+    /// `RELEASE SAVEPOINT name`: forgets it and the savepoints after it, keeping the changes.
+    fn release(&mut self, name: &str) -> Result<Output> {
+        let mut guard = self.shared.lock();
+        let Some(active) = guard.as_mut().filter(|a| a.explicit) else {
+            return Err(Error::Invalid("RELEASE SAVEPOINT can only be used in transaction blocks".into()));
+        };
+        if active.aborted {
+            return Err(Error::TransactionAborted);
+        }
+        let Some(at) = active.savepoints.iter().rposition(|s| s.name == name) else {
+            return Err(Error::Invalid(format!("savepoint \"{name}\" does not exist")));
+        };
+        active.savepoints.truncate(at);
+        Ok(Output::command("RELEASE"))
     }
 
     fn begin_as_of(&mut self, as_of: AsOf) -> Result<Output> {
@@ -748,6 +895,7 @@ impl Session {
             read_only: true,
             written: Vec::new(),
             access: Vec::new(),
+            savepoints: Vec::new(),
         });
         Ok(Output::command("BEGIN"))
     }
@@ -769,6 +917,9 @@ impl Session {
     }
 
     fn commit(&self, active: ActiveTxn) -> Result<SnapshotId> {
+        if active.explicit {
+            self.shared.settings.write().end_transaction();
+        }
         match self.shared.engine.store.commit(&active.txn, &self.user()) {
             Ok(snapshot) => {
                 if !active.access.is_empty() {
@@ -790,6 +941,9 @@ impl Session {
     }
 
     fn discard(&self, active: ActiveTxn) {
+        if active.explicit {
+            self.shared.settings.write().end_transaction();
+        }
         self.shared.engine.discard_files(&active.written);
     }
 

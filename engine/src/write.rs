@@ -17,7 +17,7 @@ use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use tarn_catalog::{DEFAULT_SCHEMA, NewDataFile, TableDef};
+use tarn_catalog::{NewDataFile, TableDef};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
@@ -51,7 +51,8 @@ pub(crate) fn table_def(session: &Session, reference: &TableReference) -> Result
     {
         return Err(Error::Invalid(format!("database \"{catalog}\" does not exist (tarn's is \"{CATALOG_NAME}\")")));
     }
-    let schema = reference.schema().unwrap_or(DEFAULT_SCHEMA);
+    let default_schema = session.shared.default_schema();
+    let schema = reference.schema().unwrap_or(&default_schema);
     let name = reference.table();
     session
         .shared

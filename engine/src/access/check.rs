@@ -9,7 +9,6 @@ use datafusion::sql::sqlparser::ast::{
 use tarn_catalog::{AccessState, CatalogState, Privilege, Relation, SchemaDef, Securable};
 
 use super::{AccessStatement, denied};
-use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::lake::LakeStatement;
 use crate::parser::Statement;
@@ -58,7 +57,7 @@ pub(crate) async fn authorize(session: &Session, statement: &Statement) -> Resul
         }
     }
     for name in &needs.owned_relations {
-        let (schema, table) = resolve_name(name)?;
+        let (schema, table) = session.resolve_name(name)?;
         if let Some(relation) = catalog.relation_by_name(&schema, &table)
             && relation.owner() != user
         {
@@ -106,7 +105,8 @@ fn check_relation(
     if reference.catalog().is_some_and(|c| c != crate::provider::CATALOG_NAME) {
         return Ok(());
     }
-    let schema = reference.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA);
+    let default_schema = session.shared.default_schema();
+    let schema = reference.schema().unwrap_or(&default_schema);
     let name = reference.table();
     // Files read in place and system tables need nothing here (system tables show each user
     // only what it may use).
@@ -148,8 +148,8 @@ pub(crate) fn may_see_relation(
                 || Privilege::TABLE.iter().any(|p| state.granted(user, &Securable::Relation(relation.id()), *p))))
 }
 
-fn table_reference(name: &ObjectName) -> Result<TableReference> {
-    let (schema, table) = resolve_name(name)?;
+fn table_reference(session: &Session, name: &ObjectName) -> Result<TableReference> {
+    let (schema, table) = session.resolve_name(name)?;
     Ok(TableReference::partial(schema, table))
 }
 
@@ -160,15 +160,21 @@ fn read(session: &Session, statement: &DFStatement) -> Result<Vec<TableReference
 
 fn needs(session: &Session, statement: &Statement) -> Result<Needs> {
     let mut needs = Needs::default();
-    let schema_of = |name: &ObjectName| resolve_name(name).map(|(schema, _)| schema);
+    let schema_of = |name: &ObjectName| session.resolve_name(name).map(|(schema, _)| schema);
     match statement {
-        Statement::Begin | Statement::BeginAsOf(_) | Statement::Commit | Statement::Rollback => {}
+        Statement::Begin
+        | Statement::BeginAsOf(_)
+        | Statement::Commit
+        | Statement::Rollback
+        | Statement::Savepoint(_)
+        | Statement::RollbackTo(_)
+        | Statement::Release(_) => {}
         Statement::Vacuum(vacuum) => match &vacuum.table {
             Some(table) => needs.owned_relations.push(table.clone()),
             None => needs.superuser = Some("vacuum every table"),
         },
         Statement::CopyFrom(copy) => {
-            needs.relations.push((table_reference(&copy.table)?, Privilege::Insert));
+            needs.relations.push((table_reference(session, &copy.table)?, Privilege::Insert));
         }
         Statement::Unload(unload) => {
             for statement in crate::parser::parse(&unload.query)? {
@@ -179,15 +185,15 @@ fn needs(session: &Session, statement: &Statement) -> Result<Needs> {
         }
         Statement::MergeRemoveDuplicates(merge) => {
             if let TableFactor::Table { name, .. } = &merge.target {
-                let target = table_reference(name)?;
+                let target = table_reference(session, name)?;
                 needs.relations.push((target.clone(), Privilege::Insert));
                 needs.relations.push((target, Privilege::Delete));
             }
             if let TableFactor::Table { name, .. } = &merge.source {
-                needs.relations.push((table_reference(name)?, Privilege::Select));
+                needs.relations.push((table_reference(session, name)?, Privilege::Select));
             }
         }
-        Statement::Lake(lake) => lake_needs(lake, &mut needs),
+        Statement::Lake(lake) => lake_needs(session, lake, &mut needs),
         Statement::Access(access) => {
             // Checked by the statement itself (owners grant, superusers manage users).
             let _: &AccessStatement = access;
@@ -197,20 +203,20 @@ fn needs(session: &Session, statement: &Statement) -> Result<Needs> {
     Ok(needs)
 }
 
-fn lake_needs(lake: &LakeStatement, needs: &mut Needs) {
+fn lake_needs(session: &Session, lake: &LakeStatement, needs: &mut Needs) {
     match lake {
         LakeStatement::CreateExternalSchema { .. } | LakeStatement::CreateDatabase { .. } => {
             needs.create_database = true
         }
         LakeStatement::DropDatabase { .. } => needs.superuser = Some("drop a database"),
         LakeStatement::ShowCreateTable { table } => {
-            if let Ok(reference) = table_reference(table) {
+            if let Ok(reference) = table_reference(session, table) {
                 needs.relations.push((reference, Privilege::Select));
             }
         }
         // Changes of external tables: the external schema's owner (USAGE is not enough).
         other => {
-            if let Some(schema) = other.external_schema() {
+            if let Some(schema) = other.external_schema(&session.shared.default_schema()) {
                 needs.schemas.push((schema, Privilege::Create));
             }
         }
@@ -228,7 +234,7 @@ fn sql_needs(
             DFStatement::Explain(explain) => return sql_needs(session, &explain.statement, needs, schema_of),
             DFStatement::CopyTo(copy) => {
                 if let CopyToSource::Relation(name) = &copy.source {
-                    needs.relations.push((table_reference(name)?, Privilege::Select));
+                    needs.relations.push((table_reference(session, name)?, Privilege::Select));
                 } else {
                     needs.relations.extend(read(session, statement)?.into_iter().map(|r| (r, Privilege::Select)));
                 }
@@ -254,13 +260,13 @@ fn sql_needs(
             let TableObject::TableName(name) = &insert.table else {
                 return Err(Error::Unsupported("INSERT INTO a table function".into()));
             };
-            let target = table_reference(name)?;
+            let target = table_reference(session, name)?;
             needs.relations.push((target.clone(), Privilege::Insert));
             reads(needs, Some(&target))?;
         }
         SqlStatement::Update(update) => {
             if let TableFactor::Table { name, .. } = &update.table.relation {
-                let target = table_reference(name)?;
+                let target = table_reference(session, name)?;
                 needs.relations.push((target.clone(), Privilege::Update));
                 reads(needs, Some(&target))?;
             }
@@ -268,14 +274,14 @@ fn sql_needs(
         SqlStatement::Delete(delete) => {
             let (FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables)) = &delete.from;
             if let Some(TableFactor::Table { name, .. }) = tables.first().map(|t| &t.relation) {
-                let target = table_reference(name)?;
+                let target = table_reference(session, name)?;
                 needs.relations.push((target.clone(), Privilege::Delete));
                 reads(needs, Some(&target))?;
             }
         }
         SqlStatement::Merge(merge) => {
             if let TableFactor::Table { name, .. } = &merge.table {
-                let target = table_reference(name)?;
+                let target = table_reference(session, name)?;
                 for clause in &merge.clauses {
                     needs.relations.push((
                         target.clone(),
@@ -291,7 +297,7 @@ fn sql_needs(
         }
         SqlStatement::Truncate(truncate) => {
             for target in &truncate.table_names {
-                needs.relations.push((table_reference(&target.name)?, Privilege::Delete));
+                needs.relations.push((table_reference(session, &target.name)?, Privilege::Delete));
             }
         }
         SqlStatement::CreateTable(create) => {

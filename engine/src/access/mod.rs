@@ -18,7 +18,6 @@ use tarn_catalog::{AccessOp, DefaultGrant, Grant, Grantee, GroupDef, Privilege, 
 pub(crate) use check::{authorize, may_see_relation, may_see_schema};
 pub(crate) use parse::parse_access_statement;
 
-use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::session::{Output, Session};
 
@@ -383,6 +382,23 @@ pub(crate) fn execute(session: &Session, statement: AccessStatement) -> Result<O
     Ok(Output::command(tag))
 }
 
+/// A user with a password (its verifiers, never the text).
+pub(crate) fn new_user(name: &str, superuser: bool, password: &str) -> UserDef {
+    let mut user = UserDef {
+        id: 0,
+        name: name.to_string(),
+        superuser,
+        create_db: superuser,
+        scram: None,
+        md5: None,
+        valid_until: None,
+        connection_limit: None,
+        created_at: now(),
+    };
+    set_password(&mut user, Some(&PasswordSpec::Plain(password.to_string())));
+    user
+}
+
 fn set_password(user: &mut UserDef, password: Option<&PasswordSpec>) {
     match password {
         Some(PasswordSpec::Plain(text)) => {
@@ -413,7 +429,7 @@ fn securables(
     match on {
         GrantTarget::Tables(names) => {
             for name in names {
-                let (schema, table) = resolve_name(name)?;
+                let (schema, table) = session.resolve_name(name)?;
                 let relation = session
                     .shared
                     .with_state(|s| s.relation_by_name(&schema, &table).map(|r| (r.id(), r.owner().to_string())))?;

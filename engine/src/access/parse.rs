@@ -292,18 +292,24 @@ fn grant(p: P, revoke: bool) -> Result<AccessStatement> {
         let roles = identifiers(p)?;
         expect(p, &[if revoke { "from" } else { "to" }])?;
         let to = grantees(p)?;
-        eat(p, &["with", "admin", "option"]);
+        if eat(p, &["with", "admin", "option"]) {
+            return Err(Error::Unsupported("WITH ADMIN OPTION (owners and superusers grant roles)".into()));
+        }
         return Ok(AccessStatement::GrantRole { roles, to, revoke });
     }
-    if revoke {
-        eat(p, &["grant", "option", "for"]);
+    if revoke && eat(p, &["grant", "option", "for"]) {
+        return Err(Error::Unsupported("REVOKE GRANT OPTION FOR (tarn has no grant options)".into()));
     }
     let privileges = privileges(p)?;
     expect(p, &["on"])?;
     let on = target(p)?;
     expect(p, &[if revoke { "from" } else { "to" }])?;
     let to = grantees(p)?;
-    let _ = eat(p, &["with", "grant", "option"]) || eat(p, &["cascade"]) || eat(p, &["restrict"]);
+    if eat(p, &["with", "grant", "option"]) {
+        return Err(Error::Unsupported("WITH GRANT OPTION (owners and superusers grant)".into()));
+    }
+    // There are no grant options to cascade to, so CASCADE and RESTRICT revoke alike.
+    let _ = eat(p, &["cascade"]) || eat(p, &["restrict"]);
     Ok(AccessStatement::Grant { privileges, on, to, revoke })
 }
 

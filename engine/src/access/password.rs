@@ -93,6 +93,11 @@ pub fn md5_hash(user: &str, password: &str) -> String {
     format!("md5{}", hex(&digest))
 }
 
+/// The md5 digest of `bytes` (md5 sign-in answers a salted challenge with it).
+pub fn md5(bytes: &[u8]) -> [u8; 16] {
+    md5::Md5::digest(bytes).into()
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

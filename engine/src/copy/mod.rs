@@ -27,7 +27,6 @@ pub use options::{Compression, CopyFrom, CopyOptions, Credentials, InputFormat, 
 use split::{Boundaries, Chunk};
 use text::{Builders, Converter, Record, RecordReader, Rejection, Value, recycle};
 
-use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::session::{Output, Session};
 use crate::storage::{Location, S3Overrides, Stores};
@@ -37,7 +36,7 @@ use crate::write;
 const BATCH_ROWS: usize = 65_536;
 
 pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Output> {
-    let (schema, name) = resolve_name(&copy.table)?;
+    let (schema, name) = session.resolve_name(&copy.table)?;
     let table = session
         .shared
         .with_state(|s| s.table_by_name(&schema, &name).cloned())?

@@ -10,17 +10,17 @@
 //! matches more than one source row is an error, as in Redshift.
 
 use datafusion::common::TableReference;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{
     Assignment, AssignmentTarget, Delete, Expr, FromTable, Merge, MergeAction, MergeClauseKind, MergeInsertKind,
     TableFactor, TableWithJoins, Update, UpdateTableFromKind,
 };
 use tarn_catalog::TableDef;
 
-use super::{TargetScan, count_rows, replace_files, restrict_to_file};
-use crate::ddl::{normalize, resolve_name};
+use super::{TargetScan, count_per_file, restrict_to_file, rewrite_files};
+use crate::ddl::normalize;
 use crate::error::{Error, Result};
-use crate::session::{Output, Session};
+use crate::session::{Output, Session, VisibleFile};
 use crate::write;
 
 /// What a matched clause does to the target row.
@@ -59,7 +59,7 @@ impl Target {
         let TableFactor::Table { name, alias, .. } = factor else {
             return Err(Error::Invalid(format!("the target of this statement must be a table, not {factor}")));
         };
-        let (schema, table_name) = resolve_name(name)?;
+        let (schema, table_name) = session.resolve_name(name)?;
         let reference = TableReference::partial(schema.as_str(), table_name.as_str());
         let table = write::table_def(session, &reference)?;
         let alias = alias.as_ref().map(|a| normalize(&a.name)).unwrap_or(table_name);
@@ -164,28 +164,35 @@ impl JoinedDml {
         };
         let scan = TargetScan::Alias(&self.target.alias);
         let table = &self.target.table;
-        let mut affected = 0;
-        for file in session.shared.visible_files(table)? {
-            let restrict = |plan: &LogicalPlan| restrict_to_file(session, table, &scan, plan, &file);
-            let matches = count_rows(session, &restrict(&matched)?).await?;
-            if matches == 0 {
-                continue;
-            }
-            if self.single_match && count_rows(session, &restrict(&pairs)?).await? > matches {
+        let files = session.shared.visible_files(table)?;
+        let counts = count_per_file(session, table, &scan, &matched, &files).await?;
+        let (files, counts): (Vec<VisibleFile>, Vec<u64>) =
+            files.into_iter().zip(counts).filter(|(_, matches)| *matches > 0).unzip();
+        if self.single_match {
+            let pairs = count_per_file(session, table, &scan, &pairs, &files).await?;
+            if pairs.iter().zip(&counts).any(|(pairs, matches)| pairs > matches) {
                 return Err(Error::Invalid(format!(
                     "a row of {}.{} matches more than one source row (each target row may be changed once)",
                     self.target.schema, table.name
                 )));
             }
-            // Each matched row has one source row, so the pairs acted on count rows; where rows
-            // may match several (DELETE ... USING), the one clause acts on every matched row.
-            affected += if self.single_match { count_rows(session, &restrict(&acted)?).await? } else { matches };
-            let mut written = write::write_plan(session, table, &restrict(&kept)?).await?;
-            if let Some(changed) = &changed {
-                written.extend(write::write_plan(session, table, &restrict(changed)?).await?);
-            }
-            replace_files(session, table, std::slice::from_ref(&file), written)?;
         }
+        // Each matched row has one source row, so the pairs acted on count rows; where rows may
+        // match several (DELETE ... USING), the one clause acts on every matched row.
+        let affected = if self.single_match {
+            count_per_file(session, table, &scan, &acted, &files).await?.iter().sum()
+        } else {
+            counts.iter().sum()
+        };
+        rewrite_files(session, table, &files, |file| {
+            let restrict = |plan: &LogicalPlan| restrict_to_file(session, table, &scan, plan, file);
+            let kept = LogicalPlanBuilder::from(restrict(&kept)?);
+            Ok(match &changed {
+                Some(changed) => kept.union(restrict(changed)?)?.build()?,
+                None => kept.build()?,
+            })
+        })
+        .await?;
         Ok(affected)
     }
 
@@ -371,7 +378,7 @@ pub(crate) async fn merge_remove_duplicates(session: &Session, merge: &MergeRemo
         TableFactor::Table { alias: Some(alias), .. } | TableFactor::Derived { alias: Some(alias), .. } => {
             normalize(&alias.name)
         }
-        TableFactor::Table { name, .. } => resolve_name(name)?.1,
+        TableFactor::Table { name, .. } => session.resolve_name(name)?.1,
         other => return Err(Error::Invalid(format!("MERGE ... REMOVE DUPLICATES needs an alias for {other}"))),
     };
     let source = merge.source.to_string();

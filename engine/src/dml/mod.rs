@@ -1,24 +1,25 @@
 //! DELETE, UPDATE and TRUNCATE on managed tables, as "remove old file, add new file" in the
 //! transaction delta: reads inside the transaction then need no special reader.
 //!
-//! Only files with affected rows are rewritten. Each live file is first counted with the
-//! statement's predicate over a scan of that file alone, where Parquet statistics skip row
-//! groups (and so whole files) the predicate cannot match; files with no match stay as they are.
+//! Only files with affected rows are rewritten. The statement's predicate is first counted per
+//! live file, in one query over scans of one file each (where Parquet statistics skip row groups,
+//! and so whole files, the predicate cannot match); files with no match stay as they are.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Int64Type;
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Projection, lit};
+use datafusion::logical_expr::{
+    DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Partitioning, Projection, lit,
+};
 use datafusion::sql::sqlparser::ast::{Truncate, TruncateTableTarget};
 use tarn_catalog::{NewDataFile, TableDef};
 
-use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::provider::listing_table;
 use crate::session::{Output, Session, VisibleFile};
@@ -42,19 +43,15 @@ pub(crate) async fn delete(session: &Session, dml: DmlStatement) -> Result<Outpu
         LogicalPlan::Filter(filter) => (&filter.predicate, &filter.input),
         _ => return Err(Error::Unsupported("DELETE ... LIMIT".into())),
     };
-    let mut deleted = 0;
-    for file in &files {
-        let scan = Arc::new(restrict_to_file(session, &table, &TargetScan::Table(&dml.table_name), source, file)?);
-        let matches =
-            count_rows(session, &LogicalPlan::Filter(Filter::try_new(predicate.clone(), scan.clone())?)).await?;
-        if matches == 0 {
-            continue;
-        }
-        let keep = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), scan)?);
-        let written = write::write_plan(session, &table, &keep).await?;
-        replace_files(session, &table, std::slice::from_ref(file), written)?;
-        deleted += matches;
-    }
+    let scan = TargetScan::Table(&dml.table_name);
+    let matching = LogicalPlan::Filter(Filter::try_new(predicate.clone(), source.clone())?);
+    let counts = count_per_file(session, &table, &scan, &matching, &files).await?;
+    let (affected, deleted) = with_matches(&files, &counts);
+    rewrite_files(session, &table, &affected, |file| {
+        let restricted = Arc::new(restrict_to_file(session, &table, &scan, source, file)?);
+        Ok(LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), restricted)?))
+    })
+    .await?;
     Ok(Output::command_with_rows("DELETE", deleted))
 }
 
@@ -73,30 +70,26 @@ pub(crate) async fn update(session: &Session, dml: DmlStatement) -> Result<Outpu
         return Err(Error::Unsupported("UPDATE ... FROM".into()));
     }
     let files = session.shared.visible_files(&table)?;
-    let mut updated = 0;
-    for file in &files {
-        let scan = Arc::new(restrict_to_file(session, &table, &TargetScan::Table(&dml.table_name), source, file)?);
-        let (matches, selected, unchanged) = match predicate {
-            None => (file.record_count, scan, None),
-            Some(predicate) => {
-                let selected = Arc::new(LogicalPlan::Filter(Filter::try_new(predicate.clone(), scan.clone())?));
-                let matches = count_rows(session, &selected).await?;
-                let unchanged = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), scan)?);
-                (matches, selected, Some(unchanged))
-            }
-        };
-        if matches == 0 {
-            continue;
+    let target = TargetScan::Table(&dml.table_name);
+    let counts = match predicate {
+        None => files.iter().map(|f| f.record_count).collect(),
+        Some(predicate) => {
+            let matching = LogicalPlan::Filter(Filter::try_new(predicate.clone(), source.clone())?);
+            count_per_file(session, &table, &target, &matching, &files).await?
         }
-        let changed = LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), selected)?);
-        let rewritten = match unchanged {
-            Some(unchanged) => LogicalPlanBuilder::from(changed).union(unchanged)?.build()?,
-            None => changed,
+    };
+    let (affected, updated) = with_matches(&files, &counts);
+    rewrite_files(session, &table, &affected, |file| {
+        let scan = Arc::new(restrict_to_file(session, &table, &target, source, file)?);
+        let Some(predicate) = predicate else {
+            return Ok(LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), scan)?));
         };
-        let written = write::write_plan(session, &table, &rewritten).await?;
-        replace_files(session, &table, std::slice::from_ref(file), written)?;
-        updated += matches;
-    }
+        let selected = Arc::new(LogicalPlan::Filter(Filter::try_new(predicate.clone(), scan.clone())?));
+        let changed = LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), selected)?);
+        let unchanged = LogicalPlan::Filter(Filter::try_new(is_not_true(predicate), scan)?);
+        Ok(LogicalPlanBuilder::from(changed).union(unchanged)?.build()?)
+    })
+    .await?;
     Ok(Output::command_with_rows("UPDATE", updated))
 }
 
@@ -106,7 +99,7 @@ pub(crate) fn truncate(session: &Session, truncate: &Truncate) -> Result<Output>
         return Err(Error::Unsupported("TRUNCATE ... PARTITION".into()));
     }
     for TruncateTableTarget { name, .. } in &truncate.table_names {
-        let (schema, name) = resolve_name(name)?;
+        let (schema, name) = session.resolve_name(name)?;
         let table = session
             .shared
             .with_state(|s| s.table_by_name(&schema, &name).cloned())?
@@ -174,14 +167,72 @@ pub(crate) fn restrict_to_file(
     Ok(restricted)
 }
 
-pub(crate) async fn count_rows(session: &Session, plan: &LogicalPlan) -> Result<u64> {
-    let counted = LogicalPlanBuilder::from(plan.clone()).aggregate(Vec::<Expr>::new(), vec![count(lit(1))])?.build()?;
-    let batches = session.ctx.execute_logical_plan(counted).await?.collect().await?;
-    let column = batches.first().map(|b| b.column(0).clone());
-    match column {
-        Some(c) if !c.is_empty() => Ok(c.as_primitive::<Int64Type>().value(0) as u64),
-        _ => Ok(0),
+/// The rows of `plan` (which reads the target table) that come from each of `files`: one query
+/// over a union of `plan` restricted to one file each, so that a table of many small files
+/// costs one plan and one pass rather than one per file.
+pub(crate) async fn count_per_file(
+    session: &Session,
+    table: &TableDef,
+    target: &TargetScan<'_>,
+    plan: &LogicalPlan,
+    files: &[VisibleFile],
+) -> Result<Vec<u64>> {
+    /// Files per query: bounds the size of one plan.
+    const FILES_PER_QUERY: usize = 256;
+    const FILE: &str = "tarn_file";
+    let mut counts = vec![0; files.len()];
+    for (chunk_number, chunk) in files.chunks(FILES_PER_QUERY).enumerate() {
+        let first = chunk_number * FILES_PER_QUERY;
+        let mut branches = chunk.iter().enumerate().map(|(i, file)| -> Result<LogicalPlan> {
+            let restricted = restrict_to_file(session, table, target, plan, file)?;
+            Ok(LogicalPlanBuilder::from(restricted).project(vec![lit((first + i) as i64).alias(FILE)])?.build()?)
+        });
+        let Some(first_branch) = branches.next() else { continue };
+        let mut union = LogicalPlanBuilder::from(first_branch?);
+        for branch in branches {
+            union = union.union(branch?)?;
+        }
+        let counted = union.aggregate(vec![datafusion::logical_expr::col(FILE)], vec![count(lit(1))])?.build()?;
+        for batch in session.ctx.execute_logical_plan(counted).await?.collect().await? {
+            let (index, count) =
+                (batch.column(0).as_primitive::<Int64Type>(), batch.column(1).as_primitive::<Int64Type>());
+            for row in 0..batch.num_rows() {
+                counts[index.value(row) as usize] = count.value(row) as u64;
+            }
+        }
     }
+    Ok(counts)
+}
+
+/// The files with matching rows (`counts` from [`count_per_file`]) and the number of rows.
+fn with_matches(files: &[VisibleFile], counts: &[u64]) -> (Vec<VisibleFile>, u64) {
+    let affected = files.iter().zip(counts).filter(|(_, n)| **n > 0).map(|(f, _)| f.clone()).collect();
+    (affected, counts.iter().sum())
+}
+
+/// Replaces `files` by the rows `rewritten` plans for each of them: one write over all of them
+/// (in chunks), so that statements that touch many small files leave a few larger ones.
+pub(crate) async fn rewrite_files(
+    session: &Session,
+    table: &TableDef,
+    files: &[VisibleFile],
+    rewritten: impl Fn(&VisibleFile) -> Result<LogicalPlan>,
+) -> Result<()> {
+    /// Files per write: bounds the size of one plan.
+    const FILES_PER_WRITE: usize = 256;
+    let writers = session.ctx.state().config().target_partitions();
+    for chunk in files.chunks(FILES_PER_WRITE) {
+        let mut plans = chunk.iter().map(&rewritten);
+        let Some(first) = plans.next() else { continue };
+        let mut union = LogicalPlanBuilder::from(first?);
+        for plan in plans {
+            union = union.union(plan?)?;
+        }
+        let plan = union.repartition(Partitioning::RoundRobinBatch(writers))?.build()?;
+        let written = write::write_plan(session, table, &plan).await?;
+        replace_files(session, table, chunk, written)?;
+    }
+    Ok(())
 }
 
 /// Records in the transaction that `old` files are replaced by `new` ones.

@@ -30,6 +30,7 @@ pub(super) fn udafs() -> Vec<AggregateUDF> {
         AggregateUDF::new_from_impl(ListAgg::new()),
         AggregateUDF::new_from_impl(Percentile::new(true)),
         AggregateUDF::new_from_impl(Percentile::new(false)),
+        AggregateUDF::new_from_impl(Single::new()),
     ];
     let var_samp = datafusion::functions_aggregate::variance::var_samp_udaf();
     out.push(var_samp.as_ref().clone().with_aliases(["variance"]));
@@ -706,5 +707,95 @@ impl Accumulator for PercentileAccumulator {
             }
         }
         Ok(())
+    }
+}
+
+/// `tarn_single(x)`: the one value of a scalar subquery (NULL for no row), an error for more
+/// than one row, as PostgreSQL reports it. Scalar subqueries that are not aggregates are
+/// rewritten to it so that DataFusion can decorrelate them (catalog queries of drivers need
+/// that).
+#[derive(Debug)]
+struct Single {
+    signature: Signature,
+}
+
+by_name!(Single);
+
+impl Single {
+    fn new() -> Self {
+        Single { signature: Signature::any(1, Volatility::Immutable) }
+    }
+}
+
+impl AggregateUDFImpl for Single {
+    fn name(&self) -> &str {
+        "tarn_single"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, types: &[DataType]) -> Result<DataType> {
+        Ok(types[0].clone())
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let data_type = args.return_field.data_type().clone();
+        Ok(Box::new(SingleAccumulator { value: ScalarValue::try_from(&data_type)?, rows: 0 }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(format!("{}[value]", args.name), args.input_fields[0].data_type().clone(), true)),
+            Arc::new(Field::new(format!("{}[rows]", args.name), DataType::Int64, false)),
+        ])
+    }
+}
+
+#[derive(Debug)]
+struct SingleAccumulator {
+    value: ScalarValue,
+    rows: i64,
+}
+
+impl SingleAccumulator {
+    fn add(&mut self, rows: i64, value: impl FnOnce() -> Result<ScalarValue>) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        self.rows += rows;
+        if self.rows > 1 {
+            return exec_err!("more than one row returned by a subquery used as an expression");
+        }
+        self.value = value()?;
+        Ok(())
+    }
+}
+
+impl Accumulator for SingleAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let array = &values[0];
+        self.add(array.len() as i64, || ScalarValue::try_from_array(array, 0))
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (values, rows) = (&states[0], states[1].as_primitive::<Int64Type>());
+        for i in 0..rows.len() {
+            self.add(rows.value(i), || ScalarValue::try_from_array(values, i))?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.value.clone())
+    }
+
+    fn size(&self) -> usize {
+        size_of::<Self>() + self.value.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.value.clone(), ScalarValue::Int64(Some(self.rows))])
     }
 }

@@ -125,6 +125,33 @@ pub(super) fn udfs() -> Vec<ScalarUDF> {
             },
         )
         .build(),
+        // `x LIKE pattern ESCAPE c` with a pattern known only when the query runs: the pattern
+        // rewritten to escape with a backslash, as DataFusion's LIKE does.
+        Udf::new(
+            "tarn_like_escape",
+            texts(2),
+            |_| Ok(DataType::Utf8),
+            |a, _| {
+                let (patterns, escapes) = (a[0].as_string::<i32>(), a[1].as_string::<i32>());
+                let out = (0..patterns.len())
+                    .map(|i| {
+                        if patterns.is_null(i) || escapes.is_null(i) {
+                            return Ok(None);
+                        }
+                        let text = escapes.value(i);
+                        let mut chars = text.chars();
+                        match (chars.next(), chars.next()) {
+                            (Some(escape), None) => {
+                                Ok(Some(crate::sql::rewrite::backslash_escaped(patterns.value(i), escape)))
+                            }
+                            _ => Err(exec_error(format!("invalid escape string \"{text}\": it must be one character"))),
+                        }
+                    })
+                    .collect::<Result<StringArray>>()?;
+                Ok(Arc::new(out))
+            },
+        )
+        .build(),
         Udf::new(
             "tarn_regexp_match",
             texts(2),

@@ -7,7 +7,6 @@ use tarn_catalog::{ExternalSchema, ExternalTable, LakeColumn, LakeDatabase, Lake
 
 use super::parse::{ExternalTableSpec, LakeStatement, PartitionSpec};
 use super::{database_of, scan};
-use crate::ddl::resolve_name;
 use crate::error::{Error, Result};
 use crate::session::{Output, Session};
 use crate::storage::{Location, S3Overrides};
@@ -138,7 +137,7 @@ fn folder(location: &str) -> Result<String> {
 
 async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner: String) -> Result<()> {
     let name = spec.name.clone().ok_or_else(|| Error::Parse("CREATE EXTERNAL TABLE needs a name".into()))?;
-    let (schema, table_name) = resolve_name(&name)?;
+    let (schema, table_name) = session.resolve_name(&name)?;
     let lake = session.shared.lake_state()?;
     let managed = session.shared.with_state(|s| s.schema_by_name(&schema).map(|s| s.id))?;
     if managed.is_none() && lake.schema(&schema).is_none() {
@@ -244,7 +243,7 @@ async fn create_external_table(session: &Session, spec: ExternalTableSpec, owner
 
 /// The external table a name refers to.
 pub(crate) fn find_table(session: &Session, name: &ObjectName) -> Result<ExternalTable> {
-    let (schema, table) = resolve_name(name)?;
+    let (schema, table) = session.resolve_name(name)?;
     let lake = session.shared.lake_state()?;
     if let Some(found) = lake.table(&database_of(&lake, &schema), &table) {
         return Ok(found.clone());
@@ -362,7 +361,7 @@ pub(crate) fn drop_lake_objects(
         ObjectType::Table => {
             let mut found = Vec::new();
             for name in names {
-                let (schema, table) = resolve_name(name)?;
+                let (schema, table) = session.resolve_name(name)?;
                 let database = database_of(&lake, &schema);
                 match lake.table(&database, &table) {
                     Some(t) => found.push((t.database.clone(), t.name.clone())),
@@ -386,7 +385,7 @@ pub(crate) fn drop_lake_objects(
         ObjectType::Schema => {
             let mut found = Vec::new();
             for name in names {
-                let (_, schema) = resolve_name(name)?;
+                let (_, schema) = session.resolve_name(name)?;
                 match lake.schema(&schema) {
                     Some(s) => found.push(s.name.clone()),
                     None => return Ok(None),
@@ -408,7 +407,7 @@ pub(crate) fn drop_lake_objects(
 
 /// `SHOW CREATE TABLE`: the DDL of an external table (as Athena prints it) or a warehouse table.
 fn show_create_table(session: &Session, name: &ObjectName) -> Result<Output> {
-    let (schema, table) = resolve_name(name)?;
+    let (schema, table) = session.resolve_name(name)?;
     let managed = session.shared.with_state(|s| match s.relation_by_name(&schema, &table) {
         Some(tarn_catalog::Relation::Table(t)) => Some(t.clone()),
         _ => None,
@@ -424,7 +423,7 @@ fn show_create_table(session: &Session, name: &ObjectName) -> Result<Output> {
         }
         None => external_ddl(&find_table(session, name)?, &schema),
     };
-    Ok(Output::Rows(crate::session::RowStream::text("createtab_stmt", vec![ddl])?))
+    Ok(Output::Rows(crate::session::RowStream::table(&["createtab_stmt"], vec![vec![ddl]])?))
 }
 
 /// The DDL of an external table, in Hive's spelling, under `schema`.

@@ -74,8 +74,9 @@ pub enum LakeStatement {
 
 impl LakeStatement {
     /// The schema whose tables the statement changes (for the privilege check: its owner may).
-    pub(crate) fn external_schema(&self) -> Option<String> {
-        let schema_of = |name: &ObjectName| crate::ddl::resolve_name(name).ok().map(|(schema, _)| schema);
+    pub(crate) fn external_schema(&self, default_schema: &str) -> Option<String> {
+        let schema_of =
+            |name: &ObjectName| crate::ddl::resolve_name_in(default_schema, name).ok().map(|(schema, _)| schema);
         match self {
             LakeStatement::CreateExternalTable(spec) => spec.name.as_ref().and_then(schema_of),
             LakeStatement::AddPartitions { table, .. }

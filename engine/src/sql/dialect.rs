@@ -7,8 +7,6 @@
 //! settings.
 
 use std::any::TypeId;
-use std::iter::Peekable;
-use std::str::Chars;
 
 use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, UnaryOperator};
 use datafusion::sql::sqlparser::dialect::{Dialect, Precedence, RedshiftSqlDialect};
@@ -31,6 +29,13 @@ impl Dialect for TarnDialect {
             Token::PGSquareRoot => UnaryOperator::PGSquareRoot,
             Token::PGCubeRoot => UnaryOperator::PGCubeRoot,
             Token::AtSign => UnaryOperator::PGAbs,
+            // `E'a\\b'`: PostgreSQL's escape strings, which drivers send when
+            // standard_conforming_strings is off (as Redshift reports it).
+            Token::EscapedStringLiteral(text) => {
+                parser.next_token();
+                let value = datafusion::sql::sqlparser::ast::Value::EscapedStringLiteral(text);
+                return Some(Ok(Expr::Value(value.with_empty_span())));
+            }
             // `APPROXIMATE COUNT(DISTINCT x)` and `APPROXIMATE PERCENTILE_DISC(p) WITHIN GROUP
             // (...)`: tarn's answers are exact, which Redshift's documentation allows for.
             Token::Word(w) if w.value.eq_ignore_ascii_case("approximate") => {
@@ -83,12 +88,10 @@ impl Dialect for TarnDialect {
         self.redshift.is_delimited_identifier_start(ch)
     }
 
-    fn is_nested_delimited_identifier_start(&self, ch: char) -> bool {
-        self.redshift.is_nested_delimited_identifier_start(ch)
-    }
-
-    fn peek_nested_delimited_identifier_quotes(&self, chars: Peekable<Chars<'_>>) -> Option<(char, Option<char>)> {
-        self.redshift.peek_nested_delimited_identifier_quotes(chars)
+    /// `[name]` is not a quoted name (PostgreSQL and Redshift's documentation have none):
+    /// `ARRAY[E'r', x]` must stay an array.
+    fn is_nested_delimited_identifier_start(&self, _ch: char) -> bool {
+        false
     }
 
     fn is_identifier_start(&self, ch: char) -> bool {

@@ -3,6 +3,7 @@
 
 mod dialect;
 pub mod names;
+pub mod params;
 pub mod parser;
 mod planner;
 pub(crate) mod rewrite;

@@ -28,6 +28,12 @@ pub enum Statement {
     Commit,
     /// `ROLLBACK`, `ABORT`.
     Rollback,
+    /// `SAVEPOINT name`.
+    Savepoint(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackTo(String),
+    /// `RELEASE [SAVEPOINT] name`.
+    Release(String),
     /// Redshift `COPY table [(cols)] FROM 'source' [options]`.
     CopyFrom(Box<crate::copy::CopyFrom>),
     /// Redshift `UNLOAD ('query') TO 'location' [options]`.
@@ -142,8 +148,11 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
             SqlStatement::StartTransaction { .. } => Statement::Begin,
             SqlStatement::Commit { chain: false, .. } => Statement::Commit,
             SqlStatement::Rollback { chain: false, savepoint: None } => Statement::Rollback,
+            SqlStatement::Rollback { chain: false, savepoint: Some(name) } => Statement::RollbackTo(name.value),
+            SqlStatement::Savepoint { name } => Statement::Savepoint(name.value),
+            SqlStatement::ReleaseSavepoint { name } => Statement::Release(name.value),
             SqlStatement::Commit { .. } | SqlStatement::Rollback { .. } => {
-                return Err(Error::Unsupported("savepoints and AND CHAIN".into()));
+                return Err(Error::Unsupported("COMMIT AND CHAIN and ROLLBACK AND CHAIN".into()));
             }
             mut other => {
                 rewrite_top(&mut other);
@@ -152,6 +161,22 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
         },
         other => Statement::Sql(Box::new(other)),
     })
+}
+
+impl Statement {
+    /// For `DEALLOCATE [PREPARE] name | ALL`: `Some(Some(name))`, or `Some(None)` for ALL. A
+    /// server forgets its clients' prepared statements with it.
+    pub fn deallocation(&self) -> Option<Option<String>> {
+        let Statement::Sql(sql) = self else { return None };
+        let DFStatement::Statement(inner) = sql.as_ref() else { return None };
+        match inner.as_ref() {
+            SqlStatement::Deallocate { name, .. } => {
+                let all = name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all");
+                Some((!all).then(|| name.value.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Whether `statement` names Athena's `"$path"` or `"$size"` pseudo-columns: external tables

@@ -154,6 +154,10 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
             Some(call(&ident.value.to_lowercase(), vec![]))
         }
         Expr::Function(function) => rewrite_function(function)?,
+        Expr::Subquery(query) => {
+            single_row_subquery(query);
+            outer_conditions_first(query)
+        }
         Expr::Extract { field, expr: inner, .. } => {
             let field = field.to_string().trim_matches(['\'', '"']).to_string();
             Some(call("redshift_extract", vec![string(field), (**inner).clone()]))
@@ -168,6 +172,35 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
                 Expr::Cast { kind: CastKind::Cast, expr: inner.clone(), data_type, array: false, format: None };
             rewrite_expr(&mut cast)?;
             Some(cast)
+        }
+        // PostgreSQL's catalog types: `'t'::regclass` is the relation's oid, `oid` a number,
+        // `name` and `"char"` text.
+        Expr::Cast { expr: inner, data_type: DataType::Regclass, .. } => {
+            let mut inner = (**inner).clone();
+            rewrite_expr(&mut inner)?;
+            Some(call("tarn_regclass", vec![inner]))
+        }
+        Expr::Cast { expr: inner, data_type: DataType::Custom(name, _), .. } if catalog_type(name).is_some() => {
+            let mut inner = (**inner).clone();
+            rewrite_expr(&mut inner)?;
+            Some(match catalog_type(name) {
+                Some(CatalogType::Regclass) => call("tarn_regclass", vec![inner]),
+                Some(CatalogType::Regtype) => call("tarn_regtype", vec![inner]),
+                Some(CatalogType::Oid) => Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(inner),
+                    data_type: DataType::BigInt(None),
+                    array: false,
+                    format: None,
+                },
+                _ => Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(inner),
+                    data_type: DataType::Varchar(None),
+                    array: false,
+                    format: None,
+                },
+            })
         }
         Expr::Cast { kind, expr: inner, data_type, array, format } if is_datetime_name(data_type) => {
             let mut cast = Expr::Cast {
@@ -234,13 +267,14 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
                 return Err(Error::Invalid(format!("invalid escape string '{esc}': it must be one character")));
             };
             if esc_char != '\\' {
-                let Expr::Value(v) = pattern.as_mut() else {
-                    return Err(Error::Unsupported(
-                        "LIKE ... ESCAPE other than a backslash with a pattern that is not a constant".into(),
-                    ));
-                };
-                let Value::SingleQuotedString(text) = &mut v.value else { return Ok(()) };
-                *text = backslash_escaped(text, esc_char);
+                match pattern.as_mut() {
+                    Expr::Value(v) => {
+                        let Value::SingleQuotedString(text) = &mut v.value else { return Ok(()) };
+                        *text = backslash_escaped(text, esc_char);
+                    }
+                    // A pattern computed when the query runs is rewritten then.
+                    other => *other = call("tarn_like_escape", vec![other.clone(), string(esc_char.to_string())]),
+                }
             }
             let (Expr::Like { escape_char, .. } | Expr::ILike { escape_char, .. }) = expr else { unreachable!() };
             *escape_char = None;
@@ -272,7 +306,7 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
 }
 
 /// A LIKE pattern that escapes with `escape`, rewritten to escape with a backslash.
-fn backslash_escaped(pattern: &str, escape: char) -> String {
+pub(crate) fn backslash_escaped(pattern: &str, escape: char) -> String {
     let mut out = String::with_capacity(pattern.len() + 4);
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
@@ -288,6 +322,210 @@ fn backslash_escaped(pattern: &str, escape: char) -> String {
         }
     }
     out
+}
+
+/// Aggregates: a scalar subquery selecting one is left as it is.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "listagg",
+    "string_agg",
+    "array_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "stddev",
+    "stddev_samp",
+    "stddev_pop",
+    "variance",
+    "var_samp",
+    "var_pop",
+    "median",
+    "percentile_cont",
+    "percentile_disc",
+    "tarn_percentile_cont",
+    "tarn_percentile_disc",
+    "approx_distinct",
+    "approx_median",
+    "approx_percentile_cont",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "any_value",
+    "first_value",
+    "last_value",
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "regr_slope",
+    "regr_intercept",
+    "regr_count",
+    "regr_r2",
+    "regr_avgx",
+    "regr_avgy",
+    "regr_sxx",
+    "regr_syy",
+    "regr_sxy",
+    "tarn_single",
+    "json_agg",
+];
+
+/// `(SELECT x FROM ... WHERE ...)` as an expression: its one row's value. DataFusion
+/// decorrelates only aggregating subqueries, so the value is taken by `tarn_single`, which
+/// fails on a second row as PostgreSQL does ("more than one row returned by a subquery").
+fn single_row_subquery(query: &mut datafusion::sql::sqlparser::ast::Query) {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, SelectItem, SetExpr, Visit, Visitor};
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() || query.with.is_some() {
+        return;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let grouped = !matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if grouped || select.having.is_some() || select.distinct.is_some() || select.top.is_some() || select.from.is_empty()
+    {
+        return;
+    }
+    let [item] = select.projection.as_mut_slice() else { return };
+    let (SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. }) = item else { return };
+    struct Aggregating(bool);
+    impl Visitor for Aggregating {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr {
+                let name = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_ascii_lowercase());
+                if f.over.is_some() || name.is_some_and(|n| AGGREGATES.contains(&n.as_str())) {
+                    self.0 = true;
+                    return ControlFlow::Break(());
+                }
+            }
+            // A nested query is its own scope.
+            if matches!(expr, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut check = Aggregating(false);
+    let _ = Visit::visit(&*value, &mut check);
+    if !check.0 {
+        *value = call("tarn_single", vec![value.clone()]);
+    }
+}
+
+/// `(SELECT v FROM f WHERE outer.c AND inner.x = outer.y)` → `CASE WHEN outer.c THEN
+/// (SELECT v FROM f WHERE inner.x = outer.y) END`: conditions on the outer query's columns
+/// alone (qualified by a table the subquery does not read) are tested first, which keeps the
+/// subquery decorrelatable by DataFusion. The value is the same: no row, or NULL.
+fn outer_conditions_first(query: &mut datafusion::sql::sqlparser::ast::Query) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{SetExpr, TableFactor, Visit, Visitor};
+    let SetExpr::Select(select) = query.body.as_mut() else { return None };
+    let selection = select.selection.take()?;
+    let mut inner_names: Vec<String> = Vec::new();
+    for from in &select.from {
+        for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+            match factor {
+                TableFactor::Table { name, alias, .. } => {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        inner_names.push(last.value.to_ascii_lowercase());
+                    }
+                    if let Some(alias) = alias {
+                        inner_names.push(alias.name.value.to_ascii_lowercase());
+                    }
+                }
+                // Anything else (derived tables, functions): nothing is moved.
+                _ => {
+                    select.selection = Some(selection);
+                    return None;
+                }
+            }
+        }
+    }
+    /// Whether an expression reads only columns qualified by tables not in `inner`.
+    struct OuterOnly<'a> {
+        inner: &'a [String],
+        outer_columns: usize,
+        other: bool,
+    }
+    impl Visitor for OuterOnly<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            match expr {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let table = parts[parts.len() - 2].value.to_ascii_lowercase();
+                    if self.inner.contains(&table) {
+                        self.other = true;
+                        return ControlFlow::Break(());
+                    }
+                    self.outer_columns += 1;
+                }
+                Expr::Identifier(_) | Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.other = true;
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut conjuncts = Vec::new();
+    split_and(selection, &mut conjuncts);
+    let (outer, kept): (Vec<Expr>, Vec<Expr>) = conjuncts.into_iter().partition(|c| {
+        let mut check = OuterOnly { inner: &inner_names, outer_columns: 0, other: false };
+        let _ = Visit::visit(c, &mut check);
+        !check.other && check.outer_columns > 0
+    });
+    select.selection = kept.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    });
+    let condition = outer.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    })?;
+    Some(Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen { condition, result: Expr::Subquery(Box::new(query.clone())) }],
+        else_result: None,
+    })
+}
+
+fn split_and(expr: Expr, out: &mut Vec<Expr>) {
+    match expr {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            split_and(*left, out);
+            split_and(*right, out);
+        }
+        Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            split_and(*inner, out)
+        }
+        other => out.push(other),
+    }
+}
+
+enum CatalogType {
+    Regclass,
+    Regtype,
+    Oid,
+    Text,
+}
+
+/// PostgreSQL's catalog types that casts name (`::regclass`, `::oid`, `::name`).
+fn catalog_type(name: &ObjectName) -> Option<CatalogType> {
+    let name = name.to_string().trim_matches('"').to_ascii_lowercase();
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(&name).to_string();
+    Some(match name.as_str() {
+        "regclass" => CatalogType::Regclass,
+        "regtype" => CatalogType::Regtype,
+        "oid" | "regproc" | "regnamespace" | "xid" => CatalogType::Oid,
+        "name" | "char" | "int2vector" | "oidvector" => CatalogType::Text,
+        _ => return None,
+    })
 }
 
 /// `DATETIME`, Redshift's other name of TIMESTAMP.
@@ -336,6 +574,12 @@ fn character_length(data_type: &DataType) -> Option<u64> {
 
 /// A rewritten call, or `None` to keep it (possibly changed in place).
 fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
+    // `pg_catalog.version()` is `version()`: PostgreSQL's functions live in pg_catalog.
+    if let [ObjectNamePart::Identifier(schema), ObjectNamePart::Identifier(name)] = function.name.0.as_slice()
+        && schema.value.eq_ignore_ascii_case("pg_catalog")
+    {
+        function.name = ObjectName(vec![ObjectNamePart::Identifier(name.clone())]);
+    }
     let Some(name) = simple_name(function) else { return Ok(None) };
     if let Some(why) = not_supported(&name) {
         return Err(Error::Unsupported(format!("function {name}: {why}")));
@@ -349,6 +593,20 @@ fn rewrite_function(function: &mut Function) -> Result<Option<Expr>> {
                 set_args(function, args);
             }
             Ok(None)
+        }
+        // PostgreSQL's set-returning `generate_subscripts(array, 1)`: the array's indexes.
+        "generate_subscripts" if (1..=2).contains(&args.len()) && plain_call => {
+            let bigint = |e: Expr| Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(e),
+                data_type: DataType::BigInt(None),
+                array: false,
+                format: None,
+            };
+            let one = || bigint(Expr::value(Value::Number("1".into(), false)));
+            let length = bigint(call("cardinality", vec![args[0].clone()]));
+            let stop = Expr::BinaryOp { left: Box::new(length), op: BinaryOperator::Plus, right: Box::new(one()) };
+            Ok(Some(call("unnest", vec![call("range", vec![one(), stop])])))
         }
         "current_date" if args.is_empty() && plain_call => Ok(Some(Expr::Cast {
             kind: CastKind::Cast,

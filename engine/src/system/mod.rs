@@ -13,7 +13,9 @@ use datafusion::datasource::MemTable;
 use tarn_catalog::{CatalogState, Relation, SqlType, TableDef};
 
 mod access;
+pub(crate) mod catalog_functions;
 pub(crate) mod functions;
+mod pg;
 
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
@@ -42,17 +44,20 @@ const INFO_TABLES: &[&str] =
     &["schemata", "tables", "columns", "views", "table_constraints", "key_column_usage", "df_settings"];
 
 /// OIDs of user schemas start here, as in PostgreSQL.
-const FIRST_USER_OID: i64 = 16384;
+pub(crate) const FIRST_USER_OID: i64 = 16384;
 
 /// Whether `name` is a system table (found without its schema too).
 pub(crate) fn is_system_table(name: &str) -> bool {
-    PG_TABLES.contains(&name) || INFO_TABLES.contains(&name) || access::TABLES.contains(&name)
+    PG_TABLES.contains(&name)
+        || INFO_TABLES.contains(&name)
+        || access::TABLES.contains(&name)
+        || pg::TABLES.contains(&name)
 }
 
 /// Names of the system tables of `schema`, or `None` if it is not a system schema.
 pub(crate) fn table_names(schema: &str) -> Option<Vec<String>> {
     match schema {
-        PG_CATALOG => Some(PG_TABLES.iter().chain(access::TABLES).map(|s| s.to_string()).collect()),
+        PG_CATALOG => Some(PG_TABLES.iter().chain(access::TABLES).chain(pg::TABLES).map(|s| s.to_string()).collect()),
         INFORMATION_SCHEMA => Some(INFO_TABLES.iter().map(|s| s.to_string()).collect()),
         _ => None,
     }
@@ -132,6 +137,9 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
     let state = visible_state(shared)?;
     if schema == PG_CATALOG && access::TABLES.contains(&name) {
         return access::table(shared, &state, name);
+    }
+    if schema == PG_CATALOG && pg::TABLES.contains(&name) {
+        return pg::table(shared, &state, name).await;
     }
     let provider = match (schema, name) {
         (PG_CATALOG, "pg_namespace") => {
@@ -496,7 +504,7 @@ pub(crate) async fn view_columns(
         .schema()
         .fields()
         .iter()
-        .map(|f| Ok((f.name().clone(), SqlType::from_arrow(f.data_type())?, f.is_nullable(), None)))
+        .map(|f| Ok((f.name().clone(), SqlType::of_field(f)?, f.is_nullable(), None)))
         .collect()
 }
 

@@ -91,8 +91,8 @@ impl Filter {
     }
 }
 
-/// A tracked table: its rows, and the byte limit of `s` (`None` for a CTAS table, whose `s`
-/// is unbounded text).
+/// A tracked table: its rows, and the byte limit of `s` (a CTAS table's `s` keeps the limit
+/// of the column it comes from; `None`: unbounded).
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     pub rows: Vec<Row>,
@@ -235,10 +235,12 @@ fn change(tables: &mut Tables, effect: &Effect) -> Result<Option<u64>, String> {
             if tables.contains_key(name) {
                 return Err(format!("table {name} exists"));
             }
-            let rows: Vec<Row> =
-                table(tables, from)?.rows.iter().filter(|r| r.0.is_some_and(|id| id < *below)).cloned().collect();
+            let source = table(tables, from)?;
+            let rows: Vec<Row> = source.rows.iter().filter(|r| r.0.is_some_and(|id| id < *below)).cloned().collect();
+            // The new table's columns keep the declared types of the columns they come from.
+            let s_limit = source.s_limit;
             let count = rows.len() as u64;
-            tables.insert(name.clone(), Table { rows, s_limit: None });
+            tables.insert(name.clone(), Table { rows, s_limit });
             Some(count)
         }
         Effect::Insert { table: name, rows } => {
