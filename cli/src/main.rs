@@ -7,6 +7,7 @@
 //! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S]
 //! tarn bench compare A.json B.json
 //! tarn [--warehouse DIR] bench tpch --sf N [--data DIR]
+//! tarn [--warehouse DIR] serve [--listen 127.0.0.1:5439] [--init-user NAME] [--tls-cert F --tls-key F]
 //! ```
 //! With `-c`/`-f` (run in the order given) or piped stdin it runs non-interactively and stops at
 //! the first error (exit code 1); otherwise it opens the REPL (after running `~/.tarnrc`).
@@ -18,6 +19,7 @@ mod output;
 mod progress;
 mod render;
 mod repl;
+mod serve;
 mod sql;
 
 use std::io::{IsTerminal, Read};
@@ -60,6 +62,9 @@ struct Cli {
     /// No colors (also when NO_COLOR is set)
     #[arg(long)]
     no_color: bool,
+    /// Run as this user of the warehouse, with its privileges [default: the warehouse's superuser]
+    #[arg(long, short = 'U', env = "TARN_USER", value_name = "NAME")]
+    user: Option<String>,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -84,6 +89,8 @@ enum Action {
     /// Benchmark queries: run a directory of .sql files, compare two results, generate TPC-H
     #[command(subcommand)]
     Bench(BenchAction),
+    /// Serve the warehouse over the PostgreSQL wire protocol (psql, psycopg, SQLAlchemy, JDBC, ...)
+    Serve(serve::ServeArgs),
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -189,7 +196,13 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
     config.memory_limit = cli.memory_limit;
     let engine = Engine::open_with(&warehouse, config)
         .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
-    let mut session = engine.session()?;
+    if let Some(Action::Serve(args)) = cli.action {
+        return serve::serve(engine, args, &runtime);
+    }
+    let mut session = match &cli.user {
+        Some(user) => engine.session_as(user)?,
+        None => engine.session()?,
+    };
 
     match cli.action {
         Some(Action::Crawl { location, database, table, dry_run }) => {
@@ -229,7 +242,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             eprintln!("TPC-H SF {sf} is in {} (tables in public, Parquet tables in tpch_lake).", warehouse.display());
             return Ok(());
         }
-        Some(Action::Bench(BenchAction::Compare { .. })) | None => {}
+        Some(Action::Bench(BenchAction::Compare { .. }) | Action::Serve(_)) | None => {}
     }
 
     let stdout_terminal = std::io::stdout().is_terminal();

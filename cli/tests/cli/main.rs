@@ -3,6 +3,7 @@
 
 mod durability;
 mod lake;
+mod serve;
 mod shell;
 
 use std::io::Write;
