@@ -32,13 +32,14 @@ impl Session {
             return Err(Error::Parse("cannot insert multiple commands into a prepared statement".into()));
         }
         let mut prepared = Prepared { parameters: vec![None; count], columns: None };
-        let Some(statement) = statements.pop() else {
+        let Some(mut statement) = statements.pop() else {
             return Ok(prepared);
         };
         if self.is_transaction_aborted() && !matches!(statement, Statement::Commit | Statement::Rollback) {
             return Err(Error::TransactionAborted);
         }
         self.shared.apply_search_path();
+        self.shared.qualify_by_search_path(&mut statement);
         let planned = match &statement {
             Statement::Sql(sql) => match sql.as_ref() {
                 DFStatement::Statement(inner) => match setting_statement(sql)? {

@@ -378,6 +378,21 @@ impl SessionShared {
             .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
     }
 
+    /// Qualifies the tables and views a statement names without a schema with the first schema
+    /// of `search_path` that has them (see [`crate::sql::search_path`]). With one schema on the
+    /// path, DataFusion's default schema does it alone.
+    pub(crate) fn qualify_by_search_path(&self, statement: &mut Statement) {
+        let Statement::Sql(sql) = statement else { return };
+        let path = self.search_path_schemas();
+        let _ = self.with_state(|state| {
+            let schemas: Vec<&String> = path.iter().filter(|s| state.schema_by_name(s).is_some()).collect();
+            if schemas.len() > 1 {
+                let find = |name: &str| schemas.iter().find(|s| state.relation_by_name(s, name).is_some()).map(|s| s.to_string());
+                crate::sql::search_path::qualify(sql, &find);
+            }
+        });
+    }
+
     /// Points DataFusion's default schema at `search_path`'s (schemas come and go).
     pub(crate) fn apply_search_path(&self) {
         let schema = self.search_path_schema();
@@ -669,8 +684,9 @@ impl Session {
         result
     }
 
-    async fn run_statement(&mut self, statement: Statement) -> Result<Output> {
+    async fn run_statement(&mut self, mut statement: Statement) -> Result<Output> {
         self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
+        self.shared.qualify_by_search_path(&mut statement);
         if let Statement::Sql(sql) = &statement
             && let Some(setting) = crate::settings::setting_statement(sql)?
         {

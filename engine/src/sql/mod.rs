@@ -7,6 +7,7 @@ pub mod params;
 pub mod parser;
 mod planner;
 pub(crate) mod rewrite;
+pub(crate) mod search_path;
 pub(crate) mod tokens;
 
 use datafusion::execution::SessionState;
