@@ -387,7 +387,9 @@ impl SessionShared {
         let _ = self.with_state(|state| {
             let schemas: Vec<&String> = path.iter().filter(|s| state.schema_by_name(s).is_some()).collect();
             if schemas.len() > 1 {
-                let find = |name: &str| schemas.iter().find(|s| state.relation_by_name(s, name).is_some()).map(|s| s.to_string());
+                let find = |name: &str| {
+                    schemas.iter().find(|s| state.relation_by_name(s, name).is_some()).map(|s| s.to_string())
+                };
                 crate::sql::search_path::qualify(sql, &find);
             }
         });

@@ -8,8 +8,7 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, TableObject, Visit, VisitMut, Visitor,
-    VisitorMut,
+    Ident, ObjectName, ObjectNamePart, Query, Statement, TableFactor, TableObject, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 /// Qualifies the unqualified relation names of `statement` with the schema `find` returns for
