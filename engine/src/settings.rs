@@ -394,10 +394,10 @@ pub(crate) fn setting_statement(statement: &DFStatement) -> Result<Option<Settin
             SettingStatement::Isolation { level: level.unwrap_or("serializable").into(), session: *session }
         }
         SqlStatement::ShowVariable { variable } => {
-            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
-            if name.to_ascii_lowercase().starts_with("datafusion.") {
+            if variable.first().is_some_and(|i| i.value.eq_ignore_ascii_case("datafusion")) {
                 return Ok(None);
             }
+            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
             SettingStatement::Show((!name.eq_ignore_ascii_case("all")).then_some(name))
         }
         SqlStatement::Reset(reset) => match &reset.reset {
@@ -471,7 +471,13 @@ impl crate::session::Session {
                 return Ok(Output::Rows(RowStream::table(&[&display_name(&name)], vec![vec![value]])?));
             }
             SettingStatement::Show(None) => {
-                let rows = settings.all().into_iter().map(|(n, v, d)| vec![n.to_string(), v, d.to_string()]).collect();
+                let mut rows: Vec<Vec<String>> =
+                    settings.all().into_iter().map(|(n, v, d)| vec![n.to_string(), v, d.to_string()]).collect();
+                // DataFusion's options, which SET and SHOW also read and change.
+                let options = self.ctx.state().config_options().entries();
+                rows.extend(
+                    options.into_iter().map(|e| vec![e.key, e.value.unwrap_or_default(), e.description.to_string()]),
+                );
                 return Ok(Output::Rows(RowStream::table(&["name", "setting", "description"], rows)?));
             }
         }

@@ -254,9 +254,16 @@ async fn cancel_stops_the_running_statement() {
     let client = server.connect().await;
     client.batch_execute("CREATE TABLE n AS SELECT * FROM generate_series(1, 2000) AS g(x)").await.unwrap();
     let token = client.cancel_token();
+    let other = server.connect().await;
     let canceller = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // The long query does not hold up other connections: this one reads and commits meanwhile.
+        let started = std::time::Instant::now();
+        other.batch_execute("CREATE TABLE meanwhile (a int); INSERT INTO meanwhile VALUES (1)").await.unwrap();
+        assert_eq!(scalar(&other, "SELECT count(*) FROM n").await.as_deref(), Some("2000"));
+        let meanwhile = started.elapsed();
         token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+        meanwhile
     });
     let started = std::time::Instant::now();
     // A cross join too big to finish in the test's time.
@@ -264,7 +271,8 @@ async fn cancel_stops_the_running_statement() {
         .simple_query("SELECT count(*) FROM n a, n b, n c WHERE a.x + b.x + c.x = -1")
         .await
         .expect_err("the query was cancelled");
-    canceller.await.unwrap();
+    let meanwhile = canceller.await.unwrap();
+    assert!(meanwhile < Duration::from_secs(10), "another connection waited {meanwhile:?} for the long query");
     assert_eq!(sqlstate(&error), "57014");
     assert!(started.elapsed() < Duration::from_secs(30), "cancel took {:?}", started.elapsed());
     // The connection goes on.
