@@ -6,6 +6,7 @@ pub mod names;
 pub mod params;
 pub mod parser;
 mod planner;
+pub(crate) mod redshift_ddl;
 pub(crate) mod rewrite;
 pub(crate) mod search_path;
 pub(crate) mod tokens;

@@ -142,7 +142,10 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
             _ => {}
         }
     }
-    let statement = p.parse_statement().map_err(parse_error)?;
+    let statement = match redshift_create_table(p, sql)? {
+        Some(statement) => statement,
+        None => p.parse_statement().map_err(parse_error)?,
+    };
     Ok(match statement {
         DFStatement::Statement(s) => match *s {
             SqlStatement::StartTransaction { .. } => Statement::Begin,
@@ -302,6 +305,45 @@ fn expect_end(p: &DFParser<'_>) -> Result<()> {
         Token::SemiColon | Token::EOF => Ok(()),
         other => Err(Error::Parse(format!("expected end of statement, found {other}"))),
     }
+}
+
+/// A CREATE TABLE with Redshift attributes sqlparser refuses (see [`super::redshift_ddl`]),
+/// parsed without them; `None` (nothing consumed) for any other statement.
+fn redshift_create_table(p: &mut DFParser<'_>, sql: &str) -> Result<Option<DFStatement>> {
+    if !matches!(p.parser.peek_token().token, Token::Word(ref w) if w.keyword == Keyword::CREATE) {
+        return Ok(None);
+    }
+    let is_table =
+        (1..5).any(|n| matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.keyword == Keyword::TABLE));
+    if !is_table {
+        return Ok(None);
+    }
+    let start = p.parser.peek_token().span.start;
+    let mut end = start;
+    let mut n = 0;
+    loop {
+        let token = p.parser.peek_nth_token(n);
+        if matches!(token.token, Token::SemiColon | Token::EOF) {
+            break;
+        }
+        end = token.span.end;
+        n += 1;
+    }
+    let text = &sql[offset(sql, start)..offset(sql, end)];
+    let dialect = super::TarnDialect::default();
+    let Some((stripped, keys)) = super::redshift_ddl::strip_layout(text, &dialect)? else {
+        return Ok(None);
+    };
+    for _ in 0..n {
+        p.parser.next_token();
+    }
+    let mut inner = DFParserBuilder::new(stripped.as_str()).with_dialect(&dialect).build().map_err(parse_error)?;
+    let mut statement = inner.parse_statement().map_err(parse_error)?;
+    expect_end(&inner)?;
+    if let DFStatement::Statement(create) = &mut statement {
+        super::redshift_ddl::apply_keys(create, keys);
+    }
+    Ok(Some(statement))
 }
 
 /// `COPY name [(cols)] FROM ...` (Redshift), as opposed to DataFusion's `COPY ... TO`.
