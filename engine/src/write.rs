@@ -67,6 +67,24 @@ pub(crate) async fn write_plan(session: &Session, table: &TableDef, input: &Logi
     write_streams(session, table, streams).await
 }
 
+/// Writes the rows of `input` with one writer (files of up to [`FILE_ROWS`] rows), whatever the
+/// plan's partitioning: many small inputs become few files.
+pub(crate) async fn write_plan_coalesced(
+    session: &Session,
+    table: &TableDef,
+    input: &LogicalPlan,
+) -> Result<Vec<NewDataFile>> {
+    let plan = session.physical_plan(input).await?;
+    let plan: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+        if plan.properties().output_partitioning().partition_count() > 1 {
+            Arc::new(datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec::new(plan))
+        } else {
+            plan
+        };
+    let stream = datafusion::physical_plan::execute_stream(plan, session.ctx.task_ctx())?;
+    write_streams(session, table, vec![stream]).await
+}
+
 /// Writes `streams` (one writer each, in parallel) as new data files of `table`.
 pub(crate) async fn write_streams(
     session: &Session,

@@ -14,9 +14,7 @@ use datafusion::common::TableReference;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::{
-    DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Partitioning, Projection, lit,
-};
+use datafusion::logical_expr::{DmlStatement, Expr, Filter, LogicalPlan, LogicalPlanBuilder, Projection, lit};
 use datafusion::sql::sqlparser::ast::{Truncate, TruncateTableTarget};
 use tarn_catalog::{NewDataFile, TableDef};
 
@@ -210,8 +208,10 @@ fn with_matches(files: &[VisibleFile], counts: &[u64]) -> (Vec<VisibleFile>, u64
     (affected, counts.iter().sum())
 }
 
-/// Replaces `files` by the rows `rewritten` plans for each of them: one write over all of them
-/// (in chunks), so that statements that touch many small files leave a few larger ones.
+/// Replaces `files` by the rows `rewritten` plans for each of them. Consecutive files are
+/// rewritten together, up to a data file's worth of rows, into one file: statements that touch
+/// many small files leave a few full ones, while a large file is rewritten on its own and the
+/// row ranges of files (what pruning relies on) stay as they were.
 pub(crate) async fn rewrite_files(
     session: &Session,
     table: &TableDef,
@@ -220,17 +220,29 @@ pub(crate) async fn rewrite_files(
 ) -> Result<()> {
     /// Files per write: bounds the size of one plan.
     const FILES_PER_WRITE: usize = 256;
-    let writers = session.ctx.state().config().target_partitions();
-    for chunk in files.chunks(FILES_PER_WRITE) {
-        let mut plans = chunk.iter().map(&rewritten);
-        let Some(first) = plans.next() else { continue };
-        let mut union = LogicalPlanBuilder::from(first?);
-        for plan in plans {
-            union = union.union(plan?)?;
+    let mut start = 0;
+    while start < files.len() {
+        let mut end = start + 1;
+        let mut rows = files[start].record_count;
+        while end < files.len()
+            && end - start < FILES_PER_WRITE
+            && rows + files[end].record_count <= write::FILE_ROWS as u64
+        {
+            rows += files[end].record_count;
+            end += 1;
         }
-        let plan = union.repartition(Partitioning::RoundRobinBatch(writers))?.build()?;
-        let written = write::write_plan(session, table, &plan).await?;
+        let chunk = &files[start..end];
+        let written = if let [file] = chunk {
+            write::write_plan(session, table, &rewritten(file)?).await?
+        } else {
+            let mut union = LogicalPlanBuilder::from(rewritten(&chunk[0])?);
+            for file in &chunk[1..] {
+                union = union.union(rewritten(file)?)?;
+            }
+            write::write_plan_coalesced(session, table, &union.build()?).await?
+        };
         replace_files(session, table, chunk, written)?;
+        start = end;
     }
     Ok(())
 }
