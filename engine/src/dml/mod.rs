@@ -4,6 +4,7 @@
 //! Only files with affected rows are rewritten. The statement's predicate is first counted per
 //! live file, in one query over scans of one file each (where Parquet statistics skip row groups,
 //! and so whole files, the predicate cannot match); files with no match stay as they are.
+//! Consecutive small affected files are rewritten together into one ([`rewrite_files`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
