@@ -146,53 +146,25 @@ pub(super) fn table(
                 rows,
             )?
         }
-        "svv_user_grants" => table_of(
-            vec![
-                field("user_id", DataType::Int64),
-                field("user_name", DataType::Utf8),
-                field("role_id", DataType::Int64),
-                field("role_name", DataType::Utf8),
-                field("admin_option", DataType::Boolean),
-            ],
-            access
-                .roles
-                .values()
-                .flat_map(|r| {
-                    r.users.iter().map(|u| {
-                        vec![
-                            int(access.users.get(u).map_or(0, |u| u.id)),
-                            text(u),
-                            int(r.id),
-                            text(&r.name),
-                            boolean(false),
-                        ]
-                    })
-                })
-                .collect(),
+        // Who holds each role: users (svv_user_grants) and roles (svv_role_grants).
+        "svv_user_grants" => role_grants(
+            ("user_id", "user_name"),
+            ("role_id", "role_name"),
+            access.roles.values().flat_map(|r| {
+                r.users.iter().map(|u| ((access.users.get(u).map_or(0, |u| u.id), u.as_str()), (r.id, r.name.as_str())))
+            }),
         )?,
-        "svv_role_grants" => table_of(
-            vec![
-                field("role_id", DataType::Int64),
-                field("role_name", DataType::Utf8),
-                field("granted_role_id", DataType::Int64),
-                field("granted_role_name", DataType::Utf8),
-                field("admin_option", DataType::Boolean),
-            ],
-            access
-                .roles
-                .values()
-                .flat_map(|granted| {
-                    granted.roles.iter().map(|holder| {
-                        vec![
-                            int(access.roles.get(holder).map_or(0, |r| r.id)),
-                            text(holder),
-                            int(granted.id),
-                            text(&granted.name),
-                            boolean(false),
-                        ]
-                    })
+        "svv_role_grants" => role_grants(
+            ("role_id", "role_name"),
+            ("granted_role_id", "granted_role_name"),
+            access.roles.values().flat_map(|granted| {
+                granted.roles.iter().map(|holder| {
+                    (
+                        (access.roles.get(holder).map_or(0, |r| r.id), holder.as_str()),
+                        (granted.id, granted.name.as_str()),
+                    )
                 })
-                .collect(),
+            }),
         )?,
         "svv_relation_privileges" => {
             let mut rows = Vec::new();
@@ -263,4 +235,25 @@ pub(super) fn table(
         }
         _ => return Ok(None),
     }))
+}
+
+/// A table of (holder, role) pairs with Redshift's columns for them, and `admin_option`
+/// (always false: tarn has no admin option).
+fn role_grants<'a>(
+    holder: (&str, &str),
+    role: (&str, &str),
+    pairs: impl Iterator<Item = ((i64, &'a str), (i64, &'a str))>,
+) -> Result<std::sync::Arc<dyn datafusion::catalog::TableProvider>> {
+    table_of(
+        vec![
+            field(holder.0, DataType::Int64),
+            field(holder.1, DataType::Utf8),
+            field(role.0, DataType::Int64),
+            field(role.1, DataType::Utf8),
+            field("admin_option", DataType::Boolean),
+        ],
+        pairs
+            .map(|((hid, hname), (rid, rname))| vec![int(hid), text(hname), int(rid), text(rname), boolean(false)])
+            .collect(),
+    )
 }
