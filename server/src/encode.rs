@@ -118,36 +118,44 @@ impl<'a> Column<'a> {
     }
 }
 
-/// Types written here rather than through Arrow's display.
-fn native(data_type: &DataType) -> bool {
+/// Integer types whose values [`int_value`] reads as an `i64`.
+fn fits_i64(data_type: &DataType) -> bool {
     matches!(
         data_type,
-        DataType::Boolean
-            | DataType::Int8
+        DataType::Int8
             | DataType::Int16
             | DataType::Int32
             | DataType::Int64
             | DataType::UInt8
             | DataType::UInt16
             | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float16
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Decimal128(..)
-            | DataType::Decimal256(..)
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Binary
-            | DataType::LargeBinary
-            | DataType::BinaryView
-            | DataType::Date32
-            | DataType::Timestamp(..)
-            | DataType::Time64(TimeUnit::Microsecond)
-            | DataType::Time64(TimeUnit::Nanosecond)
-            | DataType::Interval(IntervalUnit::MonthDayNano)
     )
+}
+
+/// Types written here rather than through Arrow's display.
+fn native(data_type: &DataType) -> bool {
+    fits_i64(data_type)
+        || matches!(
+            data_type,
+            DataType::Boolean
+                | DataType::UInt64
+                | DataType::Float16
+                | DataType::Float32
+                | DataType::Float64
+                | DataType::Decimal128(..)
+                | DataType::Decimal256(..)
+                | DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::Date32
+                | DataType::Timestamp(..)
+                | DataType::Time64(TimeUnit::Microsecond)
+                | DataType::Time64(TimeUnit::Nanosecond)
+                | DataType::Interval(IntervalUnit::MonthDayNano)
+        )
 }
 
 fn int_value(array: &ArrayRef, row: usize) -> i64 {
@@ -159,7 +167,8 @@ fn int_value(array: &ArrayRef, row: usize) -> i64 {
         DataType::UInt8 => array.as_primitive::<UInt8Type>().value(row) as i64,
         DataType::UInt16 => array.as_primitive::<UInt16Type>().value(row) as i64,
         DataType::UInt32 => array.as_primitive::<UInt32Type>().value(row) as i64,
-        _ => 0,
+        // Callers check fits_i64 first.
+        other => unreachable!("int_value of {other}"),
     }
 }
 
@@ -266,13 +275,7 @@ fn write_text(array: &ArrayRef, row: usize, out: &mut BytesMut) {
     let mut text = String::new();
     match array.data_type() {
         DataType::Boolean => text.push(if array.as_boolean().value(row) { 't' } else { 'f' }),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32 => {
+        data_type if fits_i64(data_type) => {
             let _ = write!(text, "{}", int_value(array, row));
         }
         DataType::Float16 | DataType::Float32 => text = float_text(float_value(array, row), true),
@@ -364,13 +367,7 @@ fn interval_text(months: i32, days: i32, micros: i64) -> String {
 fn write_binary(array: &ArrayRef, row: usize, pg: PgType, out: &mut BytesMut) {
     match array.data_type() {
         DataType::Boolean => out.put_u8(array.as_boolean().value(row) as u8),
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32 => {
+        data_type if fits_i64(data_type) => {
             let value = int_value(array, row);
             match pg.oid {
                 pg_types::INT2 => out.put_i16(value as i16),
