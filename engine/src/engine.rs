@@ -68,6 +68,8 @@ pub(crate) struct EngineInner {
     pub stores: Arc<crate::storage::Stores>,
     /// The lake catalog as last loaded.
     pub lake: crate::lake::LakeCache,
+    /// Table write locks of every session (see [`crate::locks`]).
+    pub locks: Arc<crate::locks::TableLocks>,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -120,6 +122,7 @@ impl Engine {
             stores: Arc::new(crate::storage::Stores::new()),
             lake: Default::default(),
             latest: Mutex::new(None),
+            locks: Arc::default(),
             access: Mutex::new(None),
         });
         let engine = Engine { inner };

@@ -19,6 +19,9 @@ pub enum Error {
     /// A privilege check failed (PostgreSQL's words: `permission denied for schema pii`).
     #[error("permission denied {0}")]
     PermissionDenied(String),
+    /// Waiting for a table lock would wait forever (`deadlock detected`).
+    #[error("{0}")]
+    Deadlock(String),
     #[error("current transaction is aborted, commands ignored until end of transaction block (ROLLBACK)")]
     TransactionAborted,
     /// A refused or failed object-store (S3 or local lake) operation.
@@ -104,6 +107,7 @@ impl Error {
             Error::Unsupported(_) => "0A000",
             Error::PermissionDenied(_) => "42501",
             Error::TransactionAborted => "25P02",
+            Error::Deadlock(_) => "40P01",
             Error::Catalog(tarn_catalog::Error::Conflict(_)) => "40001",
             Error::Catalog(tarn_catalog::Error::Unsupported(_)) => "0A000",
             Error::Catalog(tarn_catalog::Error::DependentObjects(_)) => "2BP01",

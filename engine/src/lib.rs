@@ -27,6 +27,7 @@ mod error;
 mod file_errors;
 pub mod functions;
 mod lake;
+mod locks;
 mod maintenance;
 pub mod pg_types;
 mod prepare;

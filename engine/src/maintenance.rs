@@ -34,7 +34,10 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
         None => session.shared.with_state(|s| s.tables.values().cloned().collect())?,
     };
     for table in tables {
-        session.start_implicit()?;
+        let schema = session.shared.with_state(|s| s.schema_name(table.schema_id).to_string())?;
+        let locks = engine.locks.owner();
+        locks.acquire(&[(crate::locks::key(&schema, &table.name), crate::locks::LockMode::Rewrite)]).await?;
+        session.start_implicit(locks)?;
         let result = compact(session, &table).await;
         match session.finish_implicit(result) {
             Ok(_) => {}

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 
+use crate::locks::LockMode;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SessionState;
@@ -210,6 +211,24 @@ pub(crate) struct ActiveTxn {
     pub access: Vec<tarn_catalog::AccessOp>,
     /// `SAVEPOINT`s, oldest first: the transaction as it was at each.
     pub savepoints: Vec<Savepoint>,
+    /// The table locks it holds, released when it ends.
+    pub locks: crate::locks::LockSet,
+}
+
+impl ActiveTxn {
+    fn new(txn: Transaction, explicit: bool, read_only: bool, locks: crate::locks::LockSet) -> ActiveTxn {
+        ActiveTxn {
+            txn,
+            explicit,
+            aborted: false,
+            running: !explicit,
+            read_only,
+            written: Vec::new(),
+            access: Vec::new(),
+            savepoints: Vec::new(),
+            locks,
+        }
+    }
 }
 
 /// A transaction as it was at `SAVEPOINT name`.
@@ -695,6 +714,7 @@ impl Session {
             return self.run_setting(setting);
         }
         crate::access::authorize(self, &statement).await?;
+        let locks = crate::access::write_locks(self, &statement);
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),
@@ -732,41 +752,48 @@ impl Session {
                 {
                     return Ok(output);
                 }
-                self.transactional(Work::Sql(statement)).await
+                self.transactional(Work::Sql(statement), locks).await
             }
-            Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy)).await,
-            Statement::MergeRemoveDuplicates(merge) => self.transactional(Work::MergeRemoveDuplicates(merge)).await,
+            Statement::CopyFrom(copy) => self.transactional(Work::Copy(copy), locks).await,
+            Statement::MergeRemoveDuplicates(merge) => {
+                self.transactional(Work::MergeRemoveDuplicates(merge), locks).await
+            }
             Statement::Access(access) if matches!(*access, crate::access::AccessStatement::SetAuthorization(_)) => {
                 crate::access::execute(self, *access)
             }
-            Statement::Access(access) => self.transactional(Work::Access(access)).await,
-            Statement::Unload(unload) => self.transactional(Work::Unload(unload)).await,
+            Statement::Access(access) => self.transactional(Work::Access(access), locks).await,
+            Statement::Unload(unload) => self.transactional(Work::Unload(unload), locks).await,
         }
     }
 
-    /// Runs a statement that reads or writes tables: in the open transaction, or in one of its own.
-    async fn transactional(&mut self, work: Work) -> Result<Output> {
-        let implicit = {
+    /// Runs a statement that reads or writes tables: in the open transaction, or in one of its own,
+    /// once it holds the table `locks` it needs.
+    async fn transactional(&mut self, work: Work, locks: Vec<(String, LockMode)>) -> Result<Output> {
+        let open = {
             let mut guard = self.shared.lock();
             match guard.as_mut() {
                 Some(active) if active.aborted => return Err(Error::TransactionAborted),
                 Some(active) => {
                     active.running = true;
-                    false
+                    Some(active.locks.handle())
                 }
-                None => {
-                    drop(guard);
-                    self.start_implicit()?;
-                    true
-                }
+                None => None,
             }
         };
-        let result = match work {
-            Work::Sql(statement) => self.run_sql(*statement).await,
-            Work::MergeRemoveDuplicates(merge) => dml::merge_remove_duplicates(self, &merge).await,
-            Work::Access(access) => crate::access::execute(self, *access),
-            Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
-            Work::Unload(unload) => crate::unload::unload(self, *unload).await,
+        let implicit = open.is_none();
+        let result = match open {
+            Some(held) => match held.acquire(&locks).await {
+                Ok(()) => self.run_work(work).await,
+                Err(e) => Err(e),
+            },
+            None => {
+                // Locks first, then the snapshot: nobody in this engine changes these tables
+                // between the two.
+                let held = self.shared.engine.locks.owner();
+                held.acquire(&locks).await?;
+                self.start_implicit(held)?;
+                self.run_work(work).await
+            }
         };
         if implicit {
             return self.finish_implicit(result);
@@ -778,20 +805,22 @@ impl Session {
         result
     }
 
-    /// Starts the transaction of one statement (outside `BEGIN ... COMMIT`).
-    pub(crate) fn start_implicit(&self) -> Result<()> {
+    async fn run_work(&mut self, work: Work) -> Result<Output> {
+        match work {
+            Work::Sql(statement) => self.run_sql(*statement).await,
+            Work::MergeRemoveDuplicates(merge) => dml::merge_remove_duplicates(self, &merge).await,
+            Work::Access(access) => crate::access::execute(self, *access),
+            Work::Copy(copy) => crate::copy::copy_from(self, *copy).await,
+            Work::Unload(unload) => crate::unload::unload(self, *unload).await,
+        }
+    }
+
+    /// Starts the transaction of one statement (outside `BEGIN ... COMMIT`) holding `locks`,
+    /// taken before its snapshot is read.
+    pub(crate) fn start_implicit(&self, locks: crate::locks::LockSet) -> Result<()> {
         let txn = Transaction::new(self.shared.engine.latest_state()?);
         self.shared.clock.start_now();
-        *self.shared.lock() = Some(ActiveTxn {
-            txn,
-            explicit: false,
-            aborted: false,
-            running: true,
-            read_only: false,
-            written: Vec::new(),
-            access: Vec::new(),
-            savepoints: Vec::new(),
-        });
+        *self.shared.lock() = Some(ActiveTxn::new(txn, false, false, locks));
         Ok(())
     }
 
@@ -817,16 +846,8 @@ impl Session {
             Some(_) => Ok(Output::command("BEGIN")),
             None => {
                 self.shared.clock.start_now();
-                *guard = Some(ActiveTxn {
-                    txn: Transaction::new(self.shared.engine.latest_state()?),
-                    explicit: true,
-                    aborted: false,
-                    running: false,
-                    read_only: false,
-                    written: Vec::new(),
-                    access: Vec::new(),
-                    savepoints: Vec::new(),
-                });
+                let txn = Transaction::new(self.shared.engine.latest_state()?);
+                *guard = Some(ActiveTxn::new(txn, true, false, self.shared.engine.locks.owner()));
                 Ok(Output::command("BEGIN"))
             }
         }
@@ -905,16 +926,8 @@ impl Session {
         };
         let state = Arc::new(store.load_state(snapshot)?);
         self.shared.clock.start_now();
-        *self.shared.lock() = Some(ActiveTxn {
-            txn: Transaction::new(state),
-            explicit: true,
-            aborted: false,
-            running: false,
-            read_only: true,
-            written: Vec::new(),
-            access: Vec::new(),
-            savepoints: Vec::new(),
-        });
+        let locks = self.shared.engine.locks.owner();
+        *self.shared.lock() = Some(ActiveTxn::new(Transaction::new(state), true, true, locks));
         Ok(Output::command("BEGIN"))
     }
 

@@ -11,6 +11,7 @@ use tarn_catalog::{AccessState, CatalogState, Privilege, Relation, SchemaDef, Se
 use super::{AccessStatement, denied};
 use crate::error::{Error, Result};
 use crate::lake::LakeStatement;
+use crate::locks::LockMode;
 use crate::parser::Statement;
 use crate::session::Session;
 use crate::system::SYSTEM_SCHEMAS;
@@ -341,4 +342,49 @@ fn sql_needs(
 fn same(a: &TableReference, b: &TableReference) -> bool {
     a.table() == b.table()
         && a.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA) == b.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA)
+}
+
+/// The table locks `statement` takes (see [`crate::locks`]): appends for INSERT and COPY,
+/// rewrites for UPDATE, DELETE, MERGE, TRUNCATE, ALTER and DROP. Reads take none.
+pub(crate) fn write_locks(session: &Session, statement: &Statement) -> Vec<(String, LockMode)> {
+    let writes = match statement {
+        Statement::CopyFrom(_) | Statement::MergeRemoveDuplicates(_) => true,
+        Statement::Sql(sql) => matches!(
+            sql.as_ref(),
+            DFStatement::Statement(inner) if matches!(
+                inner.as_ref(),
+                SqlStatement::Insert(_)
+                    | SqlStatement::Update(_)
+                    | SqlStatement::Delete(_)
+                    | SqlStatement::Merge(_)
+                    | SqlStatement::Truncate(_)
+                    | SqlStatement::AlterTable(_)
+                    | SqlStatement::Drop { .. }
+            )
+        ),
+        _ => false,
+    };
+    // A statement whose targets cannot be named fails in planning, with its own error.
+    let Some(needs) = writes.then(|| needs(session, statement).ok()).flatten() else {
+        return Vec::new();
+    };
+    let mut locks: Vec<(String, LockMode)> = Vec::new();
+    let mut lock = |key: String, mode: LockMode| match locks.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, held)) => *held = (*held).max(mode),
+        None => locks.push((key, mode)),
+    };
+    for (reference, privilege) in &needs.relations {
+        let key = crate::locks::key(reference.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA), reference.table());
+        match privilege {
+            Privilege::Insert => lock(key, LockMode::Append),
+            Privilege::Update | Privilege::Delete => lock(key, LockMode::Rewrite),
+            _ => {}
+        }
+    }
+    for name in &needs.owned_relations {
+        if let Ok((schema, table)) = session.resolve_name(name) {
+            lock(crate::locks::key(&schema, &table), LockMode::Rewrite);
+        }
+    }
+    locks
 }

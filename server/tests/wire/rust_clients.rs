@@ -233,13 +233,32 @@ async fn errors_carry_postgresql_sqlstates() {
     client.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(scalar(&client, "SELECT count(*) FROM t").await.as_deref(), Some("0"));
 
-    // Two transactions changing the same rows: the second to commit must retry.
+    // A writer waits for the transaction writing the table; one whose snapshot is older than
+    // that transaction's commit must retry.
     let other = server.connect().await;
     client.batch_execute("INSERT INTO t VALUES (1), (2)").await.unwrap();
     client.batch_execute("BEGIN; UPDATE t SET id = id + 10").await.unwrap();
-    other.batch_execute("BEGIN; DELETE FROM t WHERE id = 1").await.unwrap();
-    client.batch_execute("COMMIT").await.unwrap();
+    other.batch_execute("BEGIN; SELECT count(*) FROM t").await.unwrap();
+    let (deleted, committed) = tokio::join!(other.batch_execute("DELETE FROM t WHERE id = 1"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        client.batch_execute("COMMIT").await
+    });
+    committed.unwrap();
+    deleted.expect("the DELETE waited for the UPDATE's transaction");
     assert_eq!(sqlstate(&other.batch_execute("COMMIT").await.unwrap_err()), "40001");
+
+    // Two transactions each waiting for the other: one is told, instead of both hanging.
+    client.batch_execute("CREATE TABLE u (id int); BEGIN; INSERT INTO t VALUES (3)").await.unwrap();
+    other.batch_execute("BEGIN; INSERT INTO u VALUES (3)").await.unwrap();
+    let (first, second) = tokio::join!(client.batch_execute("DELETE FROM u"), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = other.batch_execute("DELETE FROM t").await;
+        other.batch_execute("ROLLBACK").await.unwrap();
+        second
+    });
+    first.unwrap();
+    assert_eq!(sqlstate(&second.unwrap_err()), "40P01");
+    client.batch_execute("COMMIT").await.unwrap();
 
     // A user without privileges is denied.
     client.batch_execute("CREATE USER reader PASSWORD 'Reader-pw-1'").await.unwrap();
