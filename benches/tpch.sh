@@ -1,32 +1,39 @@
 #!/bin/sh
-# TPC-H, tarn against DuckDB in one run: generates the data (tpchgen, through `tarn bench
-# tpch`), runs the 22 queries in tarn (managed tables and Parquet lake tables) and in DuckDB
-# (PyPI duckdb), and prints the per-query ratios and their geometric means. With PyPI
-# datafusion installed it also runs raw DataFusion on the same Parquet files, to show what
-# tarn adds to the engine it is built on.
+# TPC-H, tarn against DuckDB and raw DataFusion in one run: generates the data (tpchgen, through
+# `tarn bench tpch`: CSV, loaded into managed tables, unloaded as Parquet and registered as the
+# lake tables of schema tpch_lake), runs the 22 queries on tarn's managed tables and lake
+# tables, on DuckDB's native tables and with DuckDB's read_parquet over the same Parquet files
+# (PyPI duckdb), and on raw DataFusion over those files (PyPI datafusion, when installed). Each
+# query is timed cold (its first run in a freshly opened engine or database instance; the OS
+# cache is warm) and warm (median of ITERATIONS after a warm-up). Prints one table of geometric
+# means and ratios, then the per-query ratios; fails when engines disagree on a row count.
 #
 #   benches/tpch.sh [SF] [ITERATIONS]     (default SF 1, 3 iterations; results in target/tpch-sfSF/)
+#   TARN_BENCH_ARGS="--memory-limit 4GB" benches/tpch.sh 10 1
 set -eu
 SF=${1:-1}
 ITERATIONS=${2:-3}
+THREADS=${THREADS:-$(nproc)}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/target/tpch-sf$SF"
+PEERS="$ROOT/benches/peers"
 mkdir -p "$OUT"
 cargo build --release -p tarn-cli --manifest-path "$ROOT/Cargo.toml"
 TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
 QUERIES="$ROOT/benches/tpch/queries"
+# shellcheck disable=SC2086 # TARN_BENCH_ARGS is a list of flags
+tarn() { "$TARN" -w "$OUT/warehouse" --threads "$THREADS" ${TARN_BENCH_ARGS:-} "$@"; }
 if [ ! -f "$OUT/warehouse/catalog.db" ]; then
-    "$TARN" -w "$OUT/warehouse" bench tpch --sf "$SF" --data "$OUT/data"
+    tarn bench tpch --sf "$SF" --data "$OUT/data"
 fi
-"$TARN" -w "$OUT/warehouse" bench run "$QUERIES" -n "$ITERATIONS" --name managed -o "$OUT/tarn-managed.json"
-"$TARN" -w "$OUT/warehouse" bench run "$QUERIES" -n "$ITERATIONS" --schema tpch_lake --name parquet -o "$OUT/tarn-parquet.json"
-python3 "$ROOT/benches/peers/duckdb_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/duckdb.json"
-echo "== tarn managed tables (B) vs DuckDB (A)"
-"$TARN" bench compare "$OUT/duckdb.json" "$OUT/tarn-managed.json"
-echo "== tarn Parquet lake tables (B) vs DuckDB (A)"
-"$TARN" bench compare "$OUT/duckdb.json" "$OUT/tarn-parquet.json"
+tarn bench run "$QUERIES" -n "$ITERATIONS" --name managed -o "$OUT/tarn-managed.json"
+tarn bench run "$QUERIES" -n "$ITERATIONS" --schema tpch_lake --name lake -o "$OUT/tarn-lake.json"
+python3 "$PEERS/duckdb_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/duckdb.json" "$OUT/duckdb-parquet.json" "$THREADS"
+RESULTS="$OUT/duckdb.json $OUT/duckdb-parquet.json $OUT/tarn-managed.json $OUT/tarn-lake.json"
 if python3 -c 'import datafusion' 2>/dev/null; then
-    python3 "$ROOT/benches/peers/datafusion_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/datafusion.json"
-    echo "== tarn Parquet lake tables (B) vs raw DataFusion on the same files (A)"
-    "$TARN" bench compare "$OUT/datafusion.json" "$OUT/tarn-parquet.json"
+    python3 "$PEERS/datafusion_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/datafusion.json" "$THREADS"
+    RESULTS="$RESULTS $OUT/datafusion.json"
 fi
+echo
+# shellcheck disable=SC2086 # RESULTS is a list of files
+python3 "$PEERS/tpch_summary.py" $RESULTS | tee "$OUT/summary.txt"

@@ -119,21 +119,35 @@ pub fn query_files(dir: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// `tarn bench run`: every query of `dir`, one warm-up then `iterations` timed runs each;
-/// prints a line per query and returns the JSON result.
-pub async fn run_suite(session: &mut Session, dir: &Path, iterations: usize, name: &str) -> Result<Value> {
+/// `tarn bench run`: every query of `dir`, cold (its first run in a session of a freshly opened
+/// engine from `fresh`, with none of its caches), then one warm-up and `iterations` timed runs
+/// in `session`; prints a line per query and returns the JSON result.
+pub async fn run_suite(
+    session: &mut Session,
+    fresh: impl AsyncFn() -> Result<Session>,
+    dir: &Path,
+    iterations: usize,
+    name: &str,
+) -> Result<Value> {
     let queries = query_files(dir)?;
     let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut results = Vec::new();
-    eprintln!("{:<8} {:>12} {:>12} {:>12} {:>10}", "query", "min", "median", "planning", "rows");
+    eprintln!("{:<8} {:>12} {:>12} {:>12} {:>12} {:>10}", "query", "cold", "min", "median", "planning", "rows");
     for (query, sql) in queries {
+        let cold = {
+            let mut cold_session = fresh().await?;
+            let timing = cold_session.time_query(sql.trim().trim_end_matches(';')).await;
+            let timing = timing.with_context(|| format!("query {query}"))?;
+            timing.planning + timing.execution
+        };
         let runs = timed_runs(session, &sql, iterations).await.with_context(|| format!("query {query}"))?;
         let elapsed: Vec<Duration> = runs.iter().map(|t| t.planning + t.execution).collect();
         let planning: Vec<Duration> = runs.iter().map(|t| t.planning).collect();
         let stats = Stats::of(&elapsed);
         let rows = runs.last().map_or(0, |t| t.rows);
         eprintln!(
-            "{query:<8} {:>12} {:>12} {:>12} {rows:>10}",
+            "{query:<8} {:>12} {:>12} {:>12} {:>12} {rows:>10}",
+            ms(cold),
             ms(stats.min),
             ms(stats.median),
             ms(Stats::of(&planning).median)
@@ -148,7 +162,7 @@ pub async fn run_suite(session: &mut Session, dir: &Path, iterations: usize, nam
                 })
             })
             .collect();
-        results.push(json!({ "query": query, "iterations": iterations }));
+        results.push(json!({ "query": query, "cold": cold.as_secs_f64() * 1000.0, "iterations": iterations }));
     }
     Ok(json!({
         "context": {

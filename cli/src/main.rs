@@ -4,7 +4,7 @@
 //! tarn [--warehouse DIR] [-c SQL]... [-f FILE]... [--format table|csv|tsv|json|ndjson|markdown]
 //!      [--threads N] [--memory-limit SIZE] [--maxrows N] [--no-color]
 //! tarn [--warehouse DIR] crawl LOCATION --database DB [--table T] [--dry-run]
-//! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S]
+//! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S] [--set NAME=VALUE]...
 //! tarn bench compare A.json B.json
 //! tarn [--warehouse DIR] bench tpch --sf N [--data DIR]
 //! tarn [--warehouse DIR] serve [--listen 127.0.0.1:5439] [--init-user NAME] [--tls-cert F --tls-key F]
@@ -111,6 +111,9 @@ enum BenchAction {
         /// A label for this run, shown by compare
         #[arg(long, default_value = "")]
         name: String,
+        /// Run with this setting (repeatable), e.g. datafusion.execution.batch_size=16384
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
     },
     /// Print per-query ratios of two results (B / A) and their geometric mean
     Compare { a: PathBuf, b: PathBuf },
@@ -194,7 +197,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         config.target_partitions = threads as usize;
     }
     config.memory_limit = cli.memory_limit;
-    let engine = Engine::open_with(&warehouse, config)
+    let engine = Engine::open_with(&warehouse, config.clone())
         .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     if let Some(Action::Serve(args)) = cli.action {
         return serve::serve(engine, args, &runtime);
@@ -218,12 +221,29 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             }
             return Ok(());
         }
-        Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name })) => {
-            if let Some(schema) = schema {
-                let schema = schema.replace('\'', "''");
-                runtime.block_on(session.query(&format!("SET datafusion.catalog.default_schema = '{schema}'")))?;
+        Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name, settings })) => {
+            let mut setup = Vec::new();
+            for setting in schema.map(|s| format!("datafusion.catalog.default_schema={s}")).into_iter().chain(settings) {
+                let (name, value) =
+                    setting.split_once('=').with_context(|| format!("--set {setting}: expected NAME=VALUE"))?;
+                setup.push(format!("SET {} = '{}'", name.trim(), value.trim().replace('\'', "''")));
             }
-            let result = runtime.block_on(bench::run_suite(&mut session, &dir, iterations.max(1), &name))?;
+            for set in &setup {
+                runtime.block_on(session.query(set))?;
+            }
+            // Cold runs: a session of the warehouse opened afresh, sharing no cache with `engine`.
+            let fresh = async || -> Result<tarn_engine::Session> {
+                let engine = Engine::open_with(&warehouse, config.clone())?;
+                let mut session = match &cli.user {
+                    Some(user) => engine.session_as(user)?,
+                    None => engine.session()?,
+                };
+                for set in &setup {
+                    session.query(set).await?;
+                }
+                Ok(session)
+            };
+            let result = runtime.block_on(bench::run_suite(&mut session, fresh, &dir, iterations.max(1), &name))?;
             let text = serde_json::to_string_pretty(&result)?;
             match output {
                 Some(path) => {
