@@ -180,7 +180,7 @@ impl SqlType {
     pub fn of_field(field: &arrow_schema::Field) -> Result<SqlType> {
         if let Some(declared) = field.metadata().get(SQL_TYPE_METADATA)
             && let Ok(sql_type) = SqlType::parse(declared)
-            && sql_type.to_arrow() == *field.data_type()
+            && stored_alike(&sql_type.to_arrow(), field.data_type())
         {
             return Ok(sql_type);
         }
@@ -195,6 +195,13 @@ impl SqlType {
             _ => None,
         }
     }
+}
+
+/// Whether data of Arrow type `b` holds values of a column stored as `a` (strings read as views
+/// are still the column's strings).
+fn stored_alike(a: &DataType, b: &DataType) -> bool {
+    let string = |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    a == b || (string(a) && string(b))
 }
 
 /// The field-metadata key that carries a column's declared type (`character varying(10)`)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::DFSchema;
@@ -194,8 +194,23 @@ pub(crate) fn listing_table(
 /// tarn's write path with a clear error, not by DataFusion's planner.
 /// Character columns carry their declared type (`character varying(10)`) in field metadata,
 /// for CTAS and for the types a server reports.
+///
+/// Strings are read as `Utf8View`: the Parquet reader then points into its decoded pages
+/// instead of copying every value, and filters and joins compare inline prefixes (measured in
+/// benches/README.md).
 fn scan_schema(def: &TableDef) -> Schema {
-    Schema::new(def.columns.iter().map(|c| c.sql_type.field(&c.name, true)).collect::<Vec<_>>())
+    Schema::new(
+        def.columns
+            .iter()
+            .map(|c| {
+                let field = c.sql_type.field(&c.name, true);
+                match field.data_type() {
+                    DataType::Utf8 => field.with_data_type(DataType::Utf8View),
+                    _ => field,
+                }
+            })
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// A view, planned from its stored SQL in the session's current state.

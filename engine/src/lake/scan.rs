@@ -62,10 +62,18 @@ pub(crate) async fn external_table(
         true => Arc::new(Vec::new()),
         false => shared.engine.lake.partitions(shared.engine.store.as_ref(), table)?,
     };
+    // Parquet strings are read as views, as managed tables read them (provider::scan_schema).
+    let parquet = matches!(table.format, LakeFormat::Parquet);
     let data_fields = table
         .columns
         .iter()
-        .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
+        .map(|c| {
+            let data_type = match c.arrow_type()? {
+                DataType::Utf8 if parquet => DataType::Utf8View,
+                other => other,
+            };
+            Ok(Field::new(&c.name, data_type, true))
+        })
         .collect::<tarn_catalog::Result<Vec<_>>>()?;
     let partition_fields = table
         .partition_keys
