@@ -9,10 +9,13 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Decimal128Array, Int64Array, ListArray, UInt64Array,
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Decimal128Array, Int64Array, ListArray, PrimitiveArray,
+    UInt64Array,
 };
 use datafusion::arrow::compute::{SortOptions, cast, concat, sort_to_indices, take};
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Decimal128Type, Field, FieldRef, Int64Type, UInt64Type,
+};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
@@ -238,6 +241,35 @@ impl ExactAvgGroups {
         self.sums.resize(groups, 0);
         self.counts.resize(groups, 0);
     }
+
+    /// Adds each selected non-null value to its group: a straight loop over the values when
+    /// there is neither a NULL nor a filter (the common case, and a third of TPC-H q1's time
+    /// before it had one).
+    fn add<T>(&mut self, array: &PrimitiveArray<T>, group_indices: &[usize], opt_filter: Option<&BooleanArray>)
+    where
+        T: ArrowPrimitiveType,
+        T::Native: Into<i128>,
+    {
+        let values = array.values();
+        match (array.nulls().filter(|n| n.null_count() > 0), opt_filter) {
+            (None, None) => {
+                for (&group, &v) in group_indices.iter().zip(values.iter()) {
+                    self.sums[group] = self.sums[group].wrapping_add(v.into());
+                    self.counts[group] += 1;
+                }
+            }
+            (nulls, filter) => {
+                for (row, (&group, &v)) in group_indices.iter().zip(values.iter()).enumerate() {
+                    let valid = nulls.is_none_or(|n| n.is_valid(row));
+                    let selected = filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+                    if valid && selected {
+                        self.sums[group] = self.sums[group].wrapping_add(v.into());
+                        self.counts[group] += 1;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl GroupsAccumulator for ExactAvgGroups {
@@ -249,30 +281,9 @@ impl GroupsAccumulator for ExactAvgGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.grow(total_num_groups);
-        let selected = |row: usize| opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-        let mut add = |row: usize, group: usize, v: i128| {
-            if selected(row) {
-                self.sums[group] = self.sums[group].wrapping_add(v);
-                self.counts[group] += 1;
-            }
-        };
         match values[0].data_type() {
-            DataType::Int64 => {
-                let array = values[0].as_primitive::<Int64Type>();
-                for (row, (&group, v)) in group_indices.iter().zip(array.iter()).enumerate() {
-                    if let Some(v) = v {
-                        add(row, group, v as i128);
-                    }
-                }
-            }
-            _ => {
-                let array = values[0].as_primitive::<Decimal128Type>();
-                for (row, (&group, v)) in group_indices.iter().zip(array.iter()).enumerate() {
-                    if let Some(v) = v {
-                        add(row, group, v);
-                    }
-                }
-            }
+            DataType::Int64 => self.add(values[0].as_primitive::<Int64Type>(), group_indices, opt_filter),
+            _ => self.add(values[0].as_primitive::<Decimal128Type>(), group_indices, opt_filter),
         }
         Ok(())
     }
