@@ -1,7 +1,7 @@
 //! 32 clients at once, 200 statements each (reads, INSERTs, UPDATEs, COPYs and explicit
 //! transactions, some rolled back), eight clients to a table, retrying serialization failures as
 //! clients do. Every committed row must be there exactly once at the end, and nothing rolled
-//! back. (About three minutes of the debug build on two cores.)
+//! back. (Under a minute of the debug build on two cores.)
 
 use std::collections::BTreeSet;
 use std::time::Duration;
