@@ -223,7 +223,8 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         }
         Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name, settings })) => {
             let mut setup = Vec::new();
-            for setting in schema.map(|s| format!("datafusion.catalog.default_schema={s}")).into_iter().chain(settings) {
+            for setting in schema.map(|s| format!("datafusion.catalog.default_schema={s}")).into_iter().chain(settings)
+            {
                 let (name, value) =
                     setting.split_once('=').with_context(|| format!("--set {setting}: expected NAME=VALUE"))?;
                 setup.push(format!("SET {} = '{}'", name.trim(), value.trim().replace('\'', "''")));
