@@ -70,6 +70,9 @@ pub(crate) struct EngineInner {
     pub lake: crate::lake::LakeCache,
     /// Table write locks of every session (see [`crate::locks`]).
     pub locks: Arc<crate::locks::TableLocks>,
+    /// Parquet footers and file statistics, read once for every session (the server's
+    /// connections share them); files are immutable, lake files are checked by size and time.
+    pub caches: Arc<datafusion::execution::cache::cache_manager::CacheManager>,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -123,6 +126,7 @@ impl Engine {
             lake: Default::default(),
             latest: Mutex::new(None),
             locks: Arc::default(),
+            caches: datafusion::execution::cache::cache_manager::CacheManager::try_new(&Default::default())?,
             access: Mutex::new(None),
         });
         let engine = Engine { inner };
@@ -329,5 +333,26 @@ impl EngineInner {
             }
         }
         Ok(live)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn sessions_share_footer_and_statistics_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::Engine::open(dir.path().join("w")).unwrap();
+        let mut first = engine.session().unwrap();
+        let second = engine.session().unwrap();
+        first.query("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)").await.unwrap();
+        let statistics =
+            |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_statistic_cache().unwrap();
+        assert_eq!(statistics(&second).len(), 0);
+        first.query("SELECT count(*) FROM t WHERE id > 1").await.unwrap();
+        // What the first session read, the second finds without opening the file again.
+        assert!(std::sync::Arc::ptr_eq(&statistics(&first), &statistics(&second)));
+        assert_eq!(statistics(&second).len(), 1);
+        let footers = |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_metadata_cache();
+        assert!(std::sync::Arc::ptr_eq(&footers(&first), &footers(&second)));
     }
 }

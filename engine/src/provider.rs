@@ -185,7 +185,7 @@ pub(crate) fn listing_table(
         }
     }
     // Data files never change once written: their footer statistics (for join ordering) are
-    // read once per session, not per query.
+    // read once per engine (every session and connection shares them), not per query.
     let cache = shared.runtime_env()?.cache_manager.get_file_statistic_cache();
     Ok(Arc::new(ListingTable::try_new(config)?.with_column_defaults(defaults).with_cache(cache)))
 }

@@ -16,6 +16,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SessionState;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
@@ -571,7 +572,12 @@ impl Session {
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Redshift;
         // `1.5` is a DECIMAL in Redshift, not a DOUBLE.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
-        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(engine.stores.clone());
+        // The engine's footer and statistics caches; listings stay per session.
+        let caches = CacheManagerConfig::default()
+            .with_file_statistics_cache(engine.caches.get_file_statistic_cache())
+            .with_file_metadata_cache(Some(engine.caches.get_file_metadata_cache()));
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_object_store_registry(engine.stores.clone()).with_cache_manager(caches);
         if let Some(limit) = engine.config.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
         }
