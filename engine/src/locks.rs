@@ -181,7 +181,7 @@ impl TableLocks {
         self.changed.notify_waiters();
     }
 
-    /// Tables and how they are held, for tests and `stv_locks`-style views.
+    /// Tables and how they are held (tests).
     #[cfg(test)]
     fn held(&self) -> Vec<(String, u64, LockMode)> {
         let state = self.state.lock();
