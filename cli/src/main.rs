@@ -202,10 +202,11 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
     if let Some(Action::Serve(args)) = cli.action {
         return serve::serve(engine, args, &runtime);
     }
-    let mut session = match &cli.user {
-        Some(user) => engine.session_as(user)?,
-        None => engine.session()?,
+    let open_session = |engine: &Engine| match &cli.user {
+        Some(user) => engine.session_as(user),
+        None => engine.session(),
     };
+    let mut session = open_session(&engine)?;
 
     match cli.action {
         Some(Action::Crawl { location, database, table, dry_run }) => {
@@ -234,11 +235,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             }
             // Cold runs: a session of the warehouse opened afresh, sharing no cache with `engine`.
             let fresh = async || -> Result<tarn_engine::Session> {
-                let engine = Engine::open_with(&warehouse, config.clone())?;
-                let mut session = match &cli.user {
-                    Some(user) => engine.session_as(user)?,
-                    None => engine.session()?,
-                };
+                let mut session = open_session(&Engine::open_with(&warehouse, config.clone())?)?;
                 for set in &setup {
                     session.query(set).await?;
                 }

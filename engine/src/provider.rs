@@ -204,13 +204,20 @@ fn scan_schema(def: &TableDef) -> Schema {
             .iter()
             .map(|c| {
                 let field = c.sql_type.field(&c.name, true);
-                match field.data_type() {
-                    DataType::Utf8 => field.with_data_type(DataType::Utf8View),
-                    _ => field,
-                }
+                let data_type = parquet_read_type(field.data_type().clone());
+                field.with_data_type(data_type)
             })
             .collect::<Vec<_>>(),
     )
+}
+
+/// The type a Parquet column of `stored` type is read as: strings as `Utf8View` (see
+/// [`scan_schema`]), the rest as stored.
+pub(crate) fn parquet_read_type(stored: DataType) -> DataType {
+    match stored {
+        DataType::Utf8 => DataType::Utf8View,
+        other => other,
+    }
 }
 
 /// A view, planned from its stored SQL in the session's current state.

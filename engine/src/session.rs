@@ -719,8 +719,7 @@ impl Session {
         {
             return self.run_setting(setting);
         }
-        crate::access::authorize(self, &statement).await?;
-        let locks = crate::access::write_locks(self, &statement);
+        let locks = crate::access::admit(self, &statement).await?;
         match statement {
             Statement::Begin => self.begin(),
             Statement::BeginAsOf(as_of) => self.begin_as_of(as_of),

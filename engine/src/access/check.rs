@@ -33,11 +33,32 @@ struct Needs {
 
 /// Checks that the session's user may run `statement`.
 pub(crate) async fn authorize(session: &Session, statement: &Statement) -> Result<()> {
+    admit(session, statement).await.map(|_| ())
+}
+
+/// Checks that the session's user may run `statement` and returns the table locks it takes
+/// (see [`crate::locks`]); what the statement touches is worked out once, for both.
+pub(crate) async fn admit(session: &Session, statement: &Statement) -> Result<Vec<(String, LockMode)>> {
     let state = session.access_state()?;
-    if session.is_superuser(&state) {
-        return Ok(());
+    let superuser = session.is_superuser(&state);
+    let writes = writes_tables(statement);
+    if superuser && !writes {
+        return Ok(Vec::new());
     }
-    let needs = needs(session, statement)?;
+    let needs = match needs(session, statement) {
+        Ok(needs) => needs,
+        // A statement whose targets cannot be named fails in planning, with its own error.
+        Err(_) if superuser => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    if !superuser {
+        check(session, &state, &needs)?;
+    }
+    Ok(if writes { write_locks(session, &needs) } else { Vec::new() })
+}
+
+/// Whether the session's user holds everything `needs` lists.
+fn check(session: &Session, state: &AccessState, needs: &Needs) -> Result<()> {
     let catalog = session.shared.with_state(|s| s.clone())?;
     let user = session.user();
     let user = user.as_str();
@@ -48,7 +69,7 @@ pub(crate) async fn authorize(session: &Session, statement: &Statement) -> Resul
         return Err(denied(format!("for database {}", super::DATABASE)));
     }
     for (schema, privilege) in &needs.schemas {
-        check_schema(session, &state, &catalog, user, schema, *privilege)?;
+        check_schema(session, state, &catalog, user, schema, *privilege)?;
     }
     for name in &needs.owned_schemas {
         if let Some(schema) = catalog.schema_by_name(name)
@@ -66,7 +87,7 @@ pub(crate) async fn authorize(session: &Session, statement: &Statement) -> Resul
         }
     }
     for (reference, privilege) in &needs.relations {
-        check_relation(session, &state, &catalog, user, reference, *privilege)?;
+        check_relation(session, state, &catalog, user, reference, *privilege)?;
     }
     Ok(())
 }
@@ -344,10 +365,9 @@ fn same(a: &TableReference, b: &TableReference) -> bool {
         && a.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA) == b.schema().unwrap_or(tarn_catalog::DEFAULT_SCHEMA)
 }
 
-/// The table locks `statement` takes (see [`crate::locks`]): appends for INSERT and COPY,
-/// rewrites for UPDATE, DELETE, MERGE, TRUNCATE, ALTER and DROP. Reads take none.
-pub(crate) fn write_locks(session: &Session, statement: &Statement) -> Vec<(String, LockMode)> {
-    let writes = match statement {
+/// Whether `statement` writes tables (and so takes table locks).
+fn writes_tables(statement: &Statement) -> bool {
+    match statement {
         Statement::CopyFrom(_) | Statement::MergeRemoveDuplicates(_) => true,
         Statement::Sql(sql) => matches!(
             sql.as_ref(),
@@ -363,11 +383,12 @@ pub(crate) fn write_locks(session: &Session, statement: &Statement) -> Vec<(Stri
             )
         ),
         _ => false,
-    };
-    // A statement whose targets cannot be named fails in planning, with its own error.
-    let Some(needs) = writes.then(|| needs(session, statement).ok()).flatten() else {
-        return Vec::new();
-    };
+    }
+}
+
+/// The table locks of a statement that needs `needs`: appends for INSERT and COPY, rewrites for
+/// UPDATE, DELETE, MERGE, TRUNCATE, ALTER and DROP. Reads take none.
+fn write_locks(session: &Session, needs: &Needs) -> Vec<(String, LockMode)> {
     let mut locks: Vec<(String, LockMode)> = Vec::new();
     let mut lock = |key: String, mode: LockMode| match locks.iter_mut().find(|(k, _)| *k == key) {
         Some((_, held)) => *held = (*held).max(mode),

@@ -15,7 +15,7 @@ pub mod password;
 use datafusion::sql::sqlparser::ast::ObjectName;
 use tarn_catalog::{AccessOp, DefaultGrant, Grant, Grantee, GroupDef, Privilege, RoleDef, Securable, UserDef, now};
 
-pub(crate) use check::{authorize, may_see_relation, may_see_schema, write_locks};
+pub(crate) use check::{admit, authorize, may_see_relation, may_see_schema};
 pub(crate) use parse::parse_access_statement;
 
 use crate::error::{Error, Result};

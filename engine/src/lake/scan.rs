@@ -68,10 +68,8 @@ pub(crate) async fn external_table(
         .columns
         .iter()
         .map(|c| {
-            let data_type = match c.arrow_type()? {
-                DataType::Utf8 if parquet => DataType::Utf8View,
-                other => other,
-            };
+            let data_type = c.arrow_type()?;
+            let data_type = if parquet { crate::provider::parquet_read_type(data_type) } else { data_type };
             Ok(Field::new(&c.name, data_type, true))
         })
         .collect::<tarn_catalog::Result<Vec<_>>>()?;
