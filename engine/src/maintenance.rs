@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{LogicalPlanBuilder, Partitioning};
+use datafusion::logical_expr::LogicalPlanBuilder;
 use tarn_catalog::TableDef;
 
 use crate::dml::replace_files;
@@ -68,11 +68,10 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
     }
     let paths: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
     let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
-    // One output partition: one writer, so the rows end up in as few files as possible.
-    let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?
-        .repartition(Partitioning::RoundRobinBatch(1))?
-        .build()?;
-    let written = write::write_plan(session, table, &plan).await?;
+    let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;
+    // One writer, so the rows end up in as few files as possible (a one-partition repartition
+    // in the logical plan is not enough: the physical optimizer may drop it).
+    let written = write::write_plan_coalesced(session, table, &plan).await?;
     replace_files(session, table, &small, written)?;
     Ok(small.len())
 }
