@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! tarn [--warehouse DIR] [-c SQL]... [-f FILE]... [--format table|csv|tsv|json|ndjson|markdown]
-//!      [--threads N] [--memory-limit SIZE] [--maxrows N] [--no-color]
+//!      [--threads N] [--memory-limit SIZE] [--cache-size SIZE] [--maxrows N] [--no-color]
 //! tarn [--warehouse DIR] crawl LOCATION --database DB [--table T] [--dry-run]
 //! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S] [--set NAME=VALUE]...
 //! tarn bench compare A.json B.json
@@ -56,6 +56,9 @@ struct Cli {
     /// Memory limit for query execution, e.g. 4GB or 512MB [default: none]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory_limit: Option<usize>,
+    /// Bound of the decoded-data cache, e.g. 2GB; 0 turns it off [default: a quarter of memory]
+    #[arg(long, value_name = "SIZE", value_parser = parse_cache_size)]
+    cache_size: Option<usize>,
     /// Show at most N rows of each result in the REPL [default: 40 on a terminal]
     #[arg(long, value_name = "N")]
     maxrows: Option<usize>,
@@ -129,24 +132,17 @@ enum BenchAction {
     },
 }
 
-/// Parses `4GB`, `512MB`, `64K`, `1073741824` (bytes).
+/// Parses `4GB`, `512MB`, `64K`, `1073741824` (bytes): more than zero.
 fn parse_size(text: &str) -> std::result::Result<usize, String> {
-    let upper = text.trim().to_ascii_uppercase();
-    let upper = upper.strip_suffix("IB").or_else(|| upper.strip_suffix('B')).unwrap_or(&upper);
-    let (number, unit) = upper.split_at(upper.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(upper.len()));
-    let factor: f64 = match unit.trim() {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("unknown size unit '{other}' (use K, M, G or T)")),
-    };
-    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size such as 4GB or 512MB"))?;
-    if value <= 0.0 {
-        return Err(format!("'{text}' must be more than zero"));
+    match parse_cache_size(text)? {
+        0 => Err(format!("'{text}' must be more than zero")),
+        size => Ok(size),
     }
-    Ok((value * factor) as usize)
+}
+
+/// Parses a size as [`parse_size`] does, zero included.
+fn parse_cache_size(text: &str) -> std::result::Result<usize, String> {
+    tarn_engine::parse_size(text).ok_or_else(|| format!("'{text}' is not a size such as 4GB or 512MB (units K, M, G, T)"))
 }
 
 /// What to run non-interactively, in command-line order.
@@ -197,6 +193,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         config.target_partitions = threads as usize;
     }
     config.memory_limit = cli.memory_limit;
+    config.cache_size = cli.cache_size;
     let engine = Engine::open_with(&warehouse, config.clone())
         .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     if let Some(Action::Serve(args)) = cli.action {

@@ -36,6 +36,9 @@ pub struct EngineConfig {
     pub target_partitions: usize,
     /// Upper bound for query memory, in bytes (`None`: unbounded).
     pub memory_limit: Option<usize>,
+    /// Bound of the decoded-data cache in bytes (`None`: a quarter of the machine's memory;
+    /// 0 turns it off). `SET tarn.cache_size` changes it while the engine runs.
+    pub cache_size: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +51,7 @@ impl Default for EngineConfig {
                 .unwrap_or_else(|| "tarn".to_string()),
             target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             memory_limit: None,
+            cache_size: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub(crate) struct EngineInner {
     /// Parquet footers and file statistics, read once for every session (the server's
     /// connections share them); files are immutable, lake files are checked by size and time.
     pub caches: Arc<datafusion::execution::cache::cache_manager::CacheManager>,
+    /// Decoded Parquet column chunks, shared by every session (see [`crate::cache`]).
+    pub decoded: Arc<crate::cache::DecodedCache>,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -116,6 +122,7 @@ impl Engine {
         fs::rename(&pending, &lock_path).map_err(io("cannot create", &lock_path))?;
 
         let store = SqliteCatalog::open(root.join(CATALOG_FILE), &config.user)?;
+        let cache_size = config.cache_size.unwrap_or_else(crate::cache::DecodedCache::default_capacity);
         let inner = Arc::new(EngineInner {
             root,
             store: Arc::new(store),
@@ -128,6 +135,7 @@ impl Engine {
             locks: Arc::default(),
             caches: datafusion::execution::cache::cache_manager::CacheManager::try_new(&Default::default())?,
             access: Mutex::new(None),
+            decoded: Arc::new(crate::cache::DecodedCache::new(cache_size)),
         });
         let engine = Engine { inner };
         engine.inner.remove_abandoned_files()?;
@@ -354,5 +362,28 @@ mod tests {
         assert_eq!(statistics(&second).len(), 1);
         let footers = |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_metadata_cache();
         assert!(std::sync::Arc::ptr_eq(&footers(&first), &footers(&second)));
+    }
+
+    /// Two engines on one warehouse are two processes: each has its own decoded-data cache, and
+    /// what one commits the other reads, never its cached copy of the older files.
+    #[tokio::test]
+    async fn decoded_cache_never_hides_another_process_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = crate::Engine::open(dir.path().join("w")).unwrap();
+        let writer = crate::Engine::open(dir.path().join("w")).unwrap();
+        let mut reading = reader.session().unwrap();
+        let mut writing = writer.session().unwrap();
+        writing.query("CREATE TABLE t (id int, name varchar(8)); INSERT INTO t VALUES (1, 'a'), (2, 'b')").await.unwrap();
+        let sum = |batches: Vec<crate::arrow::array::RecordBatch>| {
+            crate::display::rows_as_strings(&batches, &crate::display::format_options()).unwrap()
+        };
+        let query = "SELECT sum(id), max(name) FROM t";
+        assert_eq!(sum(reading.query(query).await.unwrap()), vec![vec!["3".to_string(), "b".to_string()]]);
+        assert_eq!(sum(reading.query(query).await.unwrap()), vec![vec!["3".to_string(), "b".to_string()]]);
+        assert!(reader.inner.decoded.stats().hits > 0, "the second read came from the cache");
+
+        writing.query("UPDATE t SET name = 'z' WHERE id = 2; INSERT INTO t VALUES (3, 'c')").await.unwrap();
+        assert_eq!(sum(reading.query(query).await.unwrap()), vec![vec!["6".to_string(), "z".to_string()]]);
+        assert!(!std::sync::Arc::ptr_eq(&reader.inner.decoded, &writer.inner.decoded), "caches are per process");
     }
 }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod access;
+mod cache;
 pub mod copy;
 mod datefmt;
 mod ddl;
@@ -43,6 +44,7 @@ pub mod unload;
 mod write;
 
 pub use datafusion::arrow;
+pub use cache::{CacheStats, format_size, parse_size};
 pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, RelationNames, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};

@@ -13,7 +13,6 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{CatalogProvider, CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::DFSchema;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::error::{DataFusionError, Result as DFResult};
 use datafusion::logical_expr::{LogicalPlanBuilder, col};
@@ -161,7 +160,8 @@ pub(crate) fn listing_table(
             .map(|path| ListingTableUrl::parse(shared.engine.absolute(path).to_string_lossy()))
             .collect::<DFResult<Vec<_>>>()?
     };
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let format = crate::cache::scan::CachedParquetFormat::new(shared.engine.decoded.clone());
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(Arc::new(scan_schema(def)));

@@ -385,6 +385,7 @@ impl SessionShared {
                 Some(if superuser { "on" } else { "off" }.to_string())
             }
             "session_authorization" => Some(self.login.clone()),
+            crate::cache::CACHE_SIZE_SETTING => Some(crate::cache::format_size(self.engine.decoded.capacity())),
             _ => self.settings.read().get(name),
         }
     }

@@ -397,7 +397,12 @@ pub(crate) fn setting_statement(statement: &DFStatement) -> Result<Option<Settin
             if variable.first().is_some_and(|i| i.value.eq_ignore_ascii_case("datafusion")) {
                 return Ok(None);
             }
-            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(" ");
+            // `SHOW tarn.cache_size` arrives as two words; `SHOW TRANSACTION ISOLATION LEVEL` as four.
+            let separator = match variable.first() {
+                Some(first) if first.value.eq_ignore_ascii_case("tarn") => ".",
+                _ => " ",
+            };
+            let name = variable.iter().map(|i| i.value.clone()).collect::<Vec<_>>().join(separator);
             SettingStatement::Show((!name.eq_ignore_ascii_case("all")).then_some(name))
         }
         SqlStatement::Reset(reset) => match &reset.reset {
@@ -448,6 +453,9 @@ impl crate::session::Session {
             return Err(Error::TransactionAborted);
         }
         let in_transaction = self.in_transaction();
+        if let Some(applied) = self.engine_setting(&statement)? {
+            return Ok(applied);
+        }
         let mut settings = self.shared.settings.write();
         match statement {
             // Outside BEGIN ... COMMIT, SET LOCAL has no effect (PostgreSQL warns).
@@ -482,6 +490,36 @@ impl crate::session::Session {
             }
         }
         Ok(Output::command("SET"))
+    }
+
+    /// Runs `SET`/`RESET` of a setting of the whole engine (`tarn.cache_size`), which every
+    /// session shares; `None` if the statement is about something else.
+    fn engine_setting(&self, statement: &SettingStatement) -> Result<Option<crate::Output>> {
+        let (name, value) = match statement {
+            SettingStatement::Set { name, value, .. } => (name, value.as_deref()),
+            SettingStatement::Reset(Some(name)) => (name, None),
+            _ => return Ok(None),
+        };
+        if !name.eq_ignore_ascii_case(crate::cache::CACHE_SIZE_SETTING) {
+            return Ok(None);
+        }
+        if !matches!(self.setting("is_superuser").as_deref(), Some("on")) {
+            return Err(Error::PermissionDenied(format!(
+                "only a superuser may change {}, which every session shares",
+                crate::cache::CACHE_SIZE_SETTING
+            )));
+        }
+        let size = match value {
+            Some(text) => crate::cache::parse_size(text).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "invalid value for parameter \"{}\": \"{text}\" (a size such as 2GB or 512MB; 0 turns the cache off)",
+                    crate::cache::CACHE_SIZE_SETTING
+                ))
+            })?,
+            None => self.shared.engine.config.cache_size.unwrap_or_else(crate::cache::DecodedCache::default_capacity),
+        };
+        self.shared.engine.decoded.set_capacity(size);
+        Ok(Some(crate::Output::command("SET")))
     }
 
     /// The value of a client setting (`DateStyle`, `search_path`, `is_superuser`, ...).

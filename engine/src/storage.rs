@@ -118,6 +118,8 @@ impl fmt::Debug for S3Overrides {
 pub(crate) struct ObjectInfo {
     pub location: Location,
     pub size: u64,
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
+    pub e_tag: Option<String>,
 }
 
 /// The object stores of one engine: the local file system and one S3 client per bucket
@@ -203,6 +205,8 @@ impl Stores {
                     .map(|o| ObjectInfo {
                         location: Location::S3 { bucket: bucket.clone(), key: o.location.to_string() },
                         size: o.size,
+                        last_modified: Some(o.last_modified),
+                        e_tag: o.e_tag.clone(),
                     })
                     .collect();
                 found.sort_by_key(|a| a.location.to_string());
@@ -398,8 +402,10 @@ fn lake_hidden(name: &str) -> bool {
 fn list_local(prefix: &Path) -> Result<Vec<ObjectInfo>> {
     let mut files = Vec::new();
     let info = |path: PathBuf| {
-        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        ObjectInfo { location: Location::Local(path), size }
+        let metadata = std::fs::metadata(&path).ok();
+        let size = metadata.as_ref().map(|m| m.len()).unwrap_or(0);
+        let last_modified = metadata.and_then(|m| m.modified().ok()).map(chrono::DateTime::<chrono::Utc>::from);
+        ObjectInfo { location: Location::Local(path), size, last_modified, e_tag: None }
     };
     if prefix.is_file() {
         return Ok(vec![info(prefix.to_path_buf())]);

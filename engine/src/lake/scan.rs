@@ -100,6 +100,7 @@ pub(crate) async fn external_table(
         location,
         stores: shared.engine.stores.clone(),
         overrides,
+        decoded: shared.engine.decoded.clone(),
     }))
 }
 
@@ -131,6 +132,7 @@ struct ExternalScan {
     location: Location,
     stores: Arc<Stores>,
     overrides: S3Overrides,
+    decoded: Arc<crate::cache::DecodedCache>,
 }
 
 impl ExternalScan {
@@ -171,7 +173,7 @@ impl ExternalScan {
     fn format(&self, compression: FileCompressionType) -> Result<Arc<dyn FileFormat>> {
         let qualified = format!("{}.{}", self.table.database, self.table.name);
         Ok(match self.table.format {
-            LakeFormat::Parquet => Arc::new(ParquetFormat::default()),
+            LakeFormat::Parquet => Arc::new(crate::cache::scan::CachedParquetFormat::new(self.decoded.clone())),
             LakeFormat::Json => Arc::new(JsonFormat::default().with_file_compression_type(compression)),
             LakeFormat::Text => {
                 let header = self.table.header_lines()?;
@@ -290,7 +292,14 @@ impl TableProvider for ExternalScan {
                     values.push(ScalarValue::Utf8(Some(shown)));
                     values.push(ScalarValue::Int64(Some(object.size as i64)));
                 }
-                files.push(PartitionedFile::new(path, object.size).with_partition_values(values));
+                let mut file = PartitionedFile::new(path, object.size).with_partition_values(values);
+                // Footers and decoded data are cached under the file's size, time and ETag: a
+                // file rewritten in place is read again.
+                if let Some(modified) = object.last_modified {
+                    file.object_meta.last_modified = modified;
+                }
+                file.object_meta.e_tag = object.e_tag.clone();
+                files.push(file);
             }
         }
         let Some(store_url) = store_url else {

@@ -34,6 +34,7 @@ const PG_TABLES: &[&str] = &[
     "stl_load_commits",
     "tarn_snapshots",
     "tarn_data_files",
+    "tarn_cache",
     "svv_external_schemas",
     "svv_external_tables",
     "svv_external_columns",
@@ -342,6 +343,25 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                 })
                 .collect(),
         )?,
+        (PG_CATALOG, "tarn_cache") => {
+            let stats = shared.engine.decoded.stats();
+            table_of(
+                vec![
+                    field("entries", DataType::Int64),
+                    field("bytes", DataType::Int64),
+                    field("capacity", DataType::Int64),
+                    field("hits", DataType::Int64),
+                    field("misses", DataType::Int64),
+                    field("evictions", DataType::Int64),
+                ],
+                vec![
+                    [stats.entries, stats.bytes, stats.capacity, stats.hits, stats.misses, stats.evictions]
+                        .into_iter()
+                        .map(|n| int(n as i64))
+                        .collect(),
+                ],
+            )?
+        }
         (INFORMATION_SCHEMA, "schemata") => table_of(
             vec![
                 field("catalog_name", DataType::Utf8),

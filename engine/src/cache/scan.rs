@@ -1,0 +1,608 @@
+//! Parquet scans through the decoded-data cache.
+//!
+//! [`CachedParquetFormat`] is DataFusion's `ParquetFormat` whose scans carry a
+//! [`CachedParquetSource`]: the plan stays a `DataSourceExec` (EXPLAIN, statistics, file groups,
+//! pruning by file statistics and limits are DataFusion's), and only the reading of each file
+//! changes. A file is read one row group at a time: row groups outside the file's byte range or
+//! ruled out by the scan's predicate (row-group statistics, dynamic join filters included) are
+//! skipped, the projected columns are taken from the cache, and only the missing ones are
+//! decoded (then kept). Scans the cache cannot serve exactly as DataFusion would (filters
+//! evaluated inside the scan, partition or virtual columns) read the plain DataFusion way.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Result as DFResult, Statistics};
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::{
+    DefaultParquetFileReaderFactory, ParquetAccessPlan, ParquetFileMetrics, ParquetFileReaderFactory,
+    RowGroupAccessPlanFilter,
+};
+use datafusion::datasource::physical_plan::parquet::source::ParquetSource;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, FileSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::projection::{ProjectionExprs, Projector};
+use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_plan::filter_pushdown::FilterPushdownPropagation;
+use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
+use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
+use datafusion::physical_expr::PhysicalSortExpr;
+use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion_datasource::TableSchema;
+use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselizer};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectMeta, ObjectStore};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+
+use super::{ChunkKey, DecodedCache, FileIdentity};
+
+/// `ParquetFormat`, reading through the decoded-data cache.
+#[derive(Debug)]
+pub(crate) struct CachedParquetFormat {
+    inner: ParquetFormat,
+    cache: Arc<DecodedCache>,
+}
+
+impl CachedParquetFormat {
+    pub(crate) fn new(cache: Arc<DecodedCache>) -> Self {
+        CachedParquetFormat { inner: ParquetFormat::default(), cache }
+    }
+}
+
+#[async_trait]
+impl FileFormat for CachedParquetFormat {
+    fn get_ext(&self) -> String {
+        self.inner.get_ext()
+    }
+
+    fn get_ext_with_compression(&self, compression: &FileCompressionType) -> DFResult<String> {
+        self.inner.get_ext_with_compression(compression)
+    }
+
+    fn compression_type(&self) -> Option<FileCompressionType> {
+        self.inner.compression_type()
+    }
+
+    async fn infer_schema(
+        &self,
+        state: &dyn CatalogSession,
+        store: &Arc<dyn ObjectStore>,
+        objects: &[ObjectMeta],
+    ) -> DFResult<SchemaRef> {
+        self.inner.infer_schema(state, store, objects).await
+    }
+
+    async fn infer_stats(
+        &self,
+        state: &dyn CatalogSession,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> DFResult<Statistics> {
+        self.inner.infer_stats(state, store, table_schema, object).await
+    }
+
+    async fn create_physical_plan(
+        &self,
+        state: &dyn CatalogSession,
+        conf: FileScanConfig,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.create_physical_plan(state, conf).await?;
+        let Some((config, parquet)) =
+            plan.downcast_ref::<DataSourceExec>().and_then(|exec| exec.downcast_to_file_source::<ParquetSource>())
+        else {
+            return Ok(plan);
+        };
+        let source = CachedParquetSource { inner: Arc::new(parquet.clone()), cache: self.cache.clone() };
+        let config = FileScanConfigBuilder::from(config.clone()).with_source(Arc::new(source)).build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+
+    fn file_source(&self, table_schema: TableSchema) -> Arc<dyn FileSource> {
+        self.inner.file_source(table_schema)
+    }
+}
+
+/// A `ParquetSource` whose files are read through the decoded-data cache.
+#[derive(Clone)]
+pub(crate) struct CachedParquetSource {
+    inner: Arc<dyn FileSource>,
+    cache: Arc<DecodedCache>,
+}
+
+impl CachedParquetSource {
+    fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
+        Arc::new(CachedParquetSource { inner, cache: self.cache.clone() })
+    }
+
+    /// Whether the cache can read this scan exactly as the inner source would.
+    fn serves(&self) -> bool {
+        let schema = self.inner.table_schema();
+        let filters_inside = self
+            .inner
+            .downcast_ref::<ParquetSource>()
+            .is_none_or(|p| p.table_parquet_options().global.pushdown_filters);
+        self.cache.capacity() > 0
+            && !filters_inside
+            && schema.table_partition_cols().is_empty()
+            && schema.virtual_columns().is_empty()
+    }
+}
+
+impl FileSource for CachedParquetSource {
+    fn create_file_opener(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        config: &FileScanConfig,
+        partition: usize,
+    ) -> DFResult<Arc<dyn datafusion::datasource::physical_plan::FileOpener>> {
+        self.inner.create_file_opener(store, config, partition)
+    }
+
+    fn create_morselizer(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        config: &FileScanConfig,
+        partition: usize,
+    ) -> DFResult<Box<dyn Morselizer>> {
+        if !self.serves() {
+            return self.inner.create_morselizer(store, config, partition);
+        }
+        let reader_factory: Arc<dyn ParquetFileReaderFactory> = match self
+            .inner
+            .downcast_ref::<ParquetSource>()
+            .and_then(|p| p.parquet_file_reader_factory().cloned())
+        {
+            Some(factory) => factory,
+            None => Arc::new(DefaultParquetFileReaderFactory::new(store)),
+        };
+        let file_schema = self.inner.table_schema().file_schema().clone();
+        let (needed, projector) = match self.inner.projection() {
+            None => ((0..file_schema.fields().len()).collect(), None),
+            Some(projection) => narrow_projection(projection, &file_schema)?,
+        };
+        let narrow_schema = Arc::new(file_schema.project(&needed)?);
+        let metrics = self.inner.metrics();
+        let scan = ScanShared {
+            cache: self.cache.clone(),
+            reader_factory,
+            store_url: config.object_store_url.as_str().to_string(),
+            partition,
+            needed_fields: narrow_schema.fields().iter().map(|f| f.as_ref().clone()).collect(),
+            narrow_schema,
+            projector: projector.map(Arc::new),
+            predicate: self.inner.filter(),
+            batch_size: config.batch_size.unwrap_or(8192).max(1),
+            metrics: metrics.clone(),
+            hits: MetricBuilder::new(metrics).counter("decoded_cache_hits", partition),
+            misses: MetricBuilder::new(metrics).counter("decoded_cache_misses", partition),
+        };
+        Ok(Box::new(CachedMorselizer { scan: Arc::new(scan) }))
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        self.inner.table_schema()
+    }
+
+    fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
+        self.wrap(self.inner.with_batch_size(batch_size))
+    }
+
+    fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
+        self.inner.filter()
+    }
+
+    fn projection(&self) -> Option<&ProjectionExprs> {
+        self.inner.projection()
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        self.inner.metrics()
+    }
+
+    fn file_type(&self) -> &str {
+        self.inner.file_type()
+    }
+
+    fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        self.inner.fmt_extra(t, f)?;
+        if self.serves() {
+            write!(f, ", decoded_cache=on")?;
+        }
+        Ok(())
+    }
+
+    fn supports_repartitioning(&self) -> bool {
+        self.inner.supports_repartitioning()
+    }
+
+    fn repartitioned(
+        &self,
+        target_partitions: usize,
+        repartition_file_min_size: usize,
+        output_ordering: Option<datafusion::physical_expr::LexOrdering>,
+        config: &FileScanConfig,
+    ) -> DFResult<Option<FileScanConfig>> {
+        self.inner.repartitioned(target_partitions, repartition_file_min_size, output_ordering, config)
+    }
+
+    fn try_pushdown_filters(
+        &self,
+        filters: Vec<Arc<dyn PhysicalExpr>>,
+        config: &ConfigOptions,
+    ) -> DFResult<FilterPushdownPropagation<Arc<dyn FileSource>>> {
+        let pushed = self.inner.try_pushdown_filters(filters, config)?;
+        Ok(FilterPushdownPropagation {
+            filters: pushed.filters,
+            updated_node: pushed.updated_node.map(|inner| self.wrap(inner)),
+        })
+    }
+
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+        eq_properties: &EquivalenceProperties,
+    ) -> DFResult<SortOrderPushdownResult<Arc<dyn FileSource>>> {
+        // Exact only when the files already have the order; Inexact (row groups reordered or
+        // reversed for a TopK) keeps the sort above, so reading row groups in file order, as the
+        // cache does, stays correct.
+        Ok(match self.inner.try_pushdown_sort(order, eq_properties)? {
+            SortOrderPushdownResult::Exact { inner } => SortOrderPushdownResult::Exact { inner: self.wrap(inner) },
+            SortOrderPushdownResult::Inexact { inner } => SortOrderPushdownResult::Inexact { inner: self.wrap(inner) },
+            SortOrderPushdownResult::Unsupported => SortOrderPushdownResult::Unsupported,
+        })
+    }
+
+    fn reorder_files(&self, files: Vec<PartitionedFile>) -> Vec<PartitionedFile> {
+        self.inner.reorder_files(files)
+    }
+
+    fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> DFResult<Option<Arc<dyn FileSource>>> {
+        Ok(self.inner.try_pushdown_projection(projection)?.map(|inner| self.wrap(inner)))
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
+    ) -> DFResult<TreeNodeRecursion> {
+        self.inner.apply_expressions(f)
+    }
+}
+
+/// The file columns a projection reads, and the projection rewritten over just those.
+fn narrow_projection(projection: &ProjectionExprs, file_schema: &Schema) -> DFResult<(Vec<usize>, Option<Projector>)> {
+    let mut needed = projection.column_indices();
+    needed.sort_unstable();
+    needed.dedup();
+    let narrow = projection.clone().try_map_exprs(|expr| {
+        expr.transform(|node| {
+            let Some(column) = node.downcast_ref::<Column>() else {
+                return Ok(Transformed::no(node));
+            };
+            let position = needed.binary_search(&column.index()).map_err(|_| {
+                datafusion::common::DataFusionError::Internal(format!("column {} outside the projection", column.name()))
+            })?;
+            Ok(Transformed::yes(Arc::new(Column::new(column.name(), position)) as Arc<dyn PhysicalExpr>))
+        })
+        .map(|t| t.data)
+    })?;
+    let narrow_schema = file_schema.project(&needed)?;
+    Ok((needed, Some(narrow.make_projector(&narrow_schema)?)))
+}
+
+/// What every file of one scan partition shares.
+struct ScanShared {
+    cache: Arc<DecodedCache>,
+    reader_factory: Arc<dyn ParquetFileReaderFactory>,
+    store_url: String,
+    partition: usize,
+    /// The file columns the scan reads, as the table declares them.
+    narrow_schema: SchemaRef,
+    needed_fields: Vec<Field>,
+    /// The scan's projection over `narrow_schema` (`None`: the columns themselves).
+    projector: Option<Arc<Projector>>,
+    /// For skipping row groups (over the table's file schema).
+    predicate: Option<Arc<dyn PhysicalExpr>>,
+    batch_size: usize,
+    metrics: ExecutionPlanMetricsSet,
+    hits: Count,
+    misses: Count,
+}
+
+impl fmt::Debug for ScanShared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScanShared").field("partition", &self.partition).finish()
+    }
+}
+
+#[derive(Debug)]
+struct CachedMorselizer {
+    scan: Arc<ScanShared>,
+}
+
+impl Morselizer for CachedMorselizer {
+    fn plan_file(&self, file: PartitionedFile) -> DFResult<Box<dyn MorselPlanner>> {
+        Ok(Box::new(Planner::Open { scan: self.scan.clone(), file }))
+    }
+}
+
+/// One file being read.
+struct FileScan {
+    scan: Arc<ScanShared>,
+    file: PartitionedFile,
+    identity: Arc<FileIdentity>,
+    metadata: ArrowReaderMetadata,
+    /// For each column of the narrow schema, the file column it is read from (`None`: the
+    /// file predates the column, which reads as NULL).
+    sources: Vec<Option<usize>>,
+}
+
+impl fmt::Debug for FileScan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileScan").field("file", &self.identity.location).finish()
+    }
+}
+
+enum Planner {
+    /// Nothing read yet: the footer comes first.
+    Open { scan: Arc<ScanShared>, file: PartitionedFile },
+    /// Row groups still to read.
+    RowGroups { file: Arc<FileScan>, remaining: VecDeque<usize> },
+    /// One row group read, the rest to follow.
+    Ready { morsel: Box<dyn Morsel>, next: Box<dyn MorselPlanner> },
+}
+
+impl fmt::Debug for Planner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Planner::Open { file, .. } => write!(f, "Open({})", file.object_meta.location),
+            Planner::RowGroups { file, remaining } => write!(f, "RowGroups({file:?}, {remaining:?})"),
+            Planner::Ready { .. } => write!(f, "Ready"),
+        }
+    }
+}
+
+impl MorselPlanner for Planner {
+    fn plan(self: Box<Self>) -> DFResult<Option<MorselPlan>> {
+        match *self {
+            Planner::Open { scan, file } => Ok(Some(MorselPlan::new().with_pending_planner(async move {
+                let (file, remaining) = FileScan::open(scan, file).await?;
+                Ok(Box::new(Planner::RowGroups { file: Arc::new(file), remaining }) as Box<dyn MorselPlanner>)
+            }))),
+            Planner::Ready { morsel, next } => Ok(Some(MorselPlan::new().with_morsels(vec![morsel]).with_planners(vec![next]))),
+            Planner::RowGroups { file, mut remaining } => {
+                let Some(row_group) = remaining.pop_front() else {
+                    return Ok(None);
+                };
+                let next: Box<dyn MorselPlanner> = Box::new(Planner::RowGroups { file: file.clone(), remaining });
+                let (mut columns, missing) = file.cached_columns(row_group);
+                if missing.is_empty() {
+                    let morsel = file.morsel(row_group, columns)?;
+                    return Ok(Some(MorselPlan::new().with_morsels(vec![morsel]).with_planners(vec![next])));
+                }
+                Ok(Some(MorselPlan::new().with_pending_planner(async move {
+                    for (position, array) in file.decode(row_group, &missing).await? {
+                        columns[position] = Some(array);
+                    }
+                    let morsel = file.morsel(row_group, columns)?;
+                    Ok(Box::new(Planner::Ready { morsel, next }) as Box<dyn MorselPlanner>)
+                })))
+            }
+        }
+    }
+}
+
+impl FileScan {
+    /// Reads the footer (through DataFusion's metadata cache) and picks the row groups to read.
+    async fn open(scan: Arc<ScanShared>, file: PartitionedFile) -> DFResult<(FileScan, VecDeque<usize>)> {
+        let mut reader = scan.reader_factory.create_reader(scan.partition, file.clone(), None, &scan.metrics)?;
+        let footer = reader.get_metadata(None).await?;
+        let plain = ArrowReaderMetadata::try_new(footer.clone(), ArrowReaderOptions::new())?;
+        // Read strings as the table declares them (views), as DataFusion's own scan does.
+        let hinted: Vec<Field> = plain
+            .schema()
+            .fields()
+            .iter()
+            .map(|field| {
+                let declared = scan.needed_fields.iter().find(|f| f.name() == field.name()).map(|f| f.data_type());
+                match (field.data_type(), declared) {
+                    (DataType::Utf8 | DataType::LargeUtf8, Some(DataType::Utf8View)) => {
+                        field.as_ref().clone().with_data_type(DataType::Utf8View)
+                    }
+                    _ => field.as_ref().clone(),
+                }
+            })
+            .collect();
+        let metadata = match hinted.iter().zip(plain.schema().fields()).any(|(h, p)| h.data_type() != p.data_type()) {
+            true => ArrowReaderMetadata::try_new(
+                footer.clone(),
+                ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(hinted))),
+            )
+            .unwrap_or(plain),
+            false => plain,
+        };
+        let file_schema = metadata.schema().clone();
+        let sources = scan.needed_fields.iter().map(|f| file_schema.index_of(f.name()).ok()).collect();
+
+        let groups = footer.row_groups();
+        let mut access = RowGroupAccessPlanFilter::new(ParquetAccessPlan::new_all(groups.len()));
+        if let Some(range) = &file.range {
+            access.prune_by_range(groups, range);
+        }
+        if let Some(predicate) = scan.predicate.as_ref().and_then(|p| over_file_columns(p, &file_schema)) {
+            let pruning = PruningPredicateBuilder::new().with_file_schema(file_schema.clone()).build(predicate);
+            if let Some(pruning) = pruning {
+                let name = file.object_meta.location.as_ref();
+                let file_metrics = ParquetFileMetrics::new(scan.partition, name, &scan.metrics);
+                access.prune_by_statistics(
+                    &file_schema,
+                    footer.file_metadata().schema_descr(),
+                    groups,
+                    &pruning,
+                    &file_metrics,
+                );
+            }
+        }
+        let remaining = access.row_group_indexes().collect();
+        let meta = &file.object_meta;
+        let identity = Arc::new(FileIdentity {
+            location: format!("{}{}", scan.store_url, meta.location),
+            size: meta.size,
+            modified_nanos: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+            e_tag: meta.e_tag.clone(),
+        });
+        Ok((FileScan { scan, file, identity, metadata, sources }, remaining))
+    }
+
+    fn key(&self, row_group: usize, position: usize, column: usize) -> ChunkKey {
+        ChunkKey {
+            file: self.identity.clone(),
+            row_group,
+            column,
+            data_type: self.scan.needed_fields[position].data_type().clone(),
+        }
+    }
+
+    fn rows(&self, row_group: usize) -> usize {
+        self.metadata.metadata().row_group(row_group).num_rows().max(0) as usize
+    }
+
+    /// The columns of `row_group` the cache has (or that read as NULL), and the positions of
+    /// those it lacks.
+    fn cached_columns(&self, row_group: usize) -> (Vec<Option<ArrayRef>>, Vec<usize>) {
+        let mut columns = Vec::with_capacity(self.sources.len());
+        let mut missing = Vec::new();
+        for (position, source) in self.sources.iter().enumerate() {
+            match source {
+                None => {
+                    let field = &self.scan.needed_fields[position];
+                    columns.push(Some(new_null_array(field.data_type(), self.rows(row_group))));
+                }
+                Some(column) => match self.scan.cache.get(&self.key(row_group, position, *column)) {
+                    Some(array) => {
+                        self.scan.hits.add(1);
+                        columns.push(Some(array));
+                    }
+                    None => {
+                        self.scan.misses.add(1);
+                        columns.push(None);
+                        missing.push(position);
+                    }
+                },
+            }
+        }
+        (columns, missing)
+    }
+
+    /// Decodes the columns at `positions` of `row_group`, keeps them in the cache, and returns
+    /// them by position.
+    async fn decode(&self, row_group: usize, positions: &[usize]) -> DFResult<Vec<(usize, ArrayRef)>> {
+        let mut by_column: Vec<(usize, usize)> =
+            positions.iter().filter_map(|&p| self.sources[p].map(|column| (column, p))).collect();
+        by_column.sort_unstable();
+        // `dyn AsyncFileReader` is `Send` already; the plain box is what the builder reads.
+        let reader: Box<dyn AsyncFileReader> =
+            self.scan.reader_factory.create_reader(self.scan.partition, self.file.clone(), None, &self.scan.metrics)?;
+        let mask = ProjectionMask::roots(self.metadata.parquet_schema(), by_column.iter().map(|(c, _)| *c));
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.metadata.clone())
+            .with_projection(mask)
+            .with_row_groups(vec![row_group])
+            .with_batch_size(self.rows(row_group).max(1))
+            .build()?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let batch = match batches.len() {
+            1 => batches.into_iter().next().expect("one batch"),
+            _ => {
+                let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty()));
+                concat_batches(&schema, &batches)?
+            }
+        };
+        let mut decoded = Vec::with_capacity(by_column.len());
+        for (i, (column, position)) in by_column.into_iter().enumerate() {
+            let wanted = self.scan.needed_fields[position].data_type();
+            let array = match batch.columns().get(i) {
+                Some(array) if array.data_type() == wanted => array.clone(),
+                Some(array) => cast(array, wanted)?,
+                None => new_null_array(wanted, self.rows(row_group)),
+            };
+            self.scan.cache.insert(self.key(row_group, position, column), array.clone());
+            decoded.push((position, array));
+        }
+        Ok(decoded)
+    }
+
+    fn morsel(&self, row_group: usize, columns: Vec<Option<ArrayRef>>) -> DFResult<Box<dyn Morsel>> {
+        let columns: Vec<ArrayRef> = columns
+            .into_iter()
+            .map(|c| c.ok_or_else(|| datafusion::common::DataFusionError::Internal("column not read".into())))
+            .collect::<DFResult<_>>()?;
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows(row_group)));
+        let batch = RecordBatch::try_new_with_options(self.scan.narrow_schema.clone(), columns, &options)?;
+        Ok(Box::new(RowGroupMorsel {
+            batch,
+            batch_size: self.scan.batch_size,
+            projector: self.scan.projector.clone(),
+        }))
+    }
+}
+
+/// `predicate` with its columns renumbered for `file_schema`; `None` if it reads a column the
+/// file lacks (the row groups are then not skipped).
+fn over_file_columns(predicate: &Arc<dyn PhysicalExpr>, file_schema: &Schema) -> Option<Arc<dyn PhysicalExpr>> {
+    predicate
+        .clone()
+        .transform(|node| {
+            let Some(column) = node.downcast_ref::<Column>() else {
+                return Ok(Transformed::no(node));
+            };
+            let index = file_schema.index_of(column.name())?;
+            Ok(Transformed::yes(Arc::new(Column::new(column.name(), index)) as Arc<dyn PhysicalExpr>))
+        })
+        .ok()
+        .map(|t| t.data)
+}
+
+/// One row group's columns, handed out in batches of the session's batch size.
+struct RowGroupMorsel {
+    batch: RecordBatch,
+    batch_size: usize,
+    projector: Option<Arc<Projector>>,
+}
+
+impl fmt::Debug for RowGroupMorsel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowGroupMorsel({} rows)", self.batch.num_rows())
+    }
+}
+
+impl Morsel for RowGroupMorsel {
+    fn into_stream(self: Box<Self>) -> BoxStream<'static, DFResult<RecordBatch>> {
+        let RowGroupMorsel { batch, batch_size, projector } = *self;
+        let rows = batch.num_rows();
+        futures::stream::iter((0..rows).step_by(batch_size).map(move |offset| {
+            let slice = batch.slice(offset, batch_size.min(rows - offset));
+            match &projector {
+                Some(projector) => projector.project_batch(&slice),
+                None => Ok(slice),
+            }
+        }))
+        .boxed()
+    }
+}
