@@ -142,7 +142,8 @@ fn parse_size(text: &str) -> std::result::Result<usize, String> {
 
 /// Parses a size as [`parse_size`] does, zero included.
 fn parse_cache_size(text: &str) -> std::result::Result<usize, String> {
-    tarn_engine::parse_size(text).ok_or_else(|| format!("'{text}' is not a size such as 4GB or 512MB (units K, M, G, T)"))
+    tarn_engine::parse_size(text)
+        .ok_or_else(|| format!("'{text}' is not a size such as 4GB or 512MB (units K, M, G, T)"))
 }
 
 /// What to run non-interactively, in command-line order.

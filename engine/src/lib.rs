@@ -43,8 +43,8 @@ pub mod tpch;
 pub mod unload;
 mod write;
 
-pub use datafusion::arrow;
 pub use cache::{CacheStats, format_size, parse_size};
+pub use datafusion::arrow;
 pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, RelationNames, SchemaInfo};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, Result};

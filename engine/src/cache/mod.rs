@@ -9,7 +9,7 @@
 
 pub(crate) mod scan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +27,18 @@ pub(crate) struct FileIdentity {
     pub size: u64,
     pub modified_nanos: i64,
     pub e_tag: Option<String>,
+}
+
+impl FileIdentity {
+    /// The identity of the object `meta` of the store at `store_url`.
+    pub(crate) fn of(store_url: &str, meta: &object_store::ObjectMeta) -> Self {
+        FileIdentity {
+            location: format!("{store_url}{}", meta.location),
+            size: meta.size,
+            modified_nanos: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+            e_tag: meta.e_tag.clone(),
+        }
+    }
 }
 
 /// One column chunk, decoded as `data_type`.
@@ -91,9 +103,15 @@ impl Lru {
     }
 }
 
+/// Files read at most this many times are remembered by [`DecodedCache::admit`]; past it the
+/// memory starts over (a file then waits for one more read before it is cached).
+const SEEN_FILES: usize = 100_000;
+
 /// A memory-bounded LRU of decoded column chunks, shared by every session of an engine.
 pub struct DecodedCache {
     lru: Mutex<Lru>,
+    /// Files read once so far: a file's chunks are cached from its second read on.
+    seen: Mutex<HashSet<Arc<FileIdentity>>>,
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
@@ -110,6 +128,7 @@ impl DecodedCache {
     pub fn new(capacity: usize) -> Self {
         DecodedCache {
             lru: Mutex::new(Lru { capacity, ..Default::default() }),
+            seen: Mutex::new(HashSet::new()),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
@@ -135,6 +154,21 @@ impl DecodedCache {
         lru.capacity = capacity;
         let evicted = lru.make_room(0);
         self.evictions.fetch_add(evicted, Ordering::Relaxed);
+    }
+
+    /// Whether reads of `file` should go through the cache. A file's first read streams the
+    /// plain way (a query that reads a file once, as cold queries and loads do, pays nothing for
+    /// the cache: keeping decoded data costs fresh memory); from its second read on it is cached.
+    pub(crate) fn admit(&self, file: &Arc<FileIdentity>) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(file) {
+            return true;
+        }
+        if seen.len() >= SEEN_FILES {
+            seen.clear();
+        }
+        seen.insert(file.clone());
+        false
     }
 
     /// The chunk, if cached (counted as a hit or a miss).
@@ -202,7 +236,7 @@ pub fn parse_size(text: &str) -> Option<usize> {
         _ => return None,
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value >= 0.0 && value.is_finite()).then(|| (value * factor) as usize)
+    (value >= 0.0 && value.is_finite()).then_some((value * factor) as usize)
 }
 
 /// `1.5GB`, `512MB`, `0`: a size as people write it.
@@ -254,6 +288,16 @@ mod tests {
         assert!(cache.get(&key(3)).is_none(), "larger than the cache: not kept");
         cache.set_capacity(0);
         assert_eq!(cache.stats().bytes, 0);
+    }
+
+    #[test]
+    fn files_are_cached_from_their_second_read_on() {
+        let cache = DecodedCache::new(1 << 20);
+        let file = key(0).file;
+        assert!(!cache.admit(&file));
+        assert!(cache.admit(&file));
+        let rewritten = Arc::new(FileIdentity { size: 2, ..file.as_ref().clone() });
+        assert!(!cache.admit(&rewritten), "a file rewritten in place is a new file");
     }
 
     #[test]

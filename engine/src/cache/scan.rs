@@ -25,23 +25,23 @@ use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::parquet::source::ParquetSource;
 use datafusion::datasource::physical_plan::parquet::{
     DefaultParquetFileReaderFactory, ParquetAccessPlan, ParquetFileMetrics, ParquetFileReaderFactory,
     RowGroupAccessPlanFilter,
 };
-use datafusion::datasource::physical_plan::parquet::source::ParquetSource;
 use datafusion::datasource::physical_plan::{FileScanConfig, FileScanConfigBuilder, FileSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::projection::{ProjectionExprs, Projector};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::filter_pushdown::FilterPushdownPropagation;
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
 use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
-use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
-use datafusion::physical_expr::EquivalenceProperties;
 use datafusion_datasource::TableSchema;
 use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselizer};
 use futures::stream::BoxStream;
@@ -165,14 +165,12 @@ impl FileSource for CachedParquetSource {
         if !self.serves() {
             return self.inner.create_morselizer(store, config, partition);
         }
-        let reader_factory: Arc<dyn ParquetFileReaderFactory> = match self
-            .inner
-            .downcast_ref::<ParquetSource>()
-            .and_then(|p| p.parquet_file_reader_factory().cloned())
-        {
-            Some(factory) => factory,
-            None => Arc::new(DefaultParquetFileReaderFactory::new(store)),
-        };
+        let store_for_plain = store.clone();
+        let reader_factory: Arc<dyn ParquetFileReaderFactory> =
+            match self.inner.downcast_ref::<ParquetSource>().and_then(|p| p.parquet_file_reader_factory().cloned()) {
+                Some(factory) => factory,
+                None => Arc::new(DefaultParquetFileReaderFactory::new(store.clone())),
+            };
         let file_schema = self.inner.table_schema().file_schema().clone();
         let (needed, projector) = match self.inner.projection() {
             None => ((0..file_schema.fields().len()).collect(), None),
@@ -194,7 +192,8 @@ impl FileSource for CachedParquetSource {
             hits: MetricBuilder::new(metrics).counter("decoded_cache_hits", partition),
             misses: MetricBuilder::new(metrics).counter("decoded_cache_misses", partition),
         };
-        Ok(Box::new(CachedMorselizer { scan: Arc::new(scan) }))
+        let plain = self.inner.create_morselizer(store_for_plain, config, partition)?;
+        Ok(Box::new(CachedMorselizer { scan: Arc::new(scan), plain }))
     }
 
     fn table_schema(&self) -> &TableSchema {
@@ -297,7 +296,10 @@ fn narrow_projection(projection: &ProjectionExprs, file_schema: &Schema) -> DFRe
                 return Ok(Transformed::no(node));
             };
             let position = needed.binary_search(&column.index()).map_err(|_| {
-                datafusion::common::DataFusionError::Internal(format!("column {} outside the projection", column.name()))
+                datafusion::common::DataFusionError::Internal(format!(
+                    "column {} outside the projection",
+                    column.name()
+                ))
             })?;
             Ok(Transformed::yes(Arc::new(Column::new(column.name(), position)) as Arc<dyn PhysicalExpr>))
         })
@@ -332,14 +334,20 @@ impl fmt::Debug for ScanShared {
     }
 }
 
+/// Reads files through the cache once they are admitted to it, the plain way before.
 #[derive(Debug)]
 struct CachedMorselizer {
     scan: Arc<ScanShared>,
+    plain: Box<dyn Morselizer>,
 }
 
 impl Morselizer for CachedMorselizer {
     fn plan_file(&self, file: PartitionedFile) -> DFResult<Box<dyn MorselPlanner>> {
-        Ok(Box::new(Planner::Open { scan: self.scan.clone(), file }))
+        let identity = Arc::new(FileIdentity::of(&self.scan.store_url, &file.object_meta));
+        if !self.scan.cache.admit(&identity) {
+            return self.plain.plan_file(file);
+        }
+        Ok(Box::new(Planner::Open { scan: self.scan.clone(), file: Box::new(file), identity }))
     }
 }
 
@@ -362,7 +370,7 @@ impl fmt::Debug for FileScan {
 
 enum Planner {
     /// Nothing read yet: the footer comes first.
-    Open { scan: Arc<ScanShared>, file: PartitionedFile },
+    Open { scan: Arc<ScanShared>, file: Box<PartitionedFile>, identity: Arc<FileIdentity> },
     /// Row groups still to read.
     RowGroups { file: Arc<FileScan>, remaining: VecDeque<usize> },
     /// One row group read, the rest to follow.
@@ -382,11 +390,13 @@ impl fmt::Debug for Planner {
 impl MorselPlanner for Planner {
     fn plan(self: Box<Self>) -> DFResult<Option<MorselPlan>> {
         match *self {
-            Planner::Open { scan, file } => Ok(Some(MorselPlan::new().with_pending_planner(async move {
-                let (file, remaining) = FileScan::open(scan, file).await?;
+            Planner::Open { scan, file, identity } => Ok(Some(MorselPlan::new().with_pending_planner(async move {
+                let (file, remaining) = FileScan::open(scan, *file, identity).await?;
                 Ok(Box::new(Planner::RowGroups { file: Arc::new(file), remaining }) as Box<dyn MorselPlanner>)
             }))),
-            Planner::Ready { morsel, next } => Ok(Some(MorselPlan::new().with_morsels(vec![morsel]).with_planners(vec![next]))),
+            Planner::Ready { morsel, next } => {
+                Ok(Some(MorselPlan::new().with_morsels(vec![morsel]).with_planners(vec![next])))
+            }
             Planner::RowGroups { file, mut remaining } => {
                 let Some(row_group) = remaining.pop_front() else {
                     return Ok(None);
@@ -411,7 +421,11 @@ impl MorselPlanner for Planner {
 
 impl FileScan {
     /// Reads the footer (through DataFusion's metadata cache) and picks the row groups to read.
-    async fn open(scan: Arc<ScanShared>, file: PartitionedFile) -> DFResult<(FileScan, VecDeque<usize>)> {
+    async fn open(
+        scan: Arc<ScanShared>,
+        file: PartitionedFile,
+        identity: Arc<FileIdentity>,
+    ) -> DFResult<(FileScan, VecDeque<usize>)> {
         let mut reader = scan.reader_factory.create_reader(scan.partition, file.clone(), None, &scan.metrics)?;
         let footer = reader.get_metadata(None).await?;
         let plain = ArrowReaderMetadata::try_new(footer.clone(), ArrowReaderOptions::new())?;
@@ -461,13 +475,6 @@ impl FileScan {
             }
         }
         let remaining = access.row_group_indexes().collect();
-        let meta = &file.object_meta;
-        let identity = Arc::new(FileIdentity {
-            location: format!("{}{}", scan.store_url, meta.location),
-            size: meta.size,
-            modified_nanos: meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
-            e_tag: meta.e_tag.clone(),
-        });
         Ok((FileScan { scan, file, identity, metadata, sources }, remaining))
     }
 
@@ -555,11 +562,7 @@ impl FileScan {
             .collect::<DFResult<_>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows(row_group)));
         let batch = RecordBatch::try_new_with_options(self.scan.narrow_schema.clone(), columns, &options)?;
-        Ok(Box::new(RowGroupMorsel {
-            batch,
-            batch_size: self.scan.batch_size,
-            projector: self.scan.projector.clone(),
-        }))
+        Ok(Box::new(RowGroupMorsel { batch, batch_size: self.scan.batch_size, projector: self.scan.projector.clone() }))
     }
 }
 
