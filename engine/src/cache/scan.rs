@@ -14,10 +14,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
-use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::compute::kernels::boolean::and;
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::Session as CatalogSession;
+use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Result as DFResult, Statistics};
@@ -35,8 +38,10 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::PhysicalSortExpr;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::expressions::{Column, DynamicFilterPhysicalExpr, Literal};
 use datafusion::physical_expr::projection::{ProjectionExprs, Projector};
+use datafusion::physical_expr::utils::split_conjunction;
+use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::filter_pushdown::FilterPushdownPropagation;
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder};
@@ -187,6 +192,8 @@ impl FileSource for CachedParquetSource {
             narrow_schema,
             projector: projector.map(Arc::new),
             predicate: self.inner.filter(),
+            dynamic: dynamic_conjuncts(self.inner.filter()),
+            rows_pruned: MetricBuilder::new(metrics).counter("decoded_cache_rows_pruned_dynamic", partition),
             batch_size: config.batch_size.unwrap_or(8192).max(1),
             metrics: metrics.clone(),
             hits: MetricBuilder::new(metrics).counter("decoded_cache_hits", partition),
@@ -322,6 +329,10 @@ struct ScanShared {
     projector: Option<Arc<Projector>>,
     /// For skipping row groups (over the table's file schema).
     predicate: Option<Arc<dyn PhysicalExpr>>,
+    /// The parts of `predicate` that joins and TopK fill in while the query runs: applied to
+    /// the rows of each row group (they only ever remove rows the query drops anyway).
+    dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    rows_pruned: Count,
     batch_size: usize,
     metrics: ExecutionPlanMetricsSet,
     hits: Count,
@@ -562,8 +573,50 @@ impl FileScan {
             .collect::<DFResult<_>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows(row_group)));
         let batch = RecordBatch::try_new_with_options(self.scan.narrow_schema.clone(), columns, &options)?;
+        let batch = self.apply_dynamic_filters(batch)?;
         Ok(Box::new(RowGroupMorsel { batch, batch_size: self.scan.batch_size, projector: self.scan.projector.clone() }))
     }
+}
+
+impl FileScan {
+    /// The rows of `batch` that pass the scan's dynamic filters as they stand now (a hash join's
+    /// build side is complete before its probe side is read).
+    fn apply_dynamic_filters(&self, batch: RecordBatch) -> DFResult<RecordBatch> {
+        let mut mask: Option<BooleanArray> = None;
+        for dynamic in &self.scan.dynamic {
+            let current = snapshot_physical_expr(dynamic.clone())?;
+            let always = current
+                .downcast_ref::<Literal>()
+                .is_some_and(|l| matches!(l.value(), ScalarValue::Boolean(Some(true))));
+            // A filter on a column the scan does not return is left to the plan.
+            let Some(filter) = (!always).then(|| over_file_columns(&current, &batch.schema())).flatten() else {
+                continue;
+            };
+            let result = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
+            mask = Some(match mask {
+                None => result.clone(),
+                Some(mask) => and(&mask, result)?,
+            });
+        }
+        let Some(mask) = mask else { return Ok(batch) };
+        let kept = mask.true_count();
+        if kept == batch.num_rows() {
+            return Ok(batch);
+        }
+        self.scan.rows_pruned.add(batch.num_rows() - kept);
+        Ok(filter_record_batch(&batch, &mask)?)
+    }
+}
+
+/// The conjuncts of a scan predicate that are dynamic filters.
+fn dynamic_conjuncts(predicate: Option<Arc<dyn PhysicalExpr>>) -> Vec<Arc<dyn PhysicalExpr>> {
+    let Some(predicate) = predicate else { return Vec::new() };
+    split_conjunction(&predicate)
+        .into_iter()
+        .filter(|e| e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some())
+        .cloned()
+        .collect()
 }
 
 /// `predicate` with its columns renumbered for `file_schema`; `None` if it reads a column the
