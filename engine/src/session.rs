@@ -390,6 +390,18 @@ impl SessionShared {
         }
     }
 
+    /// Every setting SHOW ALL and `pg_settings` list: the session's client settings, then the
+    /// engine's own (`tarn.cache_size`). (name, value, description)
+    pub(crate) fn all_settings(&self) -> Vec<(&'static str, String, &'static str)> {
+        let mut all = self.settings.read().all();
+        all.push((
+            crate::cache::CACHE_SIZE_SETTING,
+            crate::cache::format_size(self.engine.decoded.capacity()),
+            "Bound of the decoded-data cache every session shares (0: off).",
+        ));
+        all
+    }
+
     /// The first schema of `search_path` that exists (`"$user"` is the user's own), else `public`.
     fn search_path_schema(&self) -> String {
         let schemas = self.search_path_schemas();

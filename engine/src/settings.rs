@@ -479,8 +479,13 @@ impl crate::session::Session {
                 return Ok(Output::Rows(RowStream::table(&[&display_name(&name)], vec![vec![value]])?));
             }
             SettingStatement::Show(None) => {
-                let mut rows: Vec<Vec<String>> =
-                    settings.all().into_iter().map(|(n, v, d)| vec![n.to_string(), v, d.to_string()]).collect();
+                drop(settings);
+                let mut rows: Vec<Vec<String>> = self
+                    .shared
+                    .all_settings()
+                    .into_iter()
+                    .map(|(n, v, d)| vec![n.to_string(), v, d.to_string()])
+                    .collect();
                 // DataFusion's options, which SET and SHOW also read and change.
                 let options = self.ctx.state().config_options().entries();
                 rows.extend(

@@ -353,7 +353,7 @@ pub(super) async fn table(
             ]],
         )?,
         "pg_settings" => {
-            let settings = shared.settings.read().all();
+            let settings = shared.all_settings();
             table_of(
                 vec![
                     field("name", DataType::Utf8),
