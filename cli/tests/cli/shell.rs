@@ -136,6 +136,48 @@ fn threads_and_memory_limit_configure_execution() {
 }
 
 #[test]
+fn cache_size_bounds_the_decoded_data_cache() {
+    let (_dir, wh) = warehouse();
+    let setup = "CREATE TABLE t AS SELECT n AS a FROM generate_series(1, 1000) AS g(n)";
+    assert_success(&tarn(&wh, &["-c", setup]));
+    // Read three times in one process: the second read fills the cache, the third hits it.
+    let read = "SELECT sum(a) FROM t";
+    let output = tarn(
+        &wh,
+        &[
+            "--cache-size",
+            "64MB",
+            "--format",
+            "csv",
+            "-c",
+            "SHOW tarn.cache_size",
+            "-c",
+            read,
+            "-c",
+            read,
+            "-c",
+            read,
+            "-c",
+            "SELECT capacity, hits > 0 AS hit FROM tarn_cache",
+        ],
+    );
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        "tarn.cache_size\n64MB\nsum\n500500\nsum\n500500\nsum\n500500\ncapacity,hit\n67108864,true\n"
+    );
+    let output = tarn(
+        &wh,
+        &["--cache-size", "0", "--format", "csv", "-c", read, "-c", read, "-c", "SELECT entries FROM tarn_cache"],
+    );
+    assert_success(&output);
+    assert_eq!(stdout(&output), "sum\n500500\nsum\n500500\nentries\n0\n");
+    let output = tarn(&wh, &["--cache-size", "lots", "-c", "SELECT 1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("invalid value 'lots' for '--cache-size <SIZE>'"), "{}", stderr(&output));
+}
+
+#[test]
 fn bench_generates_tpch_runs_the_queries_and_compares_results() {
     let (dir, wh) = warehouse();
     let data = dir.path().join("tpch");
