@@ -10,12 +10,9 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::physical_plan::{FileScanConfig, FileSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
 use datafusion_datasource::PartitionedFile;
-use datafusion_datasource::file_stream::FileOpener;
 use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselizer};
-use datafusion_datasource::table_schema::TableSchema;
 use futures::{FutureExt, StreamExt};
 use object_store::ObjectStore;
 
@@ -72,14 +69,7 @@ impl fmt::Debug for NamingSource {
 }
 
 impl FileSource for NamingSource {
-    fn create_file_opener(
-        &self,
-        object_store: Arc<dyn ObjectStore>,
-        base_config: &FileScanConfig,
-        partition: usize,
-    ) -> Result<Arc<dyn FileOpener>> {
-        self.inner.create_file_opener(object_store, base_config, partition)
-    }
+    delegate_file_source!();
 
     fn create_morselizer(
         &self,
@@ -91,45 +81,12 @@ impl FileSource for NamingSource {
         Ok(Box::new(NamingMorselizer { inner, store: self.store.clone() }))
     }
 
-    fn table_schema(&self) -> &TableSchema {
-        self.inner.table_schema()
-    }
-
     fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
         Arc::new(NamingSource { inner: self.inner.with_batch_size(batch_size), store: self.store.clone() })
     }
 
-    fn filter(&self) -> Option<Arc<dyn datafusion::physical_plan::PhysicalExpr>> {
-        self.inner.filter()
-    }
-
-    fn projection(&self) -> Option<&datafusion::physical_expr::projection::ProjectionExprs> {
-        self.inner.projection()
-    }
-
-    fn metrics(&self) -> &ExecutionPlanMetricsSet {
-        self.inner.metrics()
-    }
-
-    fn file_type(&self) -> &str {
-        self.inner.file_type()
-    }
-
     fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         self.inner.fmt_extra(t, f)
-    }
-
-    fn supports_repartitioning(&self) -> bool {
-        self.inner.supports_repartitioning()
-    }
-
-    fn apply_expressions(
-        &self,
-        f: &mut dyn FnMut(
-            &Arc<dyn datafusion::physical_plan::PhysicalExpr>,
-        ) -> Result<datafusion::common::tree_node::TreeNodeRecursion>,
-    ) -> Result<datafusion::common::tree_node::TreeNodeRecursion> {
-        self.inner.apply_expressions(f)
     }
 }
 

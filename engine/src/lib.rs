@@ -15,6 +15,9 @@
 //! # }
 //! ```
 
+#[macro_use]
+mod delegate;
+
 pub mod access;
 mod cache;
 pub mod copy;

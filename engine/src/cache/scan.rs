@@ -153,14 +153,7 @@ impl CachedParquetSource {
 }
 
 impl FileSource for CachedParquetSource {
-    fn create_file_opener(
-        &self,
-        store: Arc<dyn ObjectStore>,
-        config: &FileScanConfig,
-        partition: usize,
-    ) -> DFResult<Arc<dyn datafusion::datasource::physical_plan::FileOpener>> {
-        self.inner.create_file_opener(store, config, partition)
-    }
+    delegate_file_source!();
 
     fn create_morselizer(
         &self,
@@ -204,28 +197,8 @@ impl FileSource for CachedParquetSource {
         Ok(Box::new(CachedMorselizer { scan: Arc::new(scan), plain }))
     }
 
-    fn table_schema(&self) -> &TableSchema {
-        self.inner.table_schema()
-    }
-
     fn with_batch_size(&self, batch_size: usize) -> Arc<dyn FileSource> {
         self.wrap(self.inner.with_batch_size(batch_size))
-    }
-
-    fn filter(&self) -> Option<Arc<dyn PhysicalExpr>> {
-        self.inner.filter()
-    }
-
-    fn projection(&self) -> Option<&ProjectionExprs> {
-        self.inner.projection()
-    }
-
-    fn metrics(&self) -> &ExecutionPlanMetricsSet {
-        self.inner.metrics()
-    }
-
-    fn file_type(&self) -> &str {
-        self.inner.file_type()
     }
 
     fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
@@ -234,10 +207,6 @@ impl FileSource for CachedParquetSource {
             write!(f, ", decoded_cache=on")?;
         }
         Ok(())
-    }
-
-    fn supports_repartitioning(&self) -> bool {
-        self.inner.supports_repartitioning()
     }
 
     fn repartitioned(
@@ -283,13 +252,6 @@ impl FileSource for CachedParquetSource {
 
     fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> DFResult<Option<Arc<dyn FileSource>>> {
         Ok(self.inner.try_pushdown_projection(projection)?.map(|inner| self.wrap(inner)))
-    }
-
-    fn apply_expressions(
-        &self,
-        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
-    ) -> DFResult<TreeNodeRecursion> {
-        self.inner.apply_expressions(f)
     }
 }
 
