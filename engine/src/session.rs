@@ -396,7 +396,7 @@ impl SessionShared {
         let mut all = self.settings.read().all();
         all.push((
             crate::cache::CACHE_SIZE_SETTING,
-            crate::cache::format_size(self.engine.decoded.capacity()),
+            self.setting(crate::cache::CACHE_SIZE_SETTING).unwrap_or_default(),
             "Bound of the decoded-data cache every session shares (0: off).",
         ));
         all

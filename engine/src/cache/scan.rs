@@ -11,9 +11,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::compute::kernels::boolean::and;
@@ -50,12 +52,14 @@ use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
 use datafusion_datasource::TableSchema;
 use datafusion_datasource::morsel::{Morsel, MorselPlan, MorselPlanner, Morselizer};
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::ParquetMetaData;
 
 use super::{ChunkKey, DecodedCache, FileIdentity};
 
@@ -182,7 +186,6 @@ impl FileSource for CachedParquetSource {
             reader_factory,
             store_url: config.object_store_url.as_str().to_string(),
             partition,
-            needed_fields: narrow_schema.fields().iter().map(|f| f.as_ref().clone()).collect(),
             narrow_schema,
             projector: projector.map(Arc::new),
             predicate: self.inner.filter(),
@@ -287,7 +290,6 @@ struct ScanShared {
     partition: usize,
     /// The file columns the scan reads, as the table declares them.
     narrow_schema: SchemaRef,
-    needed_fields: Vec<Field>,
     /// The scan's projection over `narrow_schema` (`None`: the columns themselves).
     projector: Option<Arc<Projector>>,
     /// For skipping row groups (over the table's file schema).
@@ -328,7 +330,8 @@ impl Morselizer for CachedMorselizer {
 /// One file being read.
 struct FileScan {
     scan: Arc<ScanShared>,
-    file: PartitionedFile,
+    /// The file's reader, for the footer and every row group.
+    reader: SharedReader,
     identity: Arc<FileIdentity>,
     metadata: ArrowReaderMetadata,
     /// For each column of the narrow schema, the file column it is read from (`None`: the
@@ -400,7 +403,8 @@ impl FileScan {
         file: PartitionedFile,
         identity: Arc<FileIdentity>,
     ) -> DFResult<(FileScan, VecDeque<usize>)> {
-        let mut reader = scan.reader_factory.create_reader(scan.partition, file.clone(), None, &scan.metrics)?;
+        let reader = scan.reader_factory.create_reader(scan.partition, file.clone(), None, &scan.metrics)?;
+        let mut reader = SharedReader(Arc::new(tokio::sync::Mutex::new(reader)));
         let footer = reader.get_metadata(None).await?;
         let plain = ArrowReaderMetadata::try_new(footer.clone(), ArrowReaderOptions::new())?;
         // Read strings as the table declares them (views), as DataFusion's own scan does.
@@ -409,7 +413,7 @@ impl FileScan {
             .fields()
             .iter()
             .map(|field| {
-                let declared = scan.needed_fields.iter().find(|f| f.name() == field.name()).map(|f| f.data_type());
+                let declared = scan.narrow_schema.field_with_name(field.name()).ok().map(|f| f.data_type());
                 match (field.data_type(), declared) {
                     (DataType::Utf8 | DataType::LargeUtf8, Some(DataType::Utf8View)) => {
                         field.as_ref().clone().with_data_type(DataType::Utf8View)
@@ -427,7 +431,7 @@ impl FileScan {
             false => plain,
         };
         let file_schema = metadata.schema().clone();
-        let sources = scan.needed_fields.iter().map(|f| file_schema.index_of(f.name()).ok()).collect();
+        let sources = scan.narrow_schema.fields().iter().map(|f| file_schema.index_of(f.name()).ok()).collect();
 
         let groups = footer.row_groups();
         let mut access = RowGroupAccessPlanFilter::new(ParquetAccessPlan::new_all(groups.len()));
@@ -449,7 +453,7 @@ impl FileScan {
             }
         }
         let remaining = access.row_group_indexes().collect();
-        Ok((FileScan { scan, file, identity, metadata, sources }, remaining))
+        Ok((FileScan { scan, reader, identity, metadata, sources }, remaining))
     }
 
     fn key(&self, row_group: usize, position: usize, column: usize) -> ChunkKey {
@@ -457,7 +461,7 @@ impl FileScan {
             file: self.identity.clone(),
             row_group,
             column,
-            data_type: self.scan.needed_fields[position].data_type().clone(),
+            data_type: self.scan.narrow_schema.field(position).data_type().clone(),
         }
     }
 
@@ -473,7 +477,7 @@ impl FileScan {
         for (position, source) in self.sources.iter().enumerate() {
             match source {
                 None => {
-                    let field = &self.scan.needed_fields[position];
+                    let field = self.scan.narrow_schema.field(position);
                     columns.push(Some(new_null_array(field.data_type(), self.rows(row_group))));
                 }
                 Some(column) => match self.scan.cache.get(&self.key(row_group, position, *column)) {
@@ -498,26 +502,24 @@ impl FileScan {
         let mut by_column: Vec<(usize, usize)> =
             positions.iter().filter_map(|&p| self.sources[p].map(|column| (column, p))).collect();
         by_column.sort_unstable();
-        // `dyn AsyncFileReader` is `Send` already; the plain box is what the builder reads.
-        let reader: Box<dyn AsyncFileReader> =
-            self.scan.reader_factory.create_reader(self.scan.partition, self.file.clone(), None, &self.scan.metrics)?;
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), by_column.iter().map(|(c, _)| *c));
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.metadata.clone())
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.reader.clone(), self.metadata.clone())
             .with_projection(mask)
             .with_row_groups(vec![row_group])
             .with_batch_size(self.rows(row_group).max(1))
             .build()?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        let batch = match batches.len() {
-            1 => batches.into_iter().next().expect("one batch"),
-            _ => {
+        let mut batches: Vec<RecordBatch> = stream.try_collect().await?;
+        let batch = match (batches.len(), batches.pop()) {
+            (1, Some(batch)) => batch,
+            (_, last) => {
+                batches.extend(last);
                 let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty()));
                 concat_batches(&schema, &batches)?
             }
         };
         let mut decoded = Vec::with_capacity(by_column.len());
         for (i, (column, position)) in by_column.into_iter().enumerate() {
-            let wanted = self.scan.needed_fields[position].data_type();
+            let wanted = self.scan.narrow_schema.field(position).data_type();
             let array = match batch.columns().get(i) {
                 Some(array) if array.data_type() == wanted => array.clone(),
                 Some(array) => cast(array, wanted)?,
@@ -603,6 +605,32 @@ fn dynamic_conjuncts(predicate: Option<Arc<dyn PhysicalExpr>>) -> Vec<Arc<dyn Ph
         .filter(|e| e.downcast_ref::<DynamicFilterPhysicalExpr>().is_some())
         .cloned()
         .collect()
+}
+
+/// One reader of a file for its footer and all its row groups, so that the reader and its
+/// metrics are made once per file, not once per row group. A file's row groups are read one
+/// after another (one I/O per planner at a time), so the lock is never contended.
+#[derive(Clone)]
+struct SharedReader(Arc<tokio::sync::Mutex<Box<dyn AsyncFileReader>>>);
+
+impl AsyncFileReader for SharedReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        let reader = self.0.clone();
+        async move { reader.lock().await.get_bytes(range).await }.boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        let reader = self.0.clone();
+        async move { reader.lock().await.get_byte_ranges(ranges).await }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        let reader = self.0.clone();
+        async move { reader.lock().await.get_metadata(options).await }.boxed()
+    }
 }
 
 /// `predicate` with its columns renumbered for `file_schema`; `None` if it reads a column the
