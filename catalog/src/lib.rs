@@ -27,7 +27,7 @@ pub use lake::{
 pub use load::{LoadCommit, LoadError};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, RelationDef,
-    SchemaDef, SnapshotId, SnapshotInfo, TableDef, ViewDef,
+    SchemaDef, SnapshotId, SnapshotInfo, SortKey, TableDef, ViewDef,
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};

@@ -67,6 +67,18 @@ pub struct TableDef {
     pub owner: String,
     pub comment: Option<String>,
     pub created_at: String,
+    /// Redshift's `SORTKEY`: the order rows are written in, or `None`.
+    pub sort_key: Option<SortKey>,
+}
+
+/// A table's sort key (Redshift's `[COMPOUND | INTERLEAVED] SORTKEY (columns)`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SortKey {
+    pub columns: Vec<String>,
+    /// `INTERLEAVED`: every column weighs the same (rows in Z-order) instead of the first
+    /// column first.
+    #[serde(default)]
+    pub interleaved: bool,
 }
 
 impl TableDef {

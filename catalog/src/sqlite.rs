@@ -156,6 +156,10 @@ INSERT INTO tarn_metadata VALUES ('lake_version', '0');
 CREATE TABLE tarn_access (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, state TEXT NOT NULL);
 INSERT INTO tarn_access VALUES (1, 0, '{"users":{},"groups":{},"roles":{},"grants":[],"defaults":[]}');
 "#,
+    // 5: sort keys of managed tables (JSON, NULL for none).
+    r#"
+ALTER TABLE tarn_table ADD COLUMN sort_key TEXT;
+"#,
 ];
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";
@@ -260,7 +264,7 @@ fn load_state(conn: &Connection, snapshot: SnapshotId) -> Result<CatalogState> {
 
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT table_id, schema_id, table_name, path, owner, comment, created_at FROM tarn_table WHERE {LIVE}"
+            "SELECT table_id, schema_id, table_name, path, owner, comment, created_at, sort_key FROM tarn_table WHERE {LIVE}"
         ))
         .map_err(sql_err)?;
     let tables = stmt
@@ -274,6 +278,11 @@ fn load_state(conn: &Connection, snapshot: SnapshotId) -> Result<CatalogState> {
                 comment: r.get(5)?,
                 created_at: r.get(6)?,
                 columns: Vec::new(),
+                sort_key: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|text| serde_json::from_str(&text))
+                    .transpose()
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, e.into()))?,
             })
         })
         .map_err(sql_err)?;
@@ -358,9 +367,15 @@ fn insert_schema(tx: &SqlTxn<'_>, def: &SchemaDef, s: SnapshotId) -> rusqlite::R
 }
 
 fn insert_table(tx: &SqlTxn<'_>, def: &TableDef, s: SnapshotId) -> rusqlite::Result<()> {
+    let sort_key = def
+        .sort_key
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.execute(
-        "INSERT INTO tarn_table VALUES (?1, ?2, NULL, ?3, ?4, ?5, 1, ?6, ?7, ?8)",
-        params![def.id, s, def.schema_id, def.name, def.path, def.owner, def.comment, def.created_at],
+        "INSERT INTO tarn_table VALUES (?1, ?2, NULL, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9)",
+        params![def.id, s, def.schema_id, def.name, def.path, def.owner, def.comment, def.created_at, sort_key],
     )?;
     let mut stmt =
         tx.prepare_cached("INSERT INTO tarn_column VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?;
@@ -792,6 +807,7 @@ mod tests {
             owner: "tester".into(),
             comment: None,
             created_at: now(),
+            sort_key: None,
         }
     }
 
@@ -924,11 +940,18 @@ mod tests {
             let mut txn = begin(&cat);
             let t = table(&cat, &txn, "kept");
             txn.apply(CatalogOp::CreateTable(t)).unwrap();
+            let mut sorted = table(&cat, &txn, "sorted");
+            sorted.sort_key = Some(crate::SortKey { columns: vec!["a".into()], interleaved: true });
+            txn.apply(CatalogOp::CreateTable(sorted)).unwrap();
             cat.commit(&txn, "tester").unwrap();
         }
         let cat = SqliteCatalog::open(&path, "someone else").unwrap();
         let state = cat.load_state(cat.latest_snapshot().unwrap()).unwrap();
-        assert!(state.table_by_name(DEFAULT_SCHEMA, "kept").is_some());
+        assert_eq!(state.table_by_name(DEFAULT_SCHEMA, "kept").unwrap().sort_key, None);
+        assert_eq!(
+            state.table_by_name(DEFAULT_SCHEMA, "sorted").unwrap().sort_key,
+            Some(crate::SortKey { columns: vec!["a".into()], interleaved: true })
+        );
         assert_eq!(state.schema(DEFAULT_SCHEMA).unwrap().owner, "tester");
     }
 }

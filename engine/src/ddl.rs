@@ -6,15 +6,19 @@ use std::collections::HashSet;
 use datafusion::common::DFSchema;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CommentObject, CreateTable, CreateView, Ident, ObjectName,
-    ObjectType, RenameTableNameKind, SchemaName, Statement as SqlStatement, TableConstraint,
+    AlterTable, AlterTableOperation, ColumnOption, CommentObject, CreateTable, CreateView, Expr, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectType, RenameTableNameKind, SchemaName,
+    Statement as SqlStatement, TableConstraint,
 };
-use tarn_catalog::{CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SqlType, TableDef, ViewDef, now};
+use tarn_catalog::{
+    CatalogOp, ColumnDef, DEFAULT_SCHEMA, Relation, SchemaDef, SortKey, SqlType, TableDef, ViewDef, now,
+};
 
 use crate::engine::DATA_DIR;
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
 use crate::session::{Output, Session};
+use crate::sql::redshift_ddl::INTERLEAVED_MARKER;
 use crate::write;
 
 /// An identifier as SQL means it: unquoted names fold to lower case.
@@ -190,8 +194,8 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
     if create.or_replace {
         return Err(Error::Unsupported("CREATE OR REPLACE TABLE (DROP TABLE IF EXISTS first)".into()));
     }
-    // DISTSTYLE, DISTKEY, SORTKEY and BACKUP only steer Redshift's physical layout across
-    // nodes; they have no effect on results and are accepted as in Redshift Serverless.
+    // DISTSTYLE, DISTKEY and BACKUP only steer Redshift's placement of rows across nodes; they
+    // are accepted as in Redshift Serverless. SORTKEY is kept: writes sort on it.
     let (schema, name) = session.resolve_name(&create.name)?;
     let Some(schema_id) = prepare_new_relation(session, &schema, &name, create.if_not_exists)? else {
         return Ok(Output::command("CREATE TABLE"));
@@ -206,6 +210,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         owner: session.user().to_string(),
         comment: create.comment.as_ref().map(|c| c.to_string()),
         created_at: now(),
+        sort_key: None,
     };
 
     if let Some(query) = create.query {
@@ -224,6 +229,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
                 SqlType::of_field(field).map_err(|e| Error::Invalid(format!("column \"{}\": {e}", field.name())))?;
             table.columns.push(ColumnDef::new(name, sql_type));
         }
+        table.sort_key = sort_key(create.sortkey.as_deref(), &table)?;
         session.apply(CatalogOp::CreateTable(table.clone()))?;
         crate::access::default_grants(session, table.schema_id, &table.owner, table.id)?;
         let rows = write::write_into(session, &table, &plan).await?;
@@ -286,9 +292,55 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
             }
         }
     }
+    table.sort_key = sort_key(create.sortkey.as_deref(), &table)?;
     crate::access::default_grants(session, table.schema_id, &table.owner, table.id)?;
     session.apply(CatalogOp::CreateTable(table))?;
     Ok(Output::command("CREATE TABLE"))
+}
+
+/// The table's sort key from `SORTKEY (...)`: columns of the table, each once; an
+/// `INTERLEAVED SORTKEY` comes from the parser as `SORTKEY (interleaved(cols))` (see
+/// [`crate::sql::redshift_ddl`]).
+fn sort_key(sortkey: Option<&[Expr]>, table: &TableDef) -> Result<Option<SortKey>> {
+    let Some(exprs) = sortkey else { return Ok(None) };
+    let (exprs, interleaved) = match exprs {
+        [Expr::Function(f)] if f.name.to_string() == INTERLEAVED_MARKER => match &f.args {
+            FunctionArguments::List(list) => (
+                list.args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e.clone()),
+                        other => Err(Error::Invalid(format!("SORTKEY: {other} is not a column"))),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                true,
+            ),
+            _ => return Err(Error::Invalid("SORTKEY needs columns".into())),
+        },
+        exprs => (exprs.to_vec(), false),
+    };
+    let mut columns: Vec<String> = Vec::new();
+    for expr in &exprs {
+        let Expr::Identifier(ident) = expr else {
+            return Err(Error::Invalid(format!("SORTKEY: {expr} is not a column name")));
+        };
+        let name = normalize(ident);
+        if table.column(&name).is_none() {
+            return Err(Error::Invalid(format!("column \"{name}\" named in SORTKEY does not exist")));
+        }
+        if columns.contains(&name) {
+            return Err(Error::Invalid(format!("column \"{name}\" appears more than once in SORTKEY")));
+        }
+        columns.push(name);
+    }
+    // Redshift's limits.
+    if interleaved && columns.len() > 8 {
+        return Err(Error::Invalid("an INTERLEAVED SORTKEY has at most 8 columns".into()));
+    }
+    if columns.len() > 400 {
+        return Err(Error::Invalid("a SORTKEY has at most 400 columns".into()));
+    }
+    Ok((!columns.is_empty()).then_some(SortKey { columns, interleaved }))
 }
 
 pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output> {

@@ -45,6 +45,7 @@ mod system;
 pub mod tpch;
 pub mod unload;
 mod write;
+mod zorder;
 
 pub use cache::{CacheStats, format_size, parse_size};
 pub use datafusion::arrow;

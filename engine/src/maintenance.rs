@@ -1,16 +1,19 @@
-//! `VACUUM`: remove what failed writes left behind, compact small data files, and expire
-//! snapshots older than the retention period (removing the files only they referenced).
-//! Table contents never change.
+//! `VACUUM`: remove what failed writes left behind, compact small data files, re-sort tables
+//! with a sort key, and expire snapshots older than the retention period (removing the files
+//! only they referenced). Table contents never change.
 
 use std::time::Duration;
 
+use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::metadata::ParquetMetaDataReader;
 use tarn_catalog::TableDef;
 
 use crate::dml::replace_files;
 use crate::error::{Error, Result};
-use crate::parser::Vacuum;
+use crate::parser::{Vacuum, VacuumSort};
 use crate::provider::listing_table;
 use crate::session::{Output, Session};
 use crate::write;
@@ -38,7 +41,10 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
         let locks = engine.locks.owner();
         locks.acquire(&[(crate::locks::key(&schema, &table.name), crate::locks::LockMode::Rewrite)]).await?;
         session.start_implicit(locks)?;
-        let result = compact(session, &table).await;
+        let result = match unsorted(session, &table, vacuum.sort)? {
+            true => sort_all(session, &table).await,
+            false => compact(session, &table).await,
+        };
         match session.finish_implicit(result) {
             Ok(_) => {}
             // Someone changed the table meanwhile: compaction is an optimisation, skip it.
@@ -74,4 +80,62 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
     let written = write::write_plan_coalesced(session, table, &plan).await?;
     replace_files(session, table, &small, written)?;
     Ok(small.len())
+}
+
+/// Whether VACUUM should rewrite all of `table` in order: it has a sort key, several files, and
+/// REINDEX asked for it or (compound keys) the files' key ranges overlap, read from their
+/// footers' statistics of the first key column.
+fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<bool> {
+    let Some(key) = &table.sort_key else { return Ok(false) };
+    let files = session.shared.visible_files(table)?;
+    if files.len() < 2 || sort == VacuumSort::No {
+        return Ok(false);
+    }
+    if sort == VacuumSort::Reindex {
+        return Ok(true);
+    }
+    if key.interleaved {
+        return Ok(false);
+    }
+    let schema = table.arrow_schema();
+    let mut ranges = Vec::with_capacity(files.len());
+    for file in &files {
+        let path = session.shared.engine.absolute(&file.path);
+        let io = |e: std::io::Error| Error::Io { context: format!("cannot read {}", path.display()), source: e };
+        let handle = std::fs::File::open(&path).map_err(io)?;
+        let parquet = |source| Error::Parquet { path: file.path.clone(), source };
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(&handle).map_err(parquet)?;
+        let converter = StatisticsConverter::try_new(&key.columns[0], &schema, metadata.file_metadata().schema_descr())
+            .map_err(parquet)?;
+        let mins = converter.row_group_mins(metadata.row_groups()).map_err(parquet)?;
+        let maxes = converter.row_group_maxes(metadata.row_groups()).map_err(parquet)?;
+        let bound = |array: &dyn datafusion::arrow::array::Array, index: usize| {
+            ScalarValue::try_from_array(array, index).map_err(Error::from)
+        };
+        if mins.is_empty() || mins.null_count() > 0 || maxes.null_count() > 0 {
+            // A file without statistics (or with NULL keys) cannot be placed: re-sort.
+            return Ok(true);
+        }
+        ranges.push((bound(&mins, 0)?, bound(&maxes, maxes.len() - 1)?));
+    }
+    ranges.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut highest: Option<&ScalarValue> = None;
+    for (min, max) in &ranges {
+        if highest.is_some_and(|h| h > min) {
+            return Ok(true);
+        }
+        highest = Some(highest.map_or(max, |h| if max > h { max } else { h }));
+    }
+    Ok(false)
+}
+
+/// Rewrites all of `table` as one sorted run (the write path sorts on the key).
+async fn sort_all(session: &Session, table: &TableDef) -> Result<usize> {
+    let files = session.shared.visible_files(table)?;
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+    let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
+    let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;
+    let written = write::write_plan_coalesced(session, table, &plan).await?;
+    replace_files(session, table, &files, written)?;
+    Ok(files.len())
 }

@@ -161,7 +161,19 @@ pub(crate) fn listing_table(
             .collect::<DFResult<Vec<_>>>()?
     };
     let format = crate::cache::scan::CachedParquetFormat::new(shared.engine.decoded.clone());
-    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let mut options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    // Every file of a table with a compound sort key is written sorted on it (see
+    // `write::sorted`); DataFusion keeps the order where a scan's files are one sorted run
+    // (checked against their statistics), sparing sorts, merge joins' inputs and TopK work.
+    if let Some(key) = def.sort_key.as_ref().filter(|k| !k.interleaved) {
+        let order = crate::write::SORT_OPTIONS;
+        options = options.with_file_sort_order(vec![
+            key.columns
+                .iter()
+                .map(|c| datafusion::prelude::ident(c).sort(!order.descending, order.nulls_first))
+                .collect(),
+        ]);
+    }
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(Arc::new(scan_schema(def)));

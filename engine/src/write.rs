@@ -8,16 +8,23 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::TableReference;
+use datafusion::common::{DataFusionError, TableReference};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan};
-use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream_partitioned};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned};
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use tarn_catalog::{NewDataFile, TableDef};
+use tarn_catalog::{NewDataFile, SortKey, TableDef};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, Result};
@@ -97,6 +104,19 @@ pub(crate) async fn write_streams(
         qualified: qualified_name(session, table)?,
         table: table.clone(),
     });
+    let conformed: Vec<SendableRecordBatchStream> = streams
+        .into_iter()
+        .map(|stream| {
+            let schema = target.schema.clone();
+            let target = target.clone();
+            let batches = stream.map(move |batch| conform(batch?, &target).map_err(DataFusionError::from));
+            Box::pin(RecordBatchStreamAdapter::new(schema, batches)) as SendableRecordBatchStream
+        })
+        .collect();
+    let streams = match &table.sort_key {
+        Some(key) => sorted(session, conformed, key, &target.schema)?,
+        None => conformed,
+    };
     let mut writers = JoinSet::new();
     for stream in streams {
         writers.spawn(write_partition(stream, target.clone()));
@@ -112,6 +132,68 @@ pub(crate) async fn write_streams(
     }
     sync_dir(&target.shared.engine.absolute(&table.path));
     Ok(files)
+}
+
+/// How rows are ordered on a sort key: ascending, NULLs last (as `ORDER BY col` sorts, so that
+/// scans declaring the order spare such queries a sort).
+pub(crate) const SORT_OPTIONS: SortOptions = SortOptions { descending: false, nulls_first: false };
+
+/// `streams` (of rows conformed to the table) each sorted on the table's sort key, through
+/// DataFusion's sort (bounded by the session's memory pool, spilling when it must): every
+/// writer then writes its rows as one sorted run of files.
+fn sorted(
+    session: &Session,
+    streams: Vec<SendableRecordBatchStream>,
+    key: &SortKey,
+    schema: &SchemaRef,
+) -> Result<Vec<SendableRecordBatchStream>> {
+    let mut ordering = Vec::with_capacity(key.columns.len());
+    for name in &key.columns {
+        let index =
+            schema.index_of(name).map_err(|_| Error::Invalid(format!("sort key column \"{name}\" is missing")))?;
+        ordering.push(PhysicalSortExpr::new(Arc::new(Column::new(name, index)), SORT_OPTIONS));
+    }
+    let Some(ordering) = LexOrdering::new(ordering) else { return Ok(streams) };
+    let ordering = if key.interleaved { crate::zorder::ordering(ordering) } else { ordering };
+    let count = streams.len();
+    let partitions: Vec<Arc<dyn PartitionStream>> =
+        streams.into_iter().map(|s| Arc::new(OneShot::new(schema.clone(), s)) as Arc<dyn PartitionStream>).collect();
+    let input = Arc::new(StreamingTableExec::try_new(schema.clone(), partitions, None, [], false, None)?);
+    let sort = Arc::new(SortExec::new(ordering, input).with_preserve_partitioning(true));
+    let context = session.ctx.task_ctx();
+    (0..count).map(|partition| Ok(sort.execute(partition, context.clone())?)).collect()
+}
+
+/// A stream that already exists, as a partition of a plan (executed once).
+struct OneShot {
+    schema: SchemaRef,
+    stream: std::sync::Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl OneShot {
+    fn new(schema: SchemaRef, stream: SendableRecordBatchStream) -> Self {
+        OneShot { schema, stream: std::sync::Mutex::new(Some(stream)) }
+    }
+}
+
+impl std::fmt::Debug for OneShot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneShot").field("schema", &self.schema).finish()
+    }
+}
+
+impl PartitionStream for OneShot {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        taken.unwrap_or_else(|| {
+            let error = DataFusionError::Internal("a write's input stream was read twice".into());
+            Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), futures::stream::once(async { Err(error) })))
+        })
+    }
 }
 
 fn qualified_name(session: &Session, table: &TableDef) -> Result<String> {
@@ -137,7 +219,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
     let mut done = Vec::new();
     let mut open: Option<OpenFile> = None;
     while let Some(batch) = stream.next().await {
-        let batch = conform(batch?, &target)?;
+        let batch = batch?;
         if batch.num_rows() == 0 {
             continue;
         }

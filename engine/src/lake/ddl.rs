@@ -419,7 +419,12 @@ fn show_create_table(session: &Session, name: &ObjectName) -> Result<Output> {
                 .iter()
                 .map(|c| format!("  {} {}{}", c.name, c.sql_type, if c.nullable { "" } else { " NOT NULL" }))
                 .collect();
-            format!("CREATE TABLE {schema}.{table} (\n{}\n)", columns.join(",\n"))
+            let mut ddl = format!("CREATE TABLE {schema}.{table} (\n{}\n)", columns.join(",\n"));
+            if let Some(key) = &t.sort_key {
+                let style = if key.interleaved { "INTERLEAVED" } else { "COMPOUND" };
+                ddl.push_str(&format!("\n{style} SORTKEY ({})", key.columns.join(", ")));
+            }
+            ddl
         }
         None => external_ddl(&find_table(session, name)?, &schema),
     };

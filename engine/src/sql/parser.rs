@@ -38,7 +38,7 @@ pub enum Statement {
     CopyFrom(Box<crate::copy::CopyFrom>),
     /// Redshift `UNLOAD ('query') TO 'location' [options]`.
     Unload(Box<crate::unload::Unload>),
-    /// `VACUUM [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`.
+    /// `VACUUM [FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS]`.
     Vacuum(Vacuum),
     /// DDL of the lake catalog: external schemas, databases, tables and partitions.
     Lake(Box<crate::lake::LakeStatement>),
@@ -55,6 +55,21 @@ pub struct Vacuum {
     pub table: Option<ObjectName>,
     /// Keep the states of this long ago and later (time travel); `None`: the default, 7 days.
     pub retain: Option<std::time::Duration>,
+    /// How far tables with a sort key are re-sorted.
+    pub sort: VacuumSort,
+}
+
+/// What `VACUUM` does to the order of tables with a sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VacuumSort {
+    /// `FULL` (the default) and `SORT ONLY`: files whose sort key ranges overlap are merged
+    /// into one sorted run (an interleaved key's files are left as they are).
+    #[default]
+    Sort,
+    /// `DELETE ONLY`: no sorting.
+    No,
+    /// `REINDEX`: every file is rewritten in order, interleaved keys too.
+    Reindex,
 }
 
 /// The past state a time-travel transaction reads.
@@ -203,12 +218,22 @@ pub(crate) fn uses_pseudo_columns(statement: &DFStatement) -> bool {
 /// Athena's pseudo-columns of external tables: each row's file and that file's size in bytes.
 pub(crate) const PSEUDO_COLUMNS: [&str; 2] = ["$path", "$size"];
 
-/// After `VACUUM`: `[FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS]`. Redshift's FULL and
-/// DELETE ONLY both mean what tarn's VACUUM does: reclaim space and compact.
+/// After `VACUUM`: `[FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS]`.
+/// Every kind reclaims space and compacts small files; all but DELETE ONLY also re-sort.
 fn parse_vacuum(p: &mut DFParser<'_>) -> Result<Statement> {
     let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
-    if !p.parser.parse_keyword(Keyword::FULL) && p.parser.parse_keyword(Keyword::DELETE) {
+    let is_word = |p: &DFParser<'_>, n: usize, word: &str| matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.value.eq_ignore_ascii_case(word));
+    let mut sort = VacuumSort::Sort;
+    if p.parser.parse_keyword(Keyword::FULL) {
+    } else if p.parser.parse_keyword(Keyword::DELETE) {
         p.parser.expect_keyword(Keyword::ONLY).map_err(syntax)?;
+        sort = VacuumSort::No;
+    } else if is_word(p, 0, "sort") && is_word(p, 1, "only") {
+        p.parser.next_token();
+        p.parser.next_token();
+    } else if is_word(p, 0, "reindex") {
+        p.parser.next_token();
+        sort = VacuumSort::Reindex;
     }
     let at_end = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF);
     let is_retain = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::Word(ref w) if w.value.eq_ignore_ascii_case("retain"));
@@ -229,11 +254,11 @@ fn parse_vacuum(p: &mut DFParser<'_>) -> Result<Statement> {
     }
     if !at_end(p) {
         return Err(Error::Unsupported(format!(
-            "VACUUM option {} (tarn's VACUUM takes [FULL | DELETE ONLY] [table] [RETAIN n HOURS | DAYS])",
+            "VACUUM option {} (tarn's VACUUM takes [FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS])",
             p.parser.peek_token()
         )));
     }
-    Ok(Statement::Vacuum(Vacuum { table, retain }))
+    Ok(Statement::Vacuum(Vacuum { table, retain, sort }))
 }
 
 /// Whether the statement at the parser's position ends with `REMOVE DUPLICATES`.
@@ -490,18 +515,29 @@ mod tests {
 
     #[test]
     fn vacuum() {
-        assert_eq!(parse("vacuum").unwrap(), vec![Statement::Vacuum(Vacuum { table: None, retain: None })]);
+        assert_eq!(
+            parse("vacuum").unwrap(),
+            vec![Statement::Vacuum(Vacuum { table: None, retain: None, sort: VacuumSort::Sort })]
+        );
+        assert!(matches!(
+            &parse("VACUUM SORT ONLY t").unwrap()[0],
+            Statement::Vacuum(Vacuum { table: Some(_), sort: VacuumSort::Sort, .. })
+        ));
+        assert!(matches!(
+            &parse("vacuum reindex t").unwrap()[0],
+            Statement::Vacuum(Vacuum { table: Some(_), sort: VacuumSort::Reindex, .. })
+        ));
         assert!(matches!(
             &parse("VACUUM s.t;").unwrap()[0],
-            Statement::Vacuum(Vacuum { table: Some(_), retain: None })
+            Statement::Vacuum(Vacuum { table: Some(_), retain: None, .. })
         ));
         assert!(matches!(
             &parse("VACUUM FULL t RETAIN 0 HOURS").unwrap()[0],
-            Statement::Vacuum(Vacuum { table: Some(_), retain: Some(d) }) if d.as_secs() == 0
+            Statement::Vacuum(Vacuum { table: Some(_), retain: Some(d), .. }) if d.as_secs() == 0
         ));
         assert!(matches!(
             &parse("VACUUM DELETE ONLY RETAIN 2 days").unwrap()[0],
-            Statement::Vacuum(Vacuum { table: None, retain: Some(d) }) if d.as_secs() == 172800
+            Statement::Vacuum(Vacuum { table: None, retain: Some(d), sort: VacuumSort::No }) if d.as_secs() == 172800
         ));
         assert!(parse("VACUUM RETAIN 2 weeks").is_err());
         assert!(parse("vacuum full t to 99 percent").is_err());

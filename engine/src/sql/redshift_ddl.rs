@@ -2,20 +2,29 @@
 //! `ENCODE codec`, `DISTKEY` and `SORTKEY`, and table attributes `COMPOUND | INTERLEAVED SORTKEY
 //! (...)`, `SORTKEY AUTO` and `ENCODE AUTO` — what DDL pasted from Redshift (AWS's TPC-H DDL
 //! among it) holds. They are taken out of the token stream before sqlparser parses the rest;
-//! column-level keys become the table's `DISTKEY (col)` / `SORTKEY (cols)`. Compression
-//! encodings name Redshift's codecs and have no meaning for tarn's Parquet files.
+//! column-level keys become the table's `DISTKEY (col)` / `SORTKEY (cols)`, and an
+//! `INTERLEAVED SORTKEY (cols)` becomes `SORTKEY (tarn_interleaved(cols))` for the DDL handler.
+//! Compression encodings name Redshift's codecs and have no meaning for tarn's Parquet files.
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Statement as SqlStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
+    Statement as SqlStatement,
+};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
 
 use crate::error::{Error, Result};
+
+/// The name an `INTERLEAVED SORTKEY`'s columns are wrapped in on the parsed statement.
+pub(crate) const INTERLEAVED_MARKER: &str = "tarn_interleaved";
 
 /// Column-level keys found while rewriting, to put on the parsed statement.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct ColumnKeys {
     distkey: Option<String>,
     sortkey: Vec<String>,
+    /// The table's sort key was `INTERLEAVED`.
+    interleaved: bool,
 }
 
 /// `sql` (one CREATE TABLE statement) without the attributes sqlparser refuses, or `None` when
@@ -82,7 +91,10 @@ pub(crate) fn strip_layout(
                     break;
                 }
                 match (word(i).as_deref(), word(i + 1).as_deref()) {
-                    (Some("COMPOUND" | "INTERLEAVED"), Some("SORTKEY")) => removed[i] = true,
+                    (Some(style @ ("COMPOUND" | "INTERLEAVED")), Some("SORTKEY")) => {
+                        removed[i] = true;
+                        keys.interleaved = style == "INTERLEAVED";
+                    }
                     (Some("SORTKEY" | "ENCODE"), Some("AUTO")) => {
                         removed[i] = true;
                         removed[i + 1] = true;
@@ -121,6 +133,25 @@ pub(crate) fn apply_keys(statement: &mut SqlStatement, keys: ColumnKeys) {
         if create.sortkey.is_none() && !keys.sortkey.is_empty() {
             create.sortkey = Some(keys.sortkey.into_iter().map(|c| Expr::Identifier(Ident::new(c))).collect());
         }
+        if keys.interleaved
+            && let Some(columns) = create.sortkey.take()
+        {
+            let args = columns.into_iter().map(|c| FunctionArg::Unnamed(FunctionArgExpr::Expr(c))).collect();
+            create.sortkey = Some(vec![Expr::Function(Function {
+                name: ObjectName::from(vec![Ident::new(INTERLEAVED_MARKER)]),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args,
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            })]);
+        }
     }
 }
 
@@ -141,14 +172,18 @@ mod tests {
             strip("CREATE TABLE t (a int ENCODE az64 DISTKEY, b varchar(10) ENCODE lzo SORTKEY, c int SORTKEY)")
                 .unwrap();
         assert_eq!(text, "CREATE TABLE t (a int, b varchar(10), c int)");
-        assert_eq!(keys, ColumnKeys { distkey: Some("a".into()), sortkey: vec!["b".into(), "c".into()] });
+        assert_eq!(
+            keys,
+            ColumnKeys { distkey: Some("a".into()), sortkey: vec!["b".into(), "c".into()], interleaved: false }
+        );
     }
 
     #[test]
     fn table_attributes_sqlparser_refuses_go() {
-        let (text, _) =
+        let (text, keys) =
             strip("CREATE TABLE s.t (a int, b int) DISTSTYLE KEY DISTKEY(a) INTERLEAVED SORTKEY(a, b) ENCODE AUTO")
                 .unwrap();
+        assert!(keys.interleaved);
         assert_eq!(text, "CREATE TABLE s.t (a int, b int) DISTSTYLE KEY DISTKEY(a) SORTKEY(a, b)");
         let (text, _) =
             strip("CREATE TABLE IF NOT EXISTS t DISTSTYLE AUTO SORTKEY AUTO AS SELECT 1 AS encode").unwrap();

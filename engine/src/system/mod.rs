@@ -206,6 +206,11 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     text(&t.created_at),
                     opt_text(modified),
                     opt_text(t.comment.clone()),
+                    opt_text(t.sort_key.as_ref().map(|k| match k.interleaved {
+                        true => format!("INTERLEAVED ({})", k.columns.join(", ")),
+                        false => k.columns.first().cloned().unwrap_or_default(),
+                    })),
+                    int(t.sort_key.as_ref().map_or(0, |k| k.columns.len()) as i64),
                 ]);
             }
             table_of(
@@ -222,6 +227,9 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     field("created", DataType::Utf8),
                     field("last_modified", DataType::Utf8),
                     field("comment", DataType::Utf8),
+                    // Redshift's: the first sort key column, and how many there are.
+                    field("sortkey1", DataType::Utf8),
+                    field("sortkey_num", DataType::Int64),
                 ],
                 rows,
             )?
