@@ -447,9 +447,21 @@ impl Generator {
             self.next_table += 1;
             format!("t{}", self.next_table - 1)
         };
+        let layout = self.layout();
         Step {
-            sql: format!("CREATE TABLE {name} (id int, s varchar({S_BYTES}), n bigint)"),
+            sql: format!("CREATE TABLE {name} (id int, s varchar({S_BYTES}), n bigint){layout}"),
             effect: Some(Effect::CreateTable(name)),
+        }
+    }
+
+    /// Redshift layout attributes: sorted tables must hold and answer exactly what unsorted ones do.
+    fn layout(&mut self) -> &'static str {
+        match self.rng.below(6) {
+            0 => " SORTKEY (id)",
+            1 => " COMPOUND SORTKEY (s, id)",
+            2 => " INTERLEAVED SORTKEY (n, id)",
+            3 => " DISTKEY (id) SORTKEY (n)",
+            _ => "",
         }
     }
 
@@ -466,8 +478,9 @@ impl Generator {
             self.next_table += 1;
             format!("t{}", self.next_table - 1)
         };
+        let layout = self.layout();
         Step {
-            sql: format!("CREATE TABLE {name} AS SELECT * FROM {from} WHERE id < {below}"),
+            sql: format!("CREATE TABLE {name}{layout} AS SELECT * FROM {from} WHERE id < {below}"),
             effect: Some(Effect::CreateAs { table: name, from, below }),
         }
     }
