@@ -251,10 +251,11 @@ fn change(ratio: f64) -> String {
 
 /// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data` (with their
 /// DDL in `schema.sql`), loads them into managed tables with COPY, unloads them as Parquet and
-/// registers those as external tables of schema `tpch_lake` (the same queries run on either
+/// registers those as external tables of schema `tpch_lake`, and copies them into schema
+/// `tpch_sorted` with the sort keys of AWS's Redshift TPC-H DDL (the same queries run on each
 /// with the default schema set).
 pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
-    use tarn_engine::tpch::{TABLES, ddl, write_csv};
+    use tarn_engine::tpch::{TABLES, aws_keys, ddl, write_csv};
     let data = std::path::absolute(data)?;
     for table in TABLES {
         let csv = data.join(format!("{table}.csv"));
@@ -293,6 +294,18 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
             ))
             .await?;
         eprintln!("{table}: loaded and registered in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    session.query("CREATE SCHEMA IF NOT EXISTS tpch_sorted").await?;
+    for table in TABLES {
+        let started = std::time::Instant::now();
+        let ddl = ddl(table).expect("a TPC-H table").replacen("CREATE TABLE ", "CREATE TABLE tpch_sorted.", 1);
+        let keys = aws_keys(table).expect("a TPC-H table");
+        session.query(&format!("DROP TABLE IF EXISTS tpch_sorted.{table}")).await?;
+        session.query(&format!("{ddl} {keys}")).await?;
+        session.query(&format!("INSERT INTO tpch_sorted.{table} SELECT * FROM public.{table}")).await?;
+        // Each writer wrote a sorted run; VACUUM merges them into one, as after a Redshift load.
+        session.query(&format!("VACUUM SORT ONLY tpch_sorted.{table}")).await?;
+        eprintln!("tpch_sorted.{table}: written sorted in {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(())
 }

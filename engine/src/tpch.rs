@@ -61,6 +61,22 @@ pub fn ddl(table: &str) -> Option<&'static str> {
     })
 }
 
+/// The distribution and sort keys of `table` in the TPC-H DDL AWS publishes for Redshift
+/// (amazon-redshift-utils, Cloud-DWB-Derived-from-TPCH), to append to [`ddl`].
+pub fn aws_keys(table: &str) -> Option<&'static str> {
+    Some(match table {
+        "region" => "DISTKEY (r_regionkey) SORTKEY (r_regionkey)",
+        "nation" => "DISTKEY (n_nationkey) SORTKEY (n_nationkey)",
+        "supplier" => "DISTKEY (s_suppkey) SORTKEY (s_suppkey)",
+        "customer" => "DISTKEY (c_custkey) SORTKEY (c_custkey)",
+        "part" => "DISTKEY (p_partkey) SORTKEY (p_partkey)",
+        "partsupp" => "DISTKEY (ps_partkey) SORTKEY (ps_partkey)",
+        "orders" => "DISTKEY (o_orderkey) SORTKEY (o_orderdate, o_orderkey)",
+        "lineitem" => "DISTKEY (l_orderkey) SORTKEY (l_shipdate, l_orderkey)",
+        _ => return None,
+    })
+}
+
 /// Writes `table` at scale factor `sf` as CSV with a header line to `path`.
 pub fn write_csv(table: &str, sf: f64, path: &Path) -> Result<()> {
     let io = |source| Error::Io { context: format!("writing {}", path.display()), source };
