@@ -299,7 +299,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
 }
 
 /// The table's sort key from `SORTKEY (...)`: columns of the table, each once; an
-/// `INTERLEAVED SORTKEY` comes from the parser as `SORTKEY (interleaved(cols))` (see
+/// `INTERLEAVED SORTKEY` comes from the parser as `SORTKEY (tarn_interleaved(cols))` (see
 /// [`crate::sql::redshift_ddl`]).
 fn sort_key(sortkey: Option<&[Expr]>, table: &TableDef) -> Result<Option<SortKey>> {
     let Some(exprs) = sortkey else { return Ok(None) };

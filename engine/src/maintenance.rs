@@ -87,6 +87,7 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
 /// footers' statistics of the first key column.
 fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<bool> {
     let Some(key) = &table.sort_key else { return Ok(false) };
+    let Some(first) = key.columns.first() else { return Ok(false) };
     let files = session.shared.visible_files(table)?;
     if files.len() < 2 || sort == VacuumSort::No {
         return Ok(false);
@@ -105,8 +106,8 @@ fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<boo
         let handle = std::fs::File::open(&path).map_err(io)?;
         let parquet = |source| Error::Parquet { path: file.path.clone(), source };
         let metadata = ParquetMetaDataReader::new().parse_and_finish(&handle).map_err(parquet)?;
-        let converter = StatisticsConverter::try_new(&key.columns[0], &schema, metadata.file_metadata().schema_descr())
-            .map_err(parquet)?;
+        let converter =
+            StatisticsConverter::try_new(first, &schema, metadata.file_metadata().schema_descr()).map_err(parquet)?;
         let mins = converter.row_group_mins(metadata.row_groups()).map_err(parquet)?;
         let maxes = converter.row_group_maxes(metadata.row_groups()).map_err(parquet)?;
         let bound = |array: &dyn datafusion::arrow::array::Array, index: usize| {

@@ -223,18 +223,22 @@ pub(crate) const PSEUDO_COLUMNS: [&str; 2] = ["$path", "$size"];
 fn parse_vacuum(p: &mut DFParser<'_>) -> Result<Statement> {
     let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
     let is_word = |p: &DFParser<'_>, n: usize, word: &str| matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.value.eq_ignore_ascii_case(word));
-    let mut sort = VacuumSort::Sort;
-    if p.parser.parse_keyword(Keyword::FULL) {
+    // FULL (the default) and SORT ONLY both sort; tarn always reclaims space.
+    let sort = if p.parser.parse_keyword(Keyword::FULL) {
+        VacuumSort::Sort
     } else if p.parser.parse_keyword(Keyword::DELETE) {
         p.parser.expect_keyword(Keyword::ONLY).map_err(syntax)?;
-        sort = VacuumSort::No;
+        VacuumSort::No
     } else if is_word(p, 0, "sort") && is_word(p, 1, "only") {
         p.parser.next_token();
         p.parser.next_token();
+        VacuumSort::Sort
     } else if is_word(p, 0, "reindex") {
         p.parser.next_token();
-        sort = VacuumSort::Reindex;
-    }
+        VacuumSort::Reindex
+    } else {
+        VacuumSort::Sort
+    };
     let at_end = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF);
     let is_retain = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::Word(ref w) if w.value.eq_ignore_ascii_case("retain"));
     let table = if at_end(p) || is_retain(p) { None } else { Some(p.parser.parse_object_name(false).map_err(syntax)?) };
