@@ -251,10 +251,10 @@ fn change(ratio: f64) -> String {
 
 /// `tarn bench tpch --sf N`: generates the eight TPC-H tables as CSV under `data` (with their
 /// DDL in `schema.sql`), loads them into managed tables with COPY, unloads them as Parquet and
-/// registers those as external tables of schema `tpch_lake`, and copies them into schema
-/// `tpch_sorted` with the sort keys of AWS's Redshift TPC-H DDL (the same queries run on each
-/// with the default schema set).
-pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
+/// registers those as external tables of schema `tpch_lake`, and with `sort_keys` copies them
+/// into schema `tpch_sorted` with the sort keys of AWS's Redshift TPC-H DDL (the same queries
+/// run on each with the default schema set).
+pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) -> Result<()> {
     use tarn_engine::tpch::{TABLES, aws_keys, ddl, write_csv};
     let data = std::path::absolute(data)?;
     for table in TABLES {
@@ -294,6 +294,9 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path) -> Result<()> {
             ))
             .await?;
         eprintln!("{table}: loaded and registered in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    if !sort_keys {
+        return Ok(());
     }
     session.query("CREATE SCHEMA IF NOT EXISTS tpch_sorted").await?;
     for table in TABLES {

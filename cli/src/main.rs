@@ -129,6 +129,10 @@ enum BenchAction {
         /// Where to write the generated files [default: ./tpch-sfN]
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
+        /// Also copy the tables into schema tpch_sorted with the sort keys of AWS's Redshift
+        /// TPC-H DDL
+        #[arg(long)]
+        sort_keys: bool,
     },
 }
 
@@ -249,12 +253,12 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             }
             return Ok(());
         }
-        Some(Action::Bench(BenchAction::Tpch { sf, data })) => {
+        Some(Action::Bench(BenchAction::Tpch { sf, data, sort_keys })) => {
             if sf <= 0.0 {
                 anyhow::bail!("--sf must be more than zero");
             }
             let data = data.unwrap_or_else(|| PathBuf::from(format!("tpch-sf{sf}")));
-            runtime.block_on(bench::tpch(&mut session, sf, &data))?;
+            runtime.block_on(bench::tpch(&mut session, sf, &data, sort_keys))?;
             eprintln!("TPC-H SF {sf} is in {} (tables in public, Parquet tables in tpch_lake).", warehouse.display());
             return Ok(());
         }
