@@ -15,7 +15,7 @@ use crate::dml::replace_files;
 use crate::error::{Error, Result};
 use crate::parser::{Vacuum, VacuumSort};
 use crate::provider::listing_table;
-use crate::session::{Output, Session};
+use crate::session::{Output, Session, VisibleFile};
 use crate::write;
 
 /// How long snapshots stay reachable for time travel unless `RETAIN` says otherwise.
@@ -42,7 +42,7 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
         locks.acquire(&[(crate::locks::key(&schema, &table.name), crate::locks::LockMode::Rewrite)]).await?;
         session.start_implicit(locks)?;
         let result = match unsorted(session, &table, vacuum.sort)? {
-            true => sort_all(session, &table).await,
+            true => rewrite(session, &table, &session.shared.visible_files(&table)?).await,
             false => compact(session, &table).await,
         };
         match session.finish_implicit(result) {
@@ -72,14 +72,20 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
     if small.len() < 2 {
         return Ok(0);
     }
-    let paths: Vec<String> = small.iter().map(|f| f.path.clone()).collect();
+    rewrite(session, table, &small).await
+}
+
+/// Rewrites `files` of `table` with one writer, in the current transaction: the rows end up in
+/// as few files as possible (a one-partition repartition in the logical plan is not enough: the
+/// physical optimizer may drop it), and a sort key's rows in one sorted run. Returns how many
+/// files it replaced.
+async fn rewrite(session: &Session, table: &TableDef, files: &[VisibleFile]) -> Result<usize> {
+    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
     let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;
-    // One writer, so the rows end up in as few files as possible (a one-partition repartition
-    // in the logical plan is not enough: the physical optimizer may drop it).
     let written = write::write_plan_coalesced(session, table, &plan).await?;
-    replace_files(session, table, &small, written)?;
-    Ok(small.len())
+    replace_files(session, table, files, written)?;
+    Ok(files.len())
 }
 
 /// Whether VACUUM should rewrite all of `table` in order: it has a sort key, several files, and
@@ -128,15 +134,4 @@ fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<boo
         highest = Some(highest.map_or(max, |h| if max > h { max } else { h }));
     }
     Ok(false)
-}
-
-/// Rewrites all of `table` as one sorted run (the write path sorts on the key).
-async fn sort_all(session: &Session, table: &TableDef) -> Result<usize> {
-    let files = session.shared.visible_files(table)?;
-    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
-    let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;
-    let written = write::write_plan_coalesced(session, table, &plan).await?;
-    replace_files(session, table, &files, written)?;
-    Ok(files.len())
 }
