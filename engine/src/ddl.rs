@@ -298,6 +298,23 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
     Ok(Output::command("CREATE TABLE"))
 }
 
+/// Redshift's `ALTER TABLE t ALTER SORTKEY (cols)`: the new compound key, and every file of the
+/// table rewritten in its order in the same transaction (scans declare a key's order, so no
+/// file may hold another).
+async fn alter_sort_key(session: &Session, schema: &str, name: &str, columns: &[Expr]) -> Result<Output> {
+    let table = session
+        .shared
+        .with_state(|s| s.table_by_name(schema, name).cloned())?
+        .ok_or_else(|| Error::Invalid(format!("table \"{schema}.{name}\" does not exist")))?;
+    let altered = TableDef { sort_key: sort_key(Some(columns), &table)?, ..table };
+    session.apply(CatalogOp::AlterTable(altered.clone()))?;
+    let files = session.shared.visible_files(&altered)?;
+    if !files.is_empty() {
+        crate::maintenance::rewrite(session, &altered, &files).await?;
+    }
+    Ok(Output::command("ALTER TABLE"))
+}
+
 /// The table's sort key from `SORTKEY (...)`: columns of the table, each once; an
 /// `INTERLEAVED SORTKEY` comes from the parser as `SORTKEY (tarn_interleaved(cols))` (see
 /// [`crate::sql::redshift_ddl`]).
@@ -343,11 +360,14 @@ fn sort_key(sortkey: Option<&[Expr]>, table: &TableDef) -> Result<Option<SortKey
     Ok((!columns.is_empty()).then_some(SortKey { columns, interleaved }))
 }
 
-pub(crate) fn alter_table(session: &Session, alter: AlterTable) -> Result<Output> {
+pub(crate) async fn alter_table(session: &Session, alter: AlterTable) -> Result<Output> {
     let (schema, name) = session.resolve_name(&alter.name)?;
     let [operation] = alter.operations.as_slice() else {
         return Err(Error::Unsupported("several operations in one ALTER TABLE".into()));
     };
+    if let AlterTableOperation::AlterSortKey { columns } = operation {
+        return alter_sort_key(session, &schema, &name, columns).await;
+    }
     let AlterTableOperation::RenameTable { table_name } = operation else {
         return Err(Error::Unsupported(format!("ALTER TABLE ... {operation}")));
     };

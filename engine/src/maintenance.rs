@@ -79,7 +79,7 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
 /// as few files as possible (a one-partition repartition in the logical plan is not enough: the
 /// physical optimizer may drop it), and a sort key's rows in one sorted run. Returns how many
 /// files it replaced.
-async fn rewrite(session: &Session, table: &TableDef, files: &[VisibleFile]) -> Result<usize> {
+pub(crate) async fn rewrite(session: &Session, table: &TableDef, files: &[VisibleFile]) -> Result<usize> {
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
     let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;

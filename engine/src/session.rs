@@ -1080,7 +1080,7 @@ impl Session {
                     ddl::drop(self, object_type, if_exists, &names, cascade)
                 }
                 SqlStatement::CreateTable(create) => ddl::create_table(self, create).await,
-                SqlStatement::AlterTable(alter) => ddl::alter_table(self, alter),
+                SqlStatement::AlterTable(alter) => ddl::alter_table(self, alter).await,
                 SqlStatement::CreateView(create) => ddl::create_view(self, create).await,
                 SqlStatement::Comment { object_type, object_name, comment, if_exists } => {
                     ddl::comment(self, object_type, &object_name, comment, if_exists)

@@ -157,6 +157,7 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
             _ => {}
         }
     }
+    refuse_layout_alters(p)?;
     let statement = match redshift_create_table(p, sql)? {
         Some(statement) => statement,
         None => p.parse_statement().map_err(parse_error)?,
@@ -334,6 +335,40 @@ fn expect_end(p: &DFParser<'_>) -> Result<()> {
         Token::SemiColon | Token::EOF => Ok(()),
         other => Err(Error::Parse(format!("expected end of statement, found {other}"))),
     }
+}
+
+/// Redshift's `ALTER TABLE t ALTER DISTKEY | DISTSTYLE | COMPOUND SORTKEY | INTERLEAVED SORTKEY |
+/// SORTKEY AUTO | SORTKEY NONE | ENCODE ...`, which sqlparser would misread as `ALTER COLUMN`:
+/// a clear `not supported yet` (`ALTER SORTKEY (cols)` is supported).
+fn refuse_layout_alters(p: &DFParser<'_>) -> Result<()> {
+    let word = |n: usize| match p.parser.peek_nth_token(n).token {
+        Token::Word(w) => w.value.to_ascii_uppercase(),
+        _ => String::new(),
+    };
+    if word(0) != "ALTER" || word(1) != "TABLE" {
+        return Ok(());
+    }
+    // ALTER TABLE [IF EXISTS] name[.name] ALTER ...
+    let mut n = 2;
+    if word(n) == "IF" {
+        n += 2;
+    }
+    n += 1;
+    while p.parser.peek_nth_token(n).token == Token::Period {
+        n += 2;
+    }
+    if word(n) != "ALTER" {
+        return Ok(());
+    }
+    let what = match (word(n + 1).as_str(), word(n + 2).as_str()) {
+        ("DISTKEY" | "DISTSTYLE" | "ENCODE", _) => word(n + 1),
+        ("COMPOUND" | "INTERLEAVED", "SORTKEY") => format!("{} SORTKEY", word(n + 1)),
+        ("SORTKEY", second @ ("AUTO" | "NONE")) => format!("SORTKEY {second}"),
+        _ => return Ok(()),
+    };
+    Err(Error::Unsupported(format!(
+        "ALTER TABLE ... ALTER {what} (tarn takes ALTER TABLE ... ALTER SORTKEY (columns))"
+    )))
 }
 
 /// A CREATE TABLE with Redshift attributes sqlparser refuses (see [`super::redshift_ddl`]),
