@@ -45,7 +45,7 @@ use datafusion::physical_expr::expressions::{
 };
 use datafusion::physical_expr::projection::{ProjectionExprs, Projector};
 use datafusion::physical_expr::utils::split_conjunction;
-use datafusion::physical_expr_common::physical_expr::snapshot_physical_expr;
+use datafusion::physical_expr_common::physical_expr::{snapshot_generation, snapshot_physical_expr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::filter_pushdown::FilterPushdownPropagation;
 use datafusion::physical_plan::joins::HashExpr;
@@ -192,6 +192,7 @@ impl FileSource for CachedParquetSource {
             projector: projector.map(Arc::new),
             predicate: self.inner.filter(),
             dynamic: dynamic_conjuncts(self.inner.filter()),
+            prepared: parking_lot::Mutex::new(None),
             rows_pruned: MetricBuilder::new(metrics).counter("decoded_cache_rows_pruned_dynamic", partition),
             batch_size: config.batch_size.unwrap_or(8192).max(1),
             metrics: metrics.clone(),
@@ -299,11 +300,43 @@ struct ScanShared {
     /// The parts of `predicate` that joins and TopK fill in while the query runs: applied to
     /// the rows of each row group (they only ever remove rows the query drops anyway).
     dynamic: Vec<Arc<dyn PhysicalExpr>>,
+    /// The cheap parts of `dynamic` as last prepared, with the generations they were taken at.
+    prepared: parking_lot::Mutex<Option<PreparedFilters>>,
     rows_pruned: Count,
     batch_size: usize,
     metrics: ExecutionPlanMetricsSet,
     hits: Count,
     misses: Count,
+}
+
+/// The cheap parts of a scan's dynamic filters over its columns, and the generations of the
+/// filters they were taken from.
+type PreparedFilters = (Vec<u64>, Arc<Vec<Arc<dyn PhysicalExpr>>>);
+
+impl ScanShared {
+    /// The cheap parts of the dynamic filters as they stand now, over `narrow_schema`. Bounds and
+    /// IN lists are cheap; a probe of the join's hash table costs as much as the join itself
+    /// (measured: q9 178 -> 453 ms), so it is left to the join, as is a filter on a column the
+    /// scan does not return. Prepared again only when a filter changes (a join fills its filter
+    /// in once, when its build side is complete), not for every row group: an IN list's set is
+    /// built once.
+    fn cheap_dynamic_filters(&self) -> DFResult<Arc<Vec<Arc<dyn PhysicalExpr>>>> {
+        let generations: Vec<u64> = self.dynamic.iter().map(snapshot_generation).collect();
+        let mut prepared = self.prepared.lock();
+        if let Some((seen, filters)) = prepared.as_ref()
+            && *seen == generations
+        {
+            return Ok(filters.clone());
+        }
+        let mut filters = Vec::new();
+        for dynamic in &self.dynamic {
+            let current = snapshot_physical_expr(dynamic.clone())?;
+            filters.extend(split_conjunction(&current).into_iter().filter_map(|p| cheap_part(p, &self.narrow_schema)));
+        }
+        let filters = Arc::new(filters);
+        *prepared = Some((generations, filters.clone()));
+        Ok(filters)
+    }
 }
 
 impl fmt::Debug for ScanShared {
@@ -550,22 +583,13 @@ impl FileScan {
     /// build side is complete before its probe side is read).
     fn apply_dynamic_filters(&self, batch: RecordBatch) -> DFResult<RecordBatch> {
         let mut mask: Option<BooleanArray> = None;
-        for dynamic in &self.scan.dynamic {
-            let current = snapshot_physical_expr(dynamic.clone())?;
-            for part in split_conjunction(&current) {
-                // Bounds and IN lists are cheap; a probe of the join's hash table costs as much
-                // as the join itself (measured: q9 178 -> 453 ms), so it is left to the join.
-                // A filter on a column the scan does not return is left to the plan too.
-                let Some(filter) = cheap_part(part, &batch.schema()) else {
-                    continue;
-                };
-                let result = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
-                let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
-                mask = Some(match mask {
-                    None => result.clone(),
-                    Some(mask) => and(&mask, result)?,
-                });
-            }
+        for filter in self.scan.cheap_dynamic_filters()?.iter() {
+            let result = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
+            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
+            mask = Some(match mask {
+                None => result.clone(),
+                Some(mask) => and(&mask, result)?,
+            });
         }
         let Some(mask) = mask else { return Ok(batch) };
         let kept = mask.true_count();
