@@ -173,6 +173,20 @@ impl LakePartition {
     }
 }
 
+/// Statistics `ANALYZE` recorded for one file of an external table, valid while the file is
+/// the one they were computed from: same size, modification time and ETag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LakeFileStats {
+    /// The file's full location (`s3://bucket/key` or an absolute local path).
+    pub location: String,
+    pub size: u64,
+    /// RFC 3339.
+    pub modified: Option<String>,
+    pub e_tag: Option<String>,
+    pub rows: u64,
+    pub stats: crate::FileStats,
+}
+
 /// An archived definition of an external table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableVersion {
@@ -259,6 +273,12 @@ pub trait LakeCatalog: Send + Sync {
 
     /// Drops partitions by values (`if_exists`: skip missing ones); returns how many went.
     fn drop_partitions(&self, table: &ExternalTable, values: &[Vec<String>], if_exists: bool) -> Result<u64>;
+
+    /// The file statistics `ANALYZE` recorded for a table.
+    fn lake_file_stats(&self, table_id: i64) -> Result<Vec<LakeFileStats>>;
+
+    /// Replaces the file statistics of a table with `files`.
+    fn record_lake_file_stats(&self, table_id: i64, files: &[LakeFileStats]) -> Result<()>;
 }
 
 /// Arrow type of a Hive or Redshift column type: `string`, `int`, `bigint`, `double`,

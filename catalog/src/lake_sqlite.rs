@@ -4,7 +4,9 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::lake::{ExternalSchema, ExternalTable, LakeCatalog, LakeDatabase, LakePartition, LakeState, TableVersion};
+use crate::lake::{
+    ExternalSchema, ExternalTable, LakeCatalog, LakeDatabase, LakeFileStats, LakePartition, LakeState, TableVersion,
+};
 use crate::sqlite::SqliteCatalog;
 use crate::{Error, Result};
 
@@ -233,6 +235,7 @@ impl LakeCatalog for SqliteCatalog {
                 return Err(Error::NotFound(format!("relation \"{database}.{name}\" does not exist")).into());
             };
             tx.execute("DELETE FROM tarn_lake_partition WHERE table_id = ?1", [id])?;
+            tx.execute("DELETE FROM tarn_lake_file_stats WHERE table_id = ?1", [id])?;
             tx.execute("DELETE FROM tarn_lake_table_version WHERE table_id = ?1", [id])?;
             tx.execute("DELETE FROM tarn_lake_table WHERE id = ?1", [id])?;
             Ok(())
@@ -252,6 +255,24 @@ impl LakeCatalog for SqliteCatalog {
                 Ok(TableVersion { version, archived, table: from_json(&definition)? })
             })
             .collect()
+    }
+
+    fn lake_file_stats(&self, table_id: i64) -> Result<Vec<LakeFileStats>> {
+        self.definitions(
+            "SELECT definition FROM tarn_lake_file_stats WHERE table_id = ?1 ORDER BY location",
+            Some(table_id),
+        )
+    }
+
+    fn record_lake_file_stats(&self, table_id: i64, files: &[LakeFileStats]) -> Result<()> {
+        self.lake_change(|tx| {
+            tx.execute("DELETE FROM tarn_lake_file_stats WHERE table_id = ?1", [table_id])?;
+            let mut insert = tx.prepare_cached("INSERT INTO tarn_lake_file_stats VALUES (?1, ?2, ?3)")?;
+            for file in files {
+                insert.execute(params![table_id, file.location, to_json(file)?])?;
+            }
+            Ok(())
+        })
     }
 
     fn partitions(&self, table_id: i64) -> Result<Vec<LakePartition>> {

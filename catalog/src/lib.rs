@@ -21,13 +21,13 @@ pub use access::{
     UserDef,
 };
 pub use lake::{
-    ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFormat, LakePartition, LakeState,
-    TableVersion, arrow_to_lake_type, lake_type_to_arrow,
+    ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFileStats, LakeFormat, LakePartition,
+    LakeState, TableVersion, arrow_to_lake_type, lake_type_to_arrow,
 };
 pub use load::{LoadCommit, LoadError};
 pub use model::{
-    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, NewDataFile, ObjectId, Relation, RelationDef,
-    SchemaDef, SnapshotId, SnapshotInfo, SortKey, TableDef, ViewDef,
+    CatalogOp, CatalogState, ColumnDef, ColumnStats, DEFAULT_SCHEMA, DataFile, FileStats, NewDataFile, ObjectId,
+    Relation, RelationDef, SchemaDef, SnapshotId, SnapshotInfo, SortKey, Stat, TableDef, ViewDef,
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};
@@ -122,4 +122,9 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
 
     /// Every data file any snapshot references, live or not, in commit order.
     fn all_data_files(&self) -> Result<Vec<DataFile>>;
+
+    /// Records the statistics of committed data files (by id), replacing what was recorded.
+    /// Files never change, so this is a fact about them rather than a change to the warehouse:
+    /// no snapshot is made and every snapshot that sees the file sees its statistics.
+    fn record_file_stats(&self, stats: &[(i64, FileStats)]) -> Result<()>;
 }

@@ -119,6 +119,9 @@ pub struct DataFile {
     pub file_size_bytes: u64,
     pub begin_snapshot: SnapshotId,
     pub end_snapshot: Option<SnapshotId>,
+    /// What the planner knows of the file without opening it; `None` for files written before
+    /// tarn recorded statistics (until `ANALYZE` reads their footers).
+    pub stats: Option<FileStats>,
 }
 
 /// A data file written by a transaction that has not committed yet.
@@ -129,6 +132,46 @@ pub struct NewDataFile {
     pub record_count: u64,
     pub file_size_bytes: u64,
     pub footer_size: u64,
+    pub stats: Option<FileStats>,
+}
+
+/// Statistics of one data file, recorded when it is written (from the footer the writer has
+/// just produced) or by `ANALYZE`, and served to the planner without opening the file. Data
+/// files never change, so they stay true for the file's life.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileStats {
+    /// Decoded size of the file's data, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Stat<u64>>,
+    /// One entry per column the statistics know, by name.
+    pub columns: Vec<ColumnStats>,
+}
+
+/// Statistics of one column of one data file. Values are the column's canonical text form
+/// (what casting them to `VARCHAR` gives), parsed back as the column's type.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ColumnStats {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nulls: Option<Stat<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Stat<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Stat<String>>,
+    /// Number of distinct non-null values (an estimate: `ANALYZE` computes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<Stat<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<Stat<u64>>,
+}
+
+/// A statistic and whether it is exact or an estimate (a bound).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stat<T> {
+    #[serde(rename = "v")]
+    pub value: T,
+    #[serde(rename = "x")]
+    pub exact: bool,
 }
 
 /// A committed snapshot and what it changed.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Transaction as SqlTxn, TransactionBehavior, params};
 
 use crate::model::{
-    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, ObjectId, SchemaDef, SnapshotId, SnapshotInfo,
-    TableDef, ViewDef,
+    CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, FileStats, ObjectId, SchemaDef, SnapshotId,
+    SnapshotInfo, TableDef, ViewDef,
 };
 use crate::txn::Transaction;
 use crate::types::SqlType;
@@ -159,6 +159,17 @@ INSERT INTO tarn_access VALUES (1, 0, '{"users":{},"groups":{},"roles":{},"grant
     // 5: sort keys of managed tables (JSON, NULL for none).
     r#"
 ALTER TABLE tarn_table ADD COLUMN sort_key TEXT;
+"#,
+    // 6: statistics of data files (JSON `FileStats`, NULL where not recorded), and those
+    // ANALYZE recorded for files of external tables (JSON `LakeFileStats`).
+    r#"
+ALTER TABLE tarn_data_file ADD COLUMN column_stats TEXT;
+CREATE TABLE tarn_lake_file_stats (
+    table_id INTEGER NOT NULL,
+    location TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (table_id, location)
+);
 "#,
 ];
 
@@ -463,7 +474,7 @@ impl CatalogStore for SqliteCatalog {
     fn data_files(&self, table_id: ObjectId, snapshot: SnapshotId) -> Result<Vec<DataFile>> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT data_file_id, path, record_count, file_size_bytes, begin_snapshot, end_snapshot
+                "SELECT data_file_id, path, record_count, file_size_bytes, begin_snapshot, end_snapshot, column_stats
                  FROM tarn_data_file WHERE table_id = ?2 AND {LIVE} ORDER BY data_file_id"
             ))?;
             stmt.query_map(params![snapshot, table_id], |r| {
@@ -475,6 +486,7 @@ impl CatalogStore for SqliteCatalog {
                     file_size_bytes: r.get::<_, i64>(3)? as u64,
                     begin_snapshot: r.get(4)?,
                     end_snapshot: r.get(5)?,
+                    stats: file_stats(r.get(6)?),
                 })
             })?
             .collect()
@@ -571,8 +583,8 @@ impl CatalogStore for SqliteCatalog {
                 "UPDATE tarn_data_file SET end_snapshot = ?1 WHERE data_file_id = ?2 AND table_id = ?3 AND end_snapshot IS NULL",
             )?;
             let mut add_file = tx.prepare_cached(
-                "INSERT INTO tarn_data_file (table_id, begin_snapshot, path, file_format, record_count, file_size_bytes, footer_size)
-                 VALUES (?1, ?2, ?3, 'parquet', ?4, ?5, ?6)",
+                "INSERT INTO tarn_data_file (table_id, begin_snapshot, path, file_format, record_count, file_size_bytes, footer_size, column_stats)
+                 VALUES (?1, ?2, ?3, 'parquet', ?4, ?5, ?6, ?7)",
             )?;
             for (table_id, files) in txn.files() {
                 for file_id in &files.removed {
@@ -587,7 +599,8 @@ impl CatalogStore for SqliteCatalog {
                         f.path,
                         f.record_count as i64,
                         f.file_size_bytes as i64,
-                        f.footer_size as i64
+                        f.footer_size as i64,
+                        f.stats.as_ref().and_then(|s| serde_json::to_string(s).ok())
                     ])?;
                 }
             }
@@ -759,7 +772,7 @@ impl CatalogStore for SqliteCatalog {
     fn all_data_files(&self) -> Result<Vec<DataFile>> {
         self.with_conn(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT data_file_id, table_id, path, record_count, file_size_bytes, begin_snapshot, end_snapshot
+                "SELECT data_file_id, table_id, path, record_count, file_size_bytes, begin_snapshot, end_snapshot, column_stats
                  FROM tarn_data_file ORDER BY data_file_id",
             )?;
             stmt.query_map([], |r| {
@@ -771,11 +784,40 @@ impl CatalogStore for SqliteCatalog {
                     file_size_bytes: r.get::<_, i64>(4)? as u64,
                     begin_snapshot: r.get(5)?,
                     end_snapshot: r.get(6)?,
+                    stats: file_stats(r.get(7)?),
                 })
             })?
             .collect()
         })
     }
+
+    fn record_file_stats(&self, stats: &[(i64, FileStats)]) -> Result<()> {
+        let rows = stats
+            .iter()
+            .map(|(id, s)| {
+                serde_json::to_string(s)
+                    .map(|json| (*id, json))
+                    .map_err(|e| Error::Corrupt(format!("cannot encode statistics of data file {id}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut update =
+                    tx.prepare_cached("UPDATE tarn_data_file SET column_stats = ?2 WHERE data_file_id = ?1")?;
+                for (id, json) in &rows {
+                    update.execute(params![id, json])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+}
+
+/// Statistics recorded as JSON; unreadable ones (written by a newer tarn, say) are as good as
+/// none: the planner then reads the file's footer.
+fn file_stats(json: Option<String>) -> Option<FileStats> {
+    json.and_then(|json| serde_json::from_str(&json).ok())
 }
 
 #[cfg(test)]
@@ -812,7 +854,7 @@ mod tests {
     }
 
     fn file(path: &str, rows: u64) -> NewDataFile {
-        NewDataFile { path: path.into(), record_count: rows, file_size_bytes: 100, footer_size: 10 }
+        NewDataFile { path: path.into(), record_count: rows, file_size_bytes: 100, footer_size: 10, stats: None }
     }
 
     #[test]
@@ -821,6 +863,39 @@ mod tests {
         assert_eq!(cat.latest_snapshot().unwrap(), 0);
         let state = cat.load_state(0).unwrap();
         assert_eq!(state.schema(DEFAULT_SCHEMA).unwrap().owner, "tester");
+    }
+
+    #[test]
+    fn file_statistics_are_committed_with_the_file_and_recorded_later_for_old_ones() {
+        let (_dir, cat) = open();
+        let mut txn = begin(&cat);
+        let t = table(&cat, &txn, "t");
+        txn.apply(CatalogOp::CreateTable(t.clone())).unwrap();
+        let stats = crate::FileStats {
+            bytes: Some(crate::Stat { value: 24, exact: false }),
+            columns: vec![crate::ColumnStats {
+                name: "a".into(),
+                nulls: Some(crate::Stat { value: 1, exact: true }),
+                min: Some(crate::Stat { value: "-5".into(), exact: true }),
+                max: Some(crate::Stat { value: "70".into(), exact: true }),
+                ..Default::default()
+            }],
+        };
+        let with_stats = NewDataFile { stats: Some(stats.clone()), ..file("a.parquet", 3) };
+        txn.add_files(t.id, vec![with_stats, file("b.parquet", 2)]).unwrap();
+        let snapshot = cat.commit(&txn, "tester").unwrap();
+
+        let files = cat.data_files(t.id, snapshot).unwrap();
+        assert_eq!(files[0].stats.as_ref(), Some(&stats));
+        assert_eq!(files[1].stats, None);
+
+        let mut analyzed = stats.clone();
+        analyzed.columns[0].distinct = Some(crate::Stat { value: 2, exact: false });
+        cat.record_file_stats(&[(files[1].id, analyzed.clone())]).unwrap();
+        assert_eq!(cat.latest_snapshot().unwrap(), snapshot, "statistics make no snapshot");
+        let files = cat.all_data_files().unwrap();
+        assert_eq!(files[1].stats.as_ref(), Some(&analyzed));
+        assert_eq!(files[0].stats.as_ref(), Some(&stats));
     }
 
     #[test]

@@ -346,13 +346,62 @@ impl EngineInner {
 
 #[cfg(test)]
 mod tests {
+    fn footers(s: &crate::Session) -> std::sync::Arc<datafusion::execution::cache::cache_manager::FileMetadataCache> {
+        s.shared.runtime_env().unwrap().cache_manager.get_file_metadata_cache()
+    }
+
+    /// Planning takes a table's statistics from the catalog: a new process opens no footer to
+    /// plan. A file written before tarn recorded statistics has its footer read (once), until
+    /// ANALYZE records them.
+    #[tokio::test]
+    async fn planning_takes_statistics_from_the_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w");
+        {
+            let engine = crate::Engine::open(&path).unwrap();
+            let mut session = engine.session().unwrap();
+            let setup = "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); CREATE TABLE old (id int); INSERT INTO old VALUES (3), (4)";
+            session.query(setup).await.unwrap();
+        }
+        // `old`'s file as an older tarn wrote it: no statistics in the catalog.
+        rusqlite::Connection::open(path.join(super::CATALOG_FILE))
+            .unwrap()
+            .execute(
+                "UPDATE tarn_data_file SET column_stats = NULL WHERE table_id = (SELECT table_id FROM tarn_table WHERE table_name = 'old')",
+                [],
+            )
+            .unwrap();
+        let engine = crate::Engine::open(&path).unwrap();
+        let mut session = engine.session().unwrap();
+        let rows = |batches: Vec<crate::arrow::array::RecordBatch>| {
+            crate::display::rows_as_strings(&batches, &crate::display::format_options()).unwrap()
+        };
+        session.query("EXPLAIN SELECT count(*) FROM t WHERE id > 1").await.unwrap();
+        assert_eq!(footers(&session).len(), 0, "planning opened a footer");
+        session.query("EXPLAIN SELECT count(*) FROM old WHERE id > 1").await.unwrap();
+        assert_eq!(footers(&session).len(), 1, "the old file's footer is read");
+        let stats = "SELECT analyzed_files, null_count, min_value, max_value, distinct_count FROM tarn_column_stats WHERE \"table\" = 'old'";
+        assert_eq!(rows(session.query(stats).await.unwrap()), vec![vec!["0", "NULL", "NULL", "NULL", "NULL"]]);
+        session.query("ANALYZE old").await.unwrap();
+        assert_eq!(rows(session.query(stats).await.unwrap()), vec![vec!["1", "0", "3", "4", "2"]]);
+        // Now the plan answers count(*) from the recorded row count.
+        let plan = rows(session.query("EXPLAIN SELECT count(*) FROM old").await.unwrap());
+        assert!(plan.iter().any(|row| row[1].contains("2 as count")), "{plan:?}");
+    }
+
     #[tokio::test]
     async fn sessions_share_footer_and_statistics_caches() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = crate::Engine::open(dir.path().join("w")).unwrap();
+        let path = dir.path().join("w");
+        let engine = crate::Engine::open(&path).unwrap();
         let mut first = engine.session().unwrap();
         let second = engine.session().unwrap();
         first.query("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)").await.unwrap();
+        // A file without statistics in the catalog (written by an older tarn): its footer is read.
+        rusqlite::Connection::open(path.join(super::CATALOG_FILE))
+            .unwrap()
+            .execute("UPDATE tarn_data_file SET column_stats = NULL", [])
+            .unwrap();
         let statistics =
             |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_statistic_cache().unwrap();
         assert_eq!(statistics(&second).len(), 0);
@@ -360,7 +409,6 @@ mod tests {
         // What the first session read, the second finds without opening the file again.
         assert!(std::sync::Arc::ptr_eq(&statistics(&first), &statistics(&second)));
         assert_eq!(statistics(&second).len(), 1);
-        let footers = |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_metadata_cache();
         assert!(std::sync::Arc::ptr_eq(&footers(&first), &footers(&second)));
     }
 

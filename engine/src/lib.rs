@@ -19,6 +19,7 @@
 mod delegate;
 
 pub mod access;
+mod analyze;
 mod cache;
 pub mod copy;
 mod datefmt;
@@ -41,6 +42,7 @@ mod scanned;
 mod session;
 mod settings;
 pub mod sql;
+mod stats;
 mod storage;
 mod system;
 pub mod tpch;
@@ -58,4 +60,4 @@ pub use prepare::Prepared;
 pub use provider::CATALOG_NAME;
 pub use session::{CommandTag, Output, Progress, ProgressReading, QueryTiming, Results, RowStream, Session};
 pub use sql::parser;
-pub use sql::parser::{AsOf, Statement, Vacuum, VacuumSort};
+pub use sql::parser::{Analyze, AsOf, Statement, Vacuum, VacuumSort};

@@ -7,8 +7,6 @@ use std::time::Duration;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::LogicalPlanBuilder;
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
-use parquet::file::metadata::ParquetMetaDataReader;
 use tarn_catalog::TableDef;
 
 use crate::dml::replace_files;
@@ -80,8 +78,7 @@ async fn compact(session: &Session, table: &TableDef) -> Result<usize> {
 /// physical optimizer may drop it), and a sort key's rows in one sorted run. Returns how many
 /// files it replaced.
 pub(crate) async fn rewrite(session: &Session, table: &TableDef, files: &[VisibleFile]) -> Result<usize> {
-    let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    let source = provider_as_source(listing_table(&session.shared, table, &paths)?);
+    let source = provider_as_source(listing_table(&session.shared, table, files)?);
     let plan = LogicalPlanBuilder::scan(table.name.as_str(), source, None)?.build()?;
     let written = write::write_plan_coalesced(session, table, &plan).await?;
     replace_files(session, table, files, written)?;
@@ -104,26 +101,22 @@ fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<boo
     if key.interleaved {
         return Ok(false);
     }
-    let schema = table.arrow_schema();
+    let schema = std::sync::Arc::new(table.arrow_schema());
+    let key_type = schema.field_with_name(first).map_err(|e| Error::Invalid(e.to_string()))?.data_type().clone();
     let mut ranges = Vec::with_capacity(files.len());
     for file in &files {
-        let path = session.shared.engine.absolute(&file.path);
-        let io = |e: std::io::Error| Error::Io { context: format!("cannot read {}", path.display()), source: e };
-        let handle = std::fs::File::open(&path).map_err(io)?;
-        let parquet = |source| Error::Parquet { path: file.path.clone(), source };
-        let metadata = ParquetMetaDataReader::new().parse_and_finish(&handle).map_err(parquet)?;
-        let converter =
-            StatisticsConverter::try_new(first, &schema, metadata.file_metadata().schema_descr()).map_err(parquet)?;
-        let mins = converter.row_group_mins(metadata.row_groups()).map_err(parquet)?;
-        let maxes = converter.row_group_maxes(metadata.row_groups()).map_err(parquet)?;
-        let bound = |array: &dyn datafusion::arrow::array::Array, index: usize| {
-            ScalarValue::try_from_array(array, index).map_err(Error::from)
+        // The key's range in the file, from the catalog (or the footer of an older file).
+        let stats = match &file.stats {
+            Some(stats) => stats.clone(),
+            None => crate::stats::read_footer(&session.shared.engine.absolute(&file.path), &file.path, &schema)?,
         };
-        if mins.is_empty() || mins.null_count() > 0 || maxes.null_count() > 0 {
-            // A file without statistics (or with NULL keys) cannot be placed: re-sort.
-            return Ok(true);
+        let column = stats.columns.iter().find(|c| c.name == *first);
+        let bound = |b: Option<&tarn_catalog::Stat<String>>| b.and_then(|b| crate::stats::decode(&b.value, &key_type));
+        match (bound(column.and_then(|c| c.min.as_ref())), bound(column.and_then(|c| c.max.as_ref()))) {
+            (Some(min), Some(max)) => ranges.push((min, max)),
+            // A file without a range (statistics missing, only NULL keys) cannot be placed: re-sort.
+            _ => return Ok(true),
         }
-        ranges.push((bound(&mins, 0)?, bound(&maxes, maxes.len() - 1)?));
     }
     ranges.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     let mut highest: Option<&ScalarValue> = None;

@@ -20,7 +20,7 @@ use tarn_catalog::{RelationDef, TableDef, ViewDef};
 
 use crate::engine::EMPTY_DIR;
 use crate::error::{Error, Result};
-use crate::session::SessionShared;
+use crate::session::{SessionShared, VisibleFile};
 use crate::system;
 
 /// The name of tarn's one catalog (Redshift's default database name).
@@ -140,32 +140,42 @@ impl TarnSchema {
 
 /// A `ListingTable` over the files of `def` visible to the session.
 pub(crate) async fn managed_table(shared: &SessionShared, def: &TableDef) -> Result<Arc<dyn TableProvider>> {
-    let files: Vec<String> = shared.visible_files(def)?.into_iter().map(|f| f.path).collect();
-    listing_table(shared, def, &files)
+    listing_table(shared, def, &shared.visible_files(def)?)
 }
 
-/// A `ListingTable` of `def` over exactly `files` (warehouse-relative paths).
+/// A `ListingTable` of `def` over exactly `files`, planned with their recorded statistics.
 pub(crate) fn listing_table(
     shared: &SessionShared,
     def: &TableDef,
-    files: &[String],
+    files: &[VisibleFile],
 ) -> Result<Arc<dyn TableProvider>> {
+    let schema = Arc::new(scan_schema(def));
+    let mut known = HashMap::new();
     let urls = if files.is_empty() {
         // A ListingTable needs a location: an empty table scans a directory kept empty.
         let empty = shared.engine.absolute(EMPTY_DIR);
         vec![ListingTableUrl::parse(format!("{}/", empty.to_string_lossy()))?]
     } else {
-        files
-            .iter()
-            .map(|path| ListingTableUrl::parse(shared.engine.absolute(path).to_string_lossy()))
-            .collect::<DFResult<Vec<_>>>()?
+        let mut urls = Vec::with_capacity(files.len());
+        for file in files {
+            let url = ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy())?;
+            if let Some(stats) = &file.stats {
+                let statistics = crate::stats::to_datafusion(stats, file.record_count, &schema);
+                known.insert(url.prefix().clone(), Arc::new(statistics));
+            }
+            urls.push(url);
+        }
+        urls
     };
-    let format = crate::cache::scan::CachedParquetFormat::new(shared.engine.decoded.clone());
+    let format = crate::cache::scan::CachedParquetFormat::new(shared.engine.decoded.clone()).with_statistics(known);
     let mut options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
     // Every file of a table with a compound sort key is written sorted on it (see
     // `write::sorted`); DataFusion keeps the order where a scan's files are one sorted run
     // (checked against their statistics), sparing sorts, merge joins' inputs and TopK work.
-    if let Some(key) = def.sort_key.as_ref().filter(|k| !k.interleaved) {
+    // That check compares the files' minima and maxima, which leave NULLs out: keys with NULLs
+    // (sorted last in each file) would come out in the middle of a run of several files.
+    if let Some(key) = def.sort_key.as_ref().filter(|k| !k.interleaved && (files.len() <= 1 || no_null_keys(files, k)))
+    {
         let order = crate::write::SORT_OPTIONS;
         options = options.with_file_sort_order(vec![
             key.columns
@@ -174,9 +184,7 @@ pub(crate) fn listing_table(
                 .collect(),
         ]);
     }
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(Arc::new(scan_schema(def)));
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
     let mut defaults = HashMap::new();
     // The session's state is cloned once, and only for tables that have defaults.
     let state = match def.columns.iter().any(|c| c.default.is_some()) {
@@ -196,10 +204,27 @@ pub(crate) fn listing_table(
             defaults.insert(column.name.clone(), expr);
         }
     }
-    // Data files never change once written: their footer statistics (for join ordering) are
-    // read once per engine (every session and connection shares them), not per query.
+    let table = ListingTable::try_new(config)?.with_column_defaults(defaults);
+    if files.iter().all(|f| f.stats.is_some()) {
+        // Every file's statistics come from the catalog: no footer is read, and nothing cached
+        // can hide what a later ANALYZE recorded.
+        return Ok(Arc::new(table));
+    }
+    // Footers of files without recorded statistics never change either: they are read once
+    // per engine (every session and connection shares them), not per query.
     let cache = shared.runtime_env()?.cache_manager.get_file_statistic_cache();
-    Ok(Arc::new(ListingTable::try_new(config)?.with_column_defaults(defaults).with_cache(cache)))
+    Ok(Arc::new(table.with_cache(cache)))
+}
+
+/// Whether no file has a NULL in a column of `key`, by the files' recorded statistics.
+fn no_null_keys(files: &[VisibleFile], key: &tarn_catalog::SortKey) -> bool {
+    files.iter().all(|f| {
+        f.stats.as_ref().is_some_and(|s| {
+            key.columns
+                .iter()
+                .all(|k| s.columns.iter().any(|c| c.name == *k && c.nulls.as_ref().is_some_and(|n| n.value == 0)))
+        })
+    })
 }
 
 /// The schema queries see: the table's types, every column nullable. NOT NULL is enforced by

@@ -193,6 +193,8 @@ pub(crate) struct VisibleFile {
     pub path: String,
     pub record_count: u64,
     pub file_size_bytes: u64,
+    /// Recorded statistics (see [`crate::stats`]).
+    pub stats: Option<tarn_catalog::FileStats>,
 }
 
 /// A transaction in progress.
@@ -479,6 +481,7 @@ impl SessionShared {
                 path: f.path,
                 record_count: f.record_count,
                 file_size_bytes: f.file_size_bytes,
+                stats: f.stats,
             })
         };
         Ok(match &overlay {
@@ -490,6 +493,7 @@ impl SessionShared {
                         path: f.path.clone(),
                         record_count: f.record_count,
                         file_size_bytes: f.file_size_bytes,
+                        stats: f.stats.clone(),
                     }))
                     .collect()
             }
@@ -768,6 +772,7 @@ impl Session {
                 }
                 maintenance::vacuum(self, vacuum).await
             }
+            Statement::Analyze(analyze) => crate::analyze::analyze(self, analyze).await,
             Statement::Lake(statement) => crate::lake::execute(self, *statement).await,
             Statement::Sql(statement) => {
                 if let DFStatement::Statement(inner) = statement.as_ref()

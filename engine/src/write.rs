@@ -232,11 +232,11 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         if file.rows >= FILE_ROWS
             && let Some(file) = open.take()
         {
-            done.push(close_file(file)?);
+            done.push(close_file(file, &target.schema)?);
         }
     }
     if let Some(file) = open.take() {
-        done.push(close_file(file)?);
+        done.push(close_file(file, &target.schema)?);
     }
     Ok(done)
 }
@@ -262,9 +262,9 @@ fn open_file(target: &Target) -> Result<OpenFile> {
 }
 
 /// Finishes a file and makes it durable.
-fn close_file(file: OpenFile) -> Result<NewDataFile> {
+fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<NewDataFile> {
     let OpenFile { relative, writer, mut handle, rows } = file;
-    writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
+    let metadata = writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     let io = |source| Error::Io { context: format!("cannot finish {relative}"), source };
     handle.sync_all().map_err(io)?;
     let size = handle.metadata().map_err(io)?.len();
@@ -273,7 +273,8 @@ fn close_file(file: OpenFile) -> Result<NewDataFile> {
     handle.seek(SeekFrom::End(-8)).map_err(io)?;
     handle.read_exact(&mut tail).map_err(io)?;
     let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
-    Ok(NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size })
+    let stats = crate::stats::of_parquet(&metadata, schema);
+    Ok(NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats })
 }
 
 /// Casts a batch to the table's types and checks NOT NULL and character lengths.

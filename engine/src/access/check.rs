@@ -195,6 +195,13 @@ fn needs(session: &Session, statement: &Statement) -> Result<Needs> {
             Some(table) => needs.owned_relations.push(table.clone()),
             None => needs.superuser = Some("vacuum every table"),
         },
+        // Statistics of a relation: its owner's business, and they show its values.
+        Statement::Analyze(analyze) => {
+            if let Some(table) = &analyze.table {
+                needs.owned_relations.push(table.clone());
+                needs.relations.push((table_reference(session, table)?, Privilege::Select));
+            }
+        }
         Statement::CopyFrom(copy) => {
             needs.relations.push((table_reference(session, &copy.table)?, Privilege::Insert));
         }

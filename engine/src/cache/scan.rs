@@ -9,7 +9,7 @@
 //! decoded (then kept). Scans the cache cannot serve exactly as DataFusion would (filters
 //! evaluated inside the scan, partition or virtual columns) read the plain DataFusion way.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -70,11 +70,19 @@ use super::{ChunkKey, DecodedCache, FileIdentity};
 pub(crate) struct CachedParquetFormat {
     inner: ParquetFormat,
     cache: Arc<DecodedCache>,
+    /// Statistics of files known without opening them (recorded in the catalog).
+    known: HashMap<object_store::path::Path, Arc<Statistics>>,
 }
 
 impl CachedParquetFormat {
     pub(crate) fn new(cache: Arc<DecodedCache>) -> Self {
-        CachedParquetFormat { inner: ParquetFormat::default(), cache }
+        CachedParquetFormat { inner: ParquetFormat::default(), cache, known: HashMap::new() }
+    }
+
+    /// Plans with `known` statistics for these files instead of reading their footers.
+    pub(crate) fn with_statistics(mut self, known: HashMap<object_store::path::Path, Arc<Statistics>>) -> Self {
+        self.known = known;
+        self
     }
 }
 
@@ -108,7 +116,25 @@ impl FileFormat for CachedParquetFormat {
         table_schema: SchemaRef,
         object: &ObjectMeta,
     ) -> DFResult<Statistics> {
-        self.inner.infer_stats(state, store, table_schema, object).await
+        match self.known.get(&object.location) {
+            Some(known) => Ok(known.as_ref().clone()),
+            None => self.inner.infer_stats(state, store, table_schema, object).await,
+        }
+    }
+
+    async fn infer_stats_and_ordering(
+        &self,
+        state: &dyn CatalogSession,
+        store: &Arc<dyn ObjectStore>,
+        table_schema: SchemaRef,
+        object: &ObjectMeta,
+    ) -> DFResult<datafusion_datasource::file_format::FileMeta> {
+        match self.known.get(&object.location) {
+            // tarn's files declare no order in their footers: the table's sort key is declared
+            // to the ListingTable instead.
+            Some(known) => Ok(datafusion_datasource::file_format::FileMeta::new(known.as_ref().clone())),
+            None => self.inner.infer_stats_and_ordering(state, store, table_schema, object).await,
+        }
     }
 
     async fn create_physical_plan(

@@ -139,7 +139,7 @@ pub(crate) fn restrict_to_file(
     plan: &LogicalPlan,
     file: &VisibleFile,
 ) -> Result<LogicalPlan> {
-    let source = provider_as_source(listing_table(&session.shared, table, std::slice::from_ref(&file.path))?);
+    let source = provider_as_source(listing_table(&session.shared, table, std::slice::from_ref(file))?);
     let restrict = |scan: &mut datafusion::logical_expr::TableScan| scan.source = source.clone();
     let restricted = plan
         .clone()

@@ -7,6 +7,7 @@
 //! of the same name, created on demand. Lake DDL applies at once, as Glue's API does, and like
 //! Redshift refuses to run inside a transaction block.
 
+mod analyze;
 mod crawl;
 mod ddl;
 pub(crate) mod parse;
@@ -22,6 +23,7 @@ use tarn_catalog::{CatalogStore, ExternalTable, LakePartition, LakeState};
 pub use crawl::{CrawlReport, CrawlRequest};
 pub use parse::{ExternalTableSpec, LakeStatement, PartitionSpec};
 
+pub(crate) use analyze::analyze;
 pub(crate) use ddl::{drop_lake_objects, execute};
 pub(crate) use scan::external_table;
 

@@ -6,7 +6,7 @@
 //! listed. Partition values come from the catalog too, so a partition may live anywhere
 //! (`ADD PARTITION (d='2008-01-01') LOCATION '.../2008-01/'`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -30,7 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion_datasource::compute_all_files_statistics;
 use futures::StreamExt;
-use tarn_catalog::{ExternalTable, LakeColumn, LakeFormat, LakePartition, arrow_to_lake_type};
+use tarn_catalog::{ExternalTable, LakeColumn, LakeFileStats, LakeFormat, LakePartition, arrow_to_lake_type};
 
 use crate::error::{Error, Result};
 use crate::session::{Session, SessionShared};
@@ -47,61 +47,82 @@ pub(crate) async fn external_table(
     region: Option<&str>,
     pseudo_columns: bool,
 ) -> Result<Arc<dyn TableProvider>> {
-    let location = Location::parse(&table.location)?;
-    let overrides = S3Overrides { region: region.map(str::to_string), ..Default::default() };
-    if let (Location::S3 { bucket, .. }, Some(_)) = (&location, region) {
-        // Scans of this schema reach the bucket in the schema's region.
-        let store = shared.engine.stores.s3(bucket, &overrides)?;
-        datafusion::execution::object_store::ObjectStoreRegistry::register_store(
-            shared.engine.stores.as_ref(),
-            &url::Url::parse(&format!("s3://{bucket}")).map_err(|e| Error::Invalid(e.to_string()))?,
-            store,
-        );
-    }
-    let partitions = match table.partition_keys.is_empty() {
-        true => Arc::new(Vec::new()),
-        false => shared.engine.lake.partitions(shared.engine.store.as_ref(), table)?,
-    };
-    // Parquet strings are read as views, as managed tables read them (provider::scan_schema).
-    let parquet = matches!(table.format, LakeFormat::Parquet);
-    let data_fields = table
-        .columns
-        .iter()
-        .map(|c| {
-            let data_type = c.arrow_type()?;
-            let data_type = if parquet { crate::provider::parquet_read_type(data_type) } else { data_type };
-            Ok(Field::new(&c.name, data_type, true))
+    Ok(Arc::new(ExternalScan::new(shared, table, region, pseudo_columns)?))
+}
+
+impl ExternalScan {
+    pub(super) fn new(
+        shared: &SessionShared,
+        table: &ExternalTable,
+        region: Option<&str>,
+        pseudo_columns: bool,
+    ) -> Result<ExternalScan> {
+        let location = Location::parse(&table.location)?;
+        let overrides = S3Overrides { region: region.map(str::to_string), ..Default::default() };
+        if let (Location::S3 { bucket, .. }, Some(_)) = (&location, region) {
+            // Scans of this schema reach the bucket in the schema's region.
+            let store = shared.engine.stores.s3(bucket, &overrides)?;
+            datafusion::execution::object_store::ObjectStoreRegistry::register_store(
+                shared.engine.stores.as_ref(),
+                &url::Url::parse(&format!("s3://{bucket}")).map_err(|e| Error::Invalid(e.to_string()))?,
+                store,
+            );
+        }
+        let partitions = match table.partition_keys.is_empty() {
+            true => Arc::new(Vec::new()),
+            false => shared.engine.lake.partitions(shared.engine.store.as_ref(), table)?,
+        };
+        // Parquet strings are read as views, as managed tables read them (provider::scan_schema).
+        let parquet = matches!(table.format, LakeFormat::Parquet);
+        let data_fields = table
+            .columns
+            .iter()
+            .map(|c| {
+                let data_type = c.arrow_type()?;
+                let data_type = if parquet { crate::provider::parquet_read_type(data_type) } else { data_type };
+                Ok(Field::new(&c.name, data_type, true))
+            })
+            .collect::<tarn_catalog::Result<Vec<_>>>()?;
+        let partition_fields = table
+            .partition_keys
+            .iter()
+            .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
+            .collect::<tarn_catalog::Result<Vec<_>>>()?;
+        let pseudo_fields = match pseudo_columns {
+            true => vec![Field::new("$path", DataType::Utf8, false), Field::new("$size", DataType::Int64, false)],
+            false => Vec::new(),
+        };
+        let schema = Arc::new(Schema::new(
+            data_fields.iter().chain(&partition_fields).chain(&pseudo_fields).cloned().collect::<Vec<_>>(),
+        ));
+        let partition_values = partitions
+            .iter()
+            .map(|p| table.partition_keys.iter().zip(&p.values).map(|(k, v)| partition_value(k, v)).collect())
+            .collect::<Result<Vec<Vec<ScalarValue>>>>()?;
+        let analyzed =
+            shared.engine.store.lake_file_stats(table.id)?.into_iter().map(|f| (f.location.clone(), f)).collect();
+        Ok(ExternalScan {
+            table: table.clone(),
+            schema,
+            file_schema: Arc::new(Schema::new(data_fields)),
+            partition_fields,
+            pseudo_fields,
+            partitions,
+            partition_values,
+            location,
+            stores: shared.engine.stores.clone(),
+            overrides,
+            decoded: shared.engine.decoded.clone(),
+            analyzed,
         })
-        .collect::<tarn_catalog::Result<Vec<_>>>()?;
-    let partition_fields = table
-        .partition_keys
-        .iter()
-        .map(|c| Ok(Field::new(&c.name, c.arrow_type()?, true)))
-        .collect::<tarn_catalog::Result<Vec<_>>>()?;
-    let pseudo_fields = match pseudo_columns {
-        true => vec![Field::new("$path", DataType::Utf8, false), Field::new("$size", DataType::Int64, false)],
-        false => Vec::new(),
-    };
-    let schema = Arc::new(Schema::new(
-        data_fields.iter().chain(&partition_fields).chain(&pseudo_fields).cloned().collect::<Vec<_>>(),
-    ));
-    let partition_values = partitions
-        .iter()
-        .map(|p| table.partition_keys.iter().zip(&p.values).map(|(k, v)| partition_value(k, v)).collect())
-        .collect::<Result<Vec<Vec<ScalarValue>>>>()?;
-    Ok(Arc::new(ExternalScan {
-        table: table.clone(),
-        schema,
-        file_schema: Arc::new(Schema::new(data_fields)),
-        partition_fields,
-        pseudo_fields,
-        partitions,
-        partition_values,
-        location,
-        stores: shared.engine.stores.clone(),
-        overrides,
-        decoded: shared.engine.decoded.clone(),
-    }))
+    }
+}
+
+/// Whether statistics ANALYZE recorded are of `object` as it is now: same size, time and ETag.
+pub(super) fn describes(stats: &LakeFileStats, object: &ObjectInfo) -> bool {
+    stats.size == object.size
+        && stats.modified == object.last_modified.map(|t| t.to_rfc3339())
+        && stats.e_tag == object.e_tag
 }
 
 /// The typed value of a partition key (`__HIVE_DEFAULT_PARTITION__` is NULL).
@@ -119,7 +140,7 @@ pub(crate) fn partition_value(key: &LakeColumn, value: &str) -> Result<ScalarVal
 }
 
 #[derive(Debug)]
-struct ExternalScan {
+pub(super) struct ExternalScan {
     table: ExternalTable,
     schema: SchemaRef,
     file_schema: SchemaRef,
@@ -133,9 +154,44 @@ struct ExternalScan {
     stores: Arc<Stores>,
     overrides: S3Overrides,
     decoded: Arc<crate::cache::DecodedCache>,
+    /// Statistics `ANALYZE` recorded, by file location (`"$path"`).
+    analyzed: HashMap<String, LakeFileStats>,
 }
 
 impl ExternalScan {
+    /// The files in `folders`, each folder's with its partition values.
+    pub(super) async fn list(
+        &self,
+        folders: Vec<(Location, Vec<ScalarValue>)>,
+    ) -> Vec<Result<(Vec<ObjectInfo>, Vec<ScalarValue>)>> {
+        futures::stream::iter(folders)
+            .map(|(folder, values)| async move {
+                let prefix = folder.join("");
+                Ok((self.stores.list_lake_files(&prefix, &self.overrides).await?, values))
+            })
+            .buffered(LISTING_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    /// Every folder of the table (its location, or each partition's).
+    pub(super) fn folders(&self) -> Result<Vec<Location>> {
+        match self.table.partition_keys.is_empty() {
+            true => Ok(vec![self.location.clone()]),
+            false => self.partitions.iter().map(|p| Location::parse(&p.location)).collect(),
+        }
+    }
+
+    /// The planner's statistics of an analyzed file: everything for Parquet; for text formats
+    /// (read as text, then converted) the row count.
+    fn analyzed_statistics(&self, file: &LakeFileStats) -> datafusion::common::Statistics {
+        let stats = match self.table.format {
+            LakeFormat::Parquet => file.stats.clone(),
+            _ => tarn_catalog::FileStats::default(),
+        };
+        crate::stats::to_datafusion(&stats, file.rows, &self.file_schema)
+    }
+
     fn is_partition_filter(&self, filter: &Expr) -> bool {
         let mut columns = HashSet::new();
         if expr_to_columns(filter, &mut columns).is_err() || columns.is_empty() {
@@ -248,15 +304,11 @@ impl TableProvider for ExternalScan {
                 .map(|i| Ok((Location::parse(&self.partitions[i].location)?, self.partition_values[i].clone())))
                 .collect::<Result<Vec<_>>>()?
         };
-        let listings: Vec<Result<(Vec<ObjectInfo>, Vec<ScalarValue>)>> = futures::stream::iter(folders)
-            .map(|(folder, values)| async move {
-                let prefix = folder.join("");
-                Ok((self.stores.list_lake_files(&prefix, &self.overrides).await?, values))
-            })
-            .buffered(LISTING_CONCURRENCY)
-            .collect()
-            .await;
+        let listings = self.list(folders).await;
         let mut files = Vec::new();
+        // Statistics of files ANALYZE saw as they are now; files of other formats than Parquet
+        // have none otherwise, and a table's statistics are used only when every file has them.
+        let mut all_analyzed = true;
         let mut store_url = None;
         let mut compression = None;
         for listing in listings {
@@ -289,7 +341,7 @@ impl TableProvider for ExternalScan {
                 }
                 let mut values = values.clone();
                 if !self.pseudo_fields.is_empty() {
-                    values.push(ScalarValue::Utf8(Some(shown)));
+                    values.push(ScalarValue::Utf8(Some(shown.clone())));
                     values.push(ScalarValue::Int64(Some(object.size as i64)));
                 }
                 let mut file = PartitionedFile::new(path, object.size).with_partition_values(values);
@@ -299,6 +351,10 @@ impl TableProvider for ExternalScan {
                     file.object_meta.last_modified = modified;
                 }
                 file.object_meta.e_tag = object.e_tag.clone();
+                match self.analyzed.get(&shown).filter(|stats| describes(stats, &object)) {
+                    Some(stats) => file = file.with_statistics(Arc::new(self.analyzed_statistics(stats))),
+                    None => all_analyzed = false,
+                }
                 files.push(file);
             }
         }
@@ -310,8 +366,9 @@ impl TableProvider for ExternalScan {
             return Ok(Arc::new(EmptyExec::new(projected)));
         };
         let format = self.format(compression.unwrap_or(FileCompressionType::UNCOMPRESSED))?;
-        let statistics = self.table.format == LakeFormat::Parquet && state.config().collect_statistics();
-        if statistics {
+        let parquet = self.table.format == LakeFormat::Parquet;
+        let statistics = (parquet || all_analyzed) && state.config().collect_statistics();
+        if statistics && parquet && !all_analyzed {
             files = footer_statistics(state, &format, &store_url, &self.file_schema, files).await;
         }
         let target = state.config().target_partitions().max(1);

@@ -40,6 +40,8 @@ pub enum Statement {
     Unload(Box<crate::unload::Unload>),
     /// `VACUUM [FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS]`.
     Vacuum(Vacuum),
+    /// `ANALYZE [VERBOSE] [table [(columns)]] [PREDICATE COLUMNS | ALL COLUMNS]`.
+    Analyze(Analyze),
     /// DDL of the lake catalog: external schemas, databases, tables and partitions.
     Lake(Box<crate::lake::LakeStatement>),
     /// Redshift's `MERGE INTO t USING s ON cond REMOVE DUPLICATES`.
@@ -57,6 +59,15 @@ pub struct Vacuum {
     pub retain: Option<std::time::Duration>,
     /// How far tables with a sort key are re-sorted.
     pub sort: VacuumSort,
+}
+
+/// What `ANALYZE` works on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analyze {
+    /// A managed or external table; every managed table the user owns when `None`.
+    pub table: Option<ObjectName>,
+    /// Only these columns (all when empty).
+    pub columns: Vec<String>,
 }
 
 /// What `VACUUM` does to the order of tables with a sort key.
@@ -138,6 +149,10 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
                 p.parser.next_token();
                 return parse_vacuum(p);
             }
+            Keyword::ANALYZE => {
+                p.parser.next_token();
+                return parse_analyze(p);
+            }
             // Redshift has COMMENT ON; sqlparser only routes it for some dialects.
             Keyword::COMMENT if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref on) if on.keyword == Keyword::ON) =>
             {
@@ -218,6 +233,44 @@ pub(crate) fn uses_pseudo_columns(statement: &DFStatement) -> bool {
 
 /// Athena's pseudo-columns of external tables: each row's file and that file's size in bytes.
 pub(crate) const PSEUDO_COLUMNS: [&str; 2] = ["$path", "$size"];
+
+/// After `ANALYZE` (Redshift's form): `[VERBOSE] [table [(columns)]] [PREDICATE COLUMNS | ALL COLUMNS]`.
+/// tarn always analyzes every named column (predicate columns are not tracked, and Redshift
+/// analyzes all columns when none are marked).
+fn parse_analyze(p: &mut DFParser<'_>) -> Result<Statement> {
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
+    let is_word = |p: &DFParser<'_>, n: usize, word: &str| matches!(p.parser.peek_nth_token(n).token, Token::Word(ref w) if w.value.eq_ignore_ascii_case(word));
+    let at_end = |p: &DFParser<'_>| matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF);
+    let columns_clause =
+        |p: &DFParser<'_>| (is_word(p, 0, "predicate") || is_word(p, 0, "all")) && is_word(p, 1, "columns");
+    if is_word(p, 0, "compression") {
+        return Err(Error::Unsupported(
+            "ANALYZE COMPRESSION (tarn's Parquet files choose their encodings themselves)".into(),
+        ));
+    }
+    let _verbose = p.parser.parse_keyword(Keyword::VERBOSE);
+    let mut table = None;
+    let mut columns = Vec::new();
+    if !at_end(p) && !columns_clause(p) {
+        table = Some(p.parser.parse_object_name(false).map_err(syntax)?);
+        if p.parser.consume_token(&Token::LParen) {
+            columns = p.parser.parse_comma_separated(|p| p.parse_identifier()).map_err(syntax)?;
+            p.parser.expect_token(&Token::RParen).map_err(syntax)?;
+        }
+    }
+    if columns_clause(p) {
+        p.parser.next_token();
+        p.parser.next_token();
+    }
+    if !at_end(p) {
+        return Err(Error::Parse(format!(
+            "unexpected {} in ANALYZE (expected ANALYZE [VERBOSE] [table [(columns)]] [PREDICATE COLUMNS | ALL COLUMNS])",
+            p.parser.peek_token()
+        )));
+    }
+    let columns = columns.into_iter().map(|c| crate::ddl::normalize(&c)).collect();
+    Ok(Statement::Analyze(Analyze { table, columns }))
+}
 
 /// After `VACUUM`: `[FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS]`.
 /// Every kind reclaims space and compacts small files; all but DELETE ONLY also re-sort.

@@ -34,6 +34,7 @@ const PG_TABLES: &[&str] = &[
     "stl_load_commits",
     "tarn_snapshots",
     "tarn_data_files",
+    "tarn_column_stats",
     "tarn_cache",
     "svv_external_schemas",
     "svv_external_tables",
@@ -211,6 +212,7 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                         false => k.columns.first().cloned().unwrap_or_default(),
                     })),
                     int(t.sort_key.as_ref().map_or(0, |k| k.columns.len()) as i64),
+                    int(stats_off(&files, rows_total)),
                 ]);
             }
             table_of(
@@ -230,6 +232,31 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     // Redshift's: the first sort key column, and how many there are.
                     field("sortkey1", DataType::Utf8),
                     field("sortkey_num", DataType::Int64),
+                    // Redshift's staleness of statistics, 0 (current) to 100: here the share of
+                    // rows in files not analyzed yet (no distinct-value estimates).
+                    field("stats_off", DataType::Int64),
+                ],
+                rows,
+            )?
+        }
+        (PG_CATALOG, "tarn_column_stats") => {
+            let mut rows = Vec::new();
+            for (schema, t) in sorted_tables(&state) {
+                rows.extend(column_stats(shared, schema, t)?);
+            }
+            table_of(
+                vec![
+                    field("schema", DataType::Utf8),
+                    field("table", DataType::Utf8),
+                    field("column", DataType::Utf8),
+                    field("files", DataType::Int64),
+                    field("analyzed_files", DataType::Int64),
+                    field("rows", DataType::Int64),
+                    field("null_count", DataType::Int64),
+                    field("min_value", DataType::Utf8),
+                    field("max_value", DataType::Utf8),
+                    field("distinct_count", DataType::Int64),
+                    field("exact", DataType::Boolean),
                 ],
                 rows,
             )?
@@ -438,6 +465,61 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
         _ => return Ok(None),
     };
     Ok(Some(provider))
+}
+
+/// Share of a table's rows (in percent) in files without distinct-value estimates.
+fn stats_off(files: &[crate::session::VisibleFile], rows: u64) -> i64 {
+    let analyzed = |f: &&crate::session::VisibleFile| {
+        f.stats.as_ref().is_some_and(|s| !s.columns.is_empty() && s.columns.iter().all(|c| c.distinct.is_some()))
+    };
+    let stale: u64 = files.iter().filter(|f| !analyzed(f)).map(|f| f.record_count).sum();
+    if rows == 0 { 0 } else { (stale * 100).div_ceil(rows) as i64 }
+}
+
+/// Rows of `tarn_column_stats` for `table`: per column, what the planner knows of it, merged
+/// over the table's files as DataFusion merges them.
+fn column_stats(shared: &SessionShared, schema: &str, table: &TableDef) -> Result<Vec<Vec<ScalarValue>>> {
+    use datafusion::common::Statistics;
+    let files = shared.visible_files(table)?;
+    let read_schema = table.arrow_schema();
+    let known: Vec<Statistics> = files
+        .iter()
+        .filter_map(|f| f.stats.as_ref().map(|s| crate::stats::to_datafusion(s, f.record_count, &read_schema)))
+        .collect();
+    let merged = Statistics::try_merge_iter(&known, &read_schema)?;
+    let complete = known.len() == files.len();
+    let analyzed = |column: &str| {
+        files
+            .iter()
+            .filter(|f| {
+                f.stats.as_ref().is_some_and(|s| s.columns.iter().any(|c| c.name == column && c.distinct.is_some()))
+            })
+            .count() as i64
+    };
+    let value = |v: &datafusion::common::stats::Precision<ScalarValue>| v.get_value().and_then(crate::stats::encode);
+    let count = |v: &datafusion::common::stats::Precision<usize>| v.get_value().map(|n| *n as i64);
+    Ok(read_schema
+        .fields()
+        .iter()
+        .zip(&merged.column_statistics)
+        .map(|(field, c)| {
+            // Only what every file knows describes the table.
+            let known_everywhere = |v: Option<i64>| v.filter(|_| complete && !files.is_empty());
+            vec![
+                text(schema),
+                text(&table.name),
+                text(field.name()),
+                int(files.len() as i64),
+                int(analyzed(field.name())),
+                int(files.iter().map(|f| f.record_count as i64).sum()),
+                opt_int(known_everywhere(count(&c.null_count))),
+                opt_text(value(&c.min_value).filter(|_| complete)),
+                opt_text(value(&c.max_value).filter(|_| complete)),
+                opt_int(known_everywhere(count(&c.distinct_count))),
+                ScalarValue::Boolean(Some(complete && c.min_value.is_exact().unwrap_or(false))),
+            ]
+        })
+        .collect())
 }
 
 fn sorted_tables(state: &CatalogState) -> impl Iterator<Item = (&str, &TableDef)> {
