@@ -102,6 +102,27 @@ const DEFINITIONS: &[Definition] = &[
     def("max_identifier_length", "127", Accepts::ReadOnly, false, "Shows the maximum identifier length."),
     def("query_group", "default", Accepts::Any, false, "Labels the session's queries (Redshift's query group)."),
     def(
+        crate::write::COMPRESSION_SETTING,
+        crate::write::DEFAULT_COMPRESSION,
+        Accepts::Checked(crate::write::compression_setting),
+        false,
+        "Compression of the Parquet files managed tables are written in: uncompressed, snappy, lz4_raw, zstd or zstd(level).",
+    ),
+    def(
+        crate::write::DICTIONARY_SETTING,
+        "on",
+        Accepts::OneOf(&["on", "off"]),
+        false,
+        "Whether managed tables' Parquet files dictionary-encode columns (where it pays).",
+    ),
+    def(
+        crate::write::ROW_GROUP_SETTING,
+        crate::write::DEFAULT_ROW_GROUP_ROWS,
+        Accepts::Checked(crate::write::row_group_setting),
+        false,
+        "Rows per row group of managed tables' Parquet files (1024 to 16777216).",
+    ),
+    def(
         "search_path",
         "\"$user\", public",
         Accepts::Checked(search_path),

@@ -31,8 +31,55 @@ use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
 use crate::session::{Output, Session, SessionShared};
 
-/// Rows per Parquet row group: small enough for row-group pruning to pay off.
-const ROW_GROUP_ROWS: usize = 122_880;
+/// `SET tarn.parquet_compression`: the codec of managed tables' files.
+pub(crate) const COMPRESSION_SETTING: &str = "tarn.parquet_compression";
+/// Chosen from the file-layout study in benches/README.md.
+pub(crate) const DEFAULT_COMPRESSION: &str = "snappy";
+/// `SET tarn.parquet_dictionary`: dictionary encoding on or off.
+pub(crate) const DICTIONARY_SETTING: &str = "tarn.parquet_dictionary";
+/// `SET tarn.parquet_row_group_size`: rows per Parquet row group.
+pub(crate) const ROW_GROUP_SETTING: &str = "tarn.parquet_row_group_size";
+/// Small enough for row-group pruning to pay off (benches/README.md).
+pub(crate) const DEFAULT_ROW_GROUP_ROWS: &str = "122880";
+
+/// The normalized value of `tarn.parquet_compression`, if valid.
+pub(crate) fn compression_setting(value: &str) -> Option<String> {
+    let value = value.trim().to_ascii_lowercase().replace(' ', "");
+    parse_compression(&value).map(|_| value)
+}
+
+fn parse_compression(value: &str) -> Option<Compression> {
+    use parquet::basic::ZstdLevel;
+    match value {
+        "uncompressed" | "none" => Some(Compression::UNCOMPRESSED),
+        "snappy" => Some(Compression::SNAPPY),
+        "lz4_raw" | "lz4" => Some(Compression::LZ4_RAW),
+        "zstd" => Some(Compression::ZSTD(ZstdLevel::default())),
+        _ => {
+            let level = value.strip_prefix("zstd(")?.strip_suffix(')')?.parse().ok()?;
+            Some(Compression::ZSTD(ZstdLevel::try_new(level).ok()?))
+        }
+    }
+}
+
+/// The normalized value of `tarn.parquet_row_group_size`, if valid.
+pub(crate) fn row_group_setting(value: &str) -> Option<String> {
+    let rows: usize = value.trim().replace('_', "").parse().ok()?;
+    (1024..=1 << 24).contains(&rows).then(|| rows.to_string())
+}
+
+/// How the session writes managed tables' Parquet files.
+fn writer_properties(shared: &SessionShared) -> WriterProperties {
+    let setting = |name: &str, default: &str| shared.setting(name).unwrap_or_else(|| default.to_string());
+    let compression =
+        parse_compression(&setting(COMPRESSION_SETTING, DEFAULT_COMPRESSION)).unwrap_or(Compression::SNAPPY);
+    let rows = setting(ROW_GROUP_SETTING, DEFAULT_ROW_GROUP_ROWS).parse().unwrap_or(122_880);
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_dictionary_enabled(setting(DICTIONARY_SETTING, "on") == "on")
+        .set_max_row_group_row_count(Some(rows))
+        .build()
+}
 /// Rows per data file: DML rewrites whole files, so keep them moderate.
 pub(crate) const FILE_ROWS: usize = 1_048_576;
 
@@ -99,6 +146,7 @@ pub(crate) async fn write_streams(
     streams: Vec<SendableRecordBatchStream>,
 ) -> Result<Vec<NewDataFile>> {
     let target = Arc::new(Target {
+        properties: writer_properties(&session.shared),
         shared: session.shared.clone(),
         schema: Arc::new(table.arrow_schema()),
         qualified: qualified_name(session, table)?,
@@ -203,6 +251,8 @@ fn qualified_name(session: &Session, table: &TableDef) -> Result<String> {
 
 struct Target {
     shared: Arc<SessionShared>,
+    /// How files are written (the session's `tarn.parquet_*` settings).
+    properties: WriterProperties,
     table: TableDef,
     schema: SchemaRef,
     qualified: String,
@@ -252,11 +302,7 @@ fn open_file(target: &Target) -> Result<OpenFile> {
     }
     let file = File::create_new(&absolute).map_err(io)?;
     let handle = file.try_clone().map_err(io)?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build();
-    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
+    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(target.properties.clone()))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     Ok(OpenFile { relative, writer, handle, rows: 0 })
 }
