@@ -14,12 +14,12 @@ use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::datasource::provider_as_source;
 use datafusion::functions_aggregate::expr_fn::approx_distinct;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, cast, ident};
-use tarn_catalog::{ColumnStats, FileStats, Stat, TableDef};
+use tarn_catalog::{ColumnStats, FileStats, NewDataFile, Stat, TableDef};
 
 use crate::error::{Error, Result};
 use crate::parser::Analyze;
 use crate::provider::listing_table;
-use crate::session::{Output, Session};
+use crate::session::{Output, Session, VisibleFile};
 
 pub(crate) async fn analyze(session: &Session, analyze: Analyze) -> Result<Output> {
     let Some(name) = &analyze.table else {
@@ -57,22 +57,58 @@ async fn analyze_table(session: &Session, table: &TableDef, columns: &[String]) 
             Some(stats) => stats.clone(),
             None => crate::stats::read_footer(&session.shared.engine.absolute(&file.path), &file.path, &schema)?,
         };
-        let missing: Vec<&str> = wanted
-            .iter()
-            .filter(|c| stats.columns.iter().find(|s| s.name == **c).is_none_or(|s| s.distinct.is_none()))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            let scan = provider_as_source(listing_table(&session.shared, table, std::slice::from_ref(&file))?);
-            let plan = LogicalPlanBuilder::scan(table.name.as_str(), scan, None)?.build()?;
-            let counts = distinct_counts(session, plan, &schema, &missing).await?;
-            set_distinct(&mut stats, &missing, &counts, file.record_count);
-        }
+        complete(session, table, &file, &mut stats, &wanted).await?;
         if file.stats.as_ref() != Some(&stats) {
             recorded.push((id, stats));
         }
     }
     session.shared.engine.store.record_file_stats(&recorded)?;
+    Ok(())
+}
+
+/// `files` just written (not committed yet), with distinct-value estimates in their statistics
+/// (`COPY ... STATUPDATE ON`).
+pub(crate) async fn with_distinct_counts(
+    session: &Session,
+    table: &TableDef,
+    mut files: Vec<NewDataFile>,
+) -> Result<Vec<NewDataFile>> {
+    let wanted: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
+    for file in &mut files {
+        let mut stats = file.stats.clone().unwrap_or_default();
+        let visible = VisibleFile {
+            id: None,
+            path: file.path.clone(),
+            record_count: file.record_count,
+            file_size_bytes: file.file_size_bytes,
+            stats: file.stats.clone(),
+        };
+        complete(session, table, &visible, &mut stats, &wanted).await?;
+        file.stats = Some(stats);
+    }
+    Ok(files)
+}
+
+/// Adds the distinct-value estimates `stats` lacks for `wanted` columns, reading `file`.
+async fn complete(
+    session: &Session,
+    table: &TableDef,
+    file: &VisibleFile,
+    stats: &mut FileStats,
+    wanted: &[String],
+) -> Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|c| stats.columns.iter().find(|s| s.name == **c).is_none_or(|s| s.distinct.is_none()))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let scan = provider_as_source(listing_table(&session.shared, table, std::slice::from_ref(file))?);
+    let plan = LogicalPlanBuilder::scan(table.name.as_str(), scan, None)?.build()?;
+    let counts = distinct_counts(session, plan, &table.arrow_schema(), &missing).await?;
+    set_distinct(stats, &missing, &counts, file.record_count);
     Ok(())
 }
 

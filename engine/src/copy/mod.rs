@@ -172,7 +172,10 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         )));
     }
     parsed?;
-    let files = written?;
+    let mut files = written?;
+    if copy.options.stat_update {
+        files = crate::analyze::with_distinct_counts(session, &table, files).await?;
+    }
     let skipped_note = if skipped > 0 { " (see stl_load_errors)" } else { "" };
     if copy.options.no_load {
         return Ok(Output::command_with_message(

@@ -165,6 +165,8 @@ pub struct CopyOptions {
     pub ignore_blank_lines: bool,
     pub no_load: bool,
     pub manifest: bool,
+    /// `STATUPDATE ON`: the loaded files get distinct-value estimates (as ANALYZE gives).
+    pub stat_update: bool,
     pub credentials: Credentials,
     pub region: Option<String>,
 }
@@ -192,6 +194,7 @@ impl Default for CopyOptions {
             ignore_blank_lines: false,
             no_load: false,
             manifest: false,
+            stat_update: false,
             credentials: Credentials::default(),
             region: None,
         }
@@ -368,6 +371,7 @@ fn merge_options(later: &mut CopyOptions, earlier: CopyOptions, defaults: &CopyO
         ignore_blank_lines,
         no_load,
         manifest,
+        stat_update,
         region
     );
     if earlier.credentials != defaults.credentials {
@@ -444,8 +448,11 @@ fn apply_legacy(options: &mut CopyOptions, legacy: Vec<CopyLegacyOption>) -> Res
             CopyLegacyOption::Bzip2 => options.compression = Some(Compression::Bzip2),
             CopyLegacyOption::Gzip => options.compression = Some(Compression::Gzip),
             CopyLegacyOption::Zstd => options.compression = Some(Compression::Zstd),
-            // Redshift's automatic compression analysis and statistics: nothing to do for Parquet.
-            CopyLegacyOption::CompUpdate { .. } | CopyLegacyOption::StatUpdate(_) => {}
+            // Redshift's automatic compression analysis: Parquet files choose their encodings.
+            CopyLegacyOption::CompUpdate { .. } => {}
+            // Row counts, null counts, minima and maxima are always recorded; ON adds the
+            // distinct-value estimates of ANALYZE (a second read of what was loaded).
+            CopyLegacyOption::StatUpdate(enabled) => options.stat_update = enabled.unwrap_or(true),
             CopyLegacyOption::Csv(csv) => {
                 let mut quote = '"';
                 for o in csv {
