@@ -110,7 +110,7 @@ const DEFINITIONS: &[Definition] = &[
     ),
     def(
         crate::write::DICTIONARY_SETTING,
-        "on",
+        crate::write::DEFAULT_DICTIONARY,
         Accepts::OneOf(&["on", "off"]),
         false,
         "Whether managed tables' Parquet files dictionary-encode columns (where it pays).",
