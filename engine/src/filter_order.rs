@@ -6,19 +6,28 @@
 //! AND l_receiptdate < DATE '1995-01-01'` (TPC-H q12) runs the string comparisons on the sixth
 //! of the rows the dates leave instead of on all of them. AND is commutative in SQL: the rows
 //! kept are the same.
+//!
+//! The ordered conjuncts are then evaluated by [`Conjunction`] rather than by nested `AND`s:
+//! DataFusion's pre-selection filters every column of the batch for each `AND` and scatters the
+//! right side's result back value by value (half of TPC-H q6's time); a conjunction keeps one
+//! selection, gives each conjunct only the columns it reads, and merges results bit by bit.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::buffer::BooleanBuffer;
+use datafusion::arrow::compute::FilterBuilder;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::Result as DFResult;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::ColumnarValue;
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
     BinaryExpr, CastExpr, Column, InListExpr, IsNotNullExpr, IsNullExpr, Literal, NotExpr,
 };
-use datafusion::physical_expr::utils::{conjunction, split_conjunction};
+use datafusion::physical_expr::utils::{collect_columns, split_conjunction};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
@@ -33,13 +42,14 @@ impl PhysicalOptimizerRule for OrderFilterConjuncts {
             let Some(filter) = node.downcast_ref::<FilterExec>() else { return Ok(Transformed::no(node)) };
             let schema = filter.input().schema();
             let conjuncts = split_conjunction(filter.predicate());
-            let mut ranked: Vec<(u8, &Arc<dyn PhysicalExpr>)> =
-                conjuncts.iter().map(|c| (cost(c, &schema), *c)).collect();
-            if ranked.windows(2).all(|w| w[0].0 <= w[1].0) {
+            if conjuncts.len() < 2 {
                 return Ok(Transformed::no(node));
             }
+            let mut ranked: Vec<(u8, &Arc<dyn PhysicalExpr>)> =
+                conjuncts.iter().map(|c| (cost(c, &schema), *c)).collect();
             ranked.sort_by_key(|(rank, _)| *rank);
-            let predicate = conjunction(ranked.into_iter().map(|(_, c)| c.clone()));
+            let predicate: Arc<dyn PhysicalExpr> =
+                Arc::new(Conjunction::try_new(ranked.into_iter().map(|(_, c)| c.clone()).collect())?);
             let reordered = FilterExecBuilder::new(predicate, filter.input().clone())
                 .apply_projection_by_ref(filter.projection().as_ref())?
                 .with_default_selectivity(filter.default_selectivity())
@@ -57,6 +67,155 @@ impl PhysicalOptimizerRule for OrderFilterConjuncts {
 
     fn schema_check(&self) -> bool {
         true
+    }
+}
+
+/// `c1 AND c2 AND ...` as a filter's predicate: each conjunct is evaluated on the rows all
+/// earlier ones kept — on the whole batch while more than a fifth of it remains (comparisons
+/// are cheapest in bulk), else on just those rows and just the columns it reads. Rows where a
+/// conjunct is NULL are not kept, as a filter treats them; the result has no NULLs.
+#[derive(Debug)]
+pub(crate) struct Conjunction {
+    conjuncts: Vec<Arc<dyn PhysicalExpr>>,
+    /// Per conjunct: the input columns it reads, and the conjunct rewritten against them.
+    narrowed: Vec<(Vec<usize>, Arc<dyn PhysicalExpr>)>,
+}
+
+/// Below this share of rows still selected, a conjunct is evaluated on the selected rows only.
+const NARROW_BELOW: f64 = 0.2;
+
+impl Conjunction {
+    fn try_new(conjuncts: Vec<Arc<dyn PhysicalExpr>>) -> DFResult<Conjunction> {
+        let narrowed = conjuncts
+            .iter()
+            .map(|c| {
+                let mut columns: Vec<usize> = collect_columns(c).iter().map(Column::index).collect();
+                columns.sort_unstable();
+                columns.dedup();
+                let narrow = c.clone().transform(|e| match e.downcast_ref::<Column>() {
+                    Some(column) => {
+                        let index = columns.binary_search(&column.index()).expect("collected");
+                        Ok(Transformed::yes(Arc::new(Column::new(column.name(), index)) as Arc<dyn PhysicalExpr>))
+                    }
+                    None => Ok(Transformed::no(e)),
+                })?;
+                Ok((columns, narrow.data))
+            })
+            .collect::<DFResult<Vec<_>>>()?;
+        Ok(Conjunction { conjuncts, narrowed })
+    }
+}
+
+impl PartialEq for Conjunction {
+    fn eq(&self, other: &Self) -> bool {
+        self.conjuncts.len() == other.conjuncts.len()
+            && self.conjuncts.iter().zip(&other.conjuncts).all(|(a, b)| a.as_ref() == b.as_ref())
+    }
+}
+
+impl Eq for Conjunction {}
+
+impl std::hash::Hash for Conjunction {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for conjunct in &self.conjuncts {
+            conjunct.as_ref().hash(state);
+        }
+    }
+}
+
+impl std::fmt::Display for Conjunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, conjunct) in self.conjuncts.iter().enumerate() {
+            if i > 0 {
+                write!(f, " AND ")?;
+            }
+            write!(f, "{conjunct}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The rows where `array` is true (not false, not NULL).
+fn true_bits(array: &ArrayRef) -> DFResult<BooleanBuffer> {
+    let Some(booleans) = array.as_any().downcast_ref::<BooleanArray>() else {
+        return datafusion::common::internal_err!("a filter conjunct gave {} instead of booleans", array.data_type());
+    };
+    Ok(match booleans.nulls() {
+        Some(nulls) => booleans.values() & nulls.inner(),
+        None => booleans.values().clone(),
+    })
+}
+
+impl PhysicalExpr for Conjunction {
+    fn data_type(&self, _schema: &Schema) -> DFResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn nullable(&self, _schema: &Schema) -> DFResult<bool> {
+        Ok(false)
+    }
+
+    fn evaluate(&self, batch: &RecordBatch) -> DFResult<ColumnarValue> {
+        let rows = batch.num_rows();
+        let mut selected: Option<BooleanBuffer> = None;
+        for (conjunct, (columns, narrow)) in self.conjuncts.iter().zip(&self.narrowed) {
+            let count = selected.as_ref().map_or(rows, |s| s.count_set_bits());
+            if count == 0 {
+                break;
+            }
+            let narrowing = selected.as_ref().filter(|_| (count as f64) < NARROW_BELOW * rows as f64);
+            selected = Some(match narrowing {
+                None => {
+                    let result = true_bits(&conjunct.evaluate(batch)?.into_array(rows)?)?;
+                    match &selected {
+                        Some(s) => s & &result,
+                        None => result,
+                    }
+                }
+                Some(s) => {
+                    let predicate = FilterBuilder::new(&BooleanArray::new(s.clone(), None)).optimize().build();
+                    let fields: Vec<_> = columns.iter().map(|i| batch.schema().field(*i).clone()).collect();
+                    let arrays =
+                        columns.iter().map(|i| predicate.filter(batch.column(*i))).collect::<Result<Vec<_>, _>>()?;
+                    let narrow_batch = RecordBatch::try_new_with_options(
+                        Arc::new(Schema::new(fields)),
+                        arrays,
+                        &RecordBatchOptions::new().with_row_count(Some(count)),
+                    )?;
+                    let result = true_bits(&narrow.evaluate(&narrow_batch)?.into_array(count)?)?;
+                    // Back to the batch's rows: the k-th selected row takes the k-th result.
+                    let mut merged = BooleanBufferBuilder::new(rows);
+                    merged.append_n(rows, false);
+                    for (row, keep) in s.set_indices().zip(result.iter()) {
+                        if keep {
+                            merged.set_bit(row, true);
+                        }
+                    }
+                    merged.finish()
+                }
+            });
+        }
+        let kept = selected.unwrap_or_else(|| BooleanBuffer::new_set(rows));
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(kept, None))))
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
+        self.conjuncts.iter().collect()
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> DFResult<Arc<dyn PhysicalExpr>> {
+        // Column indices of the new children are those of the same input: narrow them again.
+        Ok(Arc::new(Conjunction::try_new(children)?))
+    }
+
+    fn fmt_sql(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, conjunct) in self.conjuncts.iter().enumerate() {
+            if i > 0 {
+                write!(f, " AND ")?;
+            }
+            conjunct.fmt_sql(f)?;
+        }
+        Ok(())
     }
 }
 
@@ -131,6 +290,50 @@ mod tests {
     use datafusion::physical_expr::expressions::{binary, col, lit};
 
     use super::*;
+
+    /// The conjunction keeps exactly the rows nested ANDs make true, whether it narrows (few
+    /// rows left) or not, with NULLs anywhere.
+    #[test]
+    fn a_conjunction_keeps_the_rows_nested_ands_keep() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use datafusion::physical_expr::utils::conjunction;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let rows = 2000;
+        let a = Int64Array::from_iter((0..rows).map(|i| (i % 13 != 0).then_some(i % 10)));
+        let s = StringArray::from_iter((0..rows).map(|i| (i % 7 != 0).then_some(if i % 3 == 0 { "x" } else { "y" })));
+        let n = Int64Array::from_iter_values(0..rows);
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(a), Arc::new(s), Arc::new(n)]).unwrap();
+        let c = |name: &str| col(name, &schema).unwrap();
+        let cases = [
+            // 10% pass the first: the others run narrowed.
+            vec![
+                binary(c("a"), Operator::Eq, lit(3i64), &schema).unwrap(),
+                binary(c("s"), Operator::Eq, lit("x"), &schema).unwrap(),
+                binary(c("n"), Operator::Gt, lit(500i64), &schema).unwrap(),
+            ],
+            // 90% pass: evaluated on the whole batch.
+            vec![
+                binary(c("a"), Operator::NotEq, lit(3i64), &schema).unwrap(),
+                binary(c("s"), Operator::NotEq, lit("x"), &schema).unwrap(),
+            ],
+            // Nothing passes the first.
+            vec![
+                binary(c("n"), Operator::Lt, lit(0i64), &schema).unwrap(),
+                binary(c("s"), Operator::Eq, lit("x"), &schema).unwrap(),
+            ],
+        ];
+        for conjuncts in cases {
+            let nested = conjunction(conjuncts.clone()).evaluate(&batch).unwrap().into_array(2000).unwrap();
+            let expected = true_bits(&nested).unwrap();
+            let ours = Conjunction::try_new(conjuncts).unwrap().evaluate(&batch).unwrap().into_array(2000).unwrap();
+            assert_eq!(ours.null_count(), 0);
+            assert_eq!(true_bits(&ours).unwrap(), expected);
+        }
+    }
 
     #[test]
     fn dates_before_strings_before_patterns() {
