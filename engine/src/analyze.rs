@@ -132,18 +132,7 @@ pub(crate) async fn distinct_counts(
     schema: &Schema,
     columns: &[&str],
 ) -> Result<Vec<u64>> {
-    let exprs: Vec<Expr> = columns
-        .iter()
-        .map(|name| {
-            let column = ident(*name);
-            // HyperLogLog hashes values of most types; floating-point ones by their text.
-            let column = match schema.field_with_name(name).map(|f| f.data_type().clone()) {
-                Ok(DataType::Float16 | DataType::Float32 | DataType::Float64) => cast(column, DataType::Utf8),
-                _ => column,
-            };
-            approx_distinct(column)
-        })
-        .collect();
+    let exprs: Vec<Expr> = columns.iter().map(|name| distinct_estimate(schema, name)).collect();
     let plan = LogicalPlanBuilder::from(plan).aggregate(Vec::<Expr>::new(), exprs)?.build()?;
     let batches = session.ctx.execute_logical_plan(plan).await?.collect().await?;
     let batch =
@@ -160,6 +149,16 @@ pub(crate) async fn distinct_counts(
                 .ok_or_else(|| Error::Invalid("ANALYZE: approx_distinct gave no count".into()))
         })
         .collect()
+}
+
+/// `approx_distinct` of column `name`: HyperLogLog hashes values of most types, floating-point
+/// ones by their text.
+pub(crate) fn distinct_estimate(schema: &Schema, name: &str) -> Expr {
+    let column = ident(name);
+    match schema.field_with_name(name).map(|f| f.data_type().clone()) {
+        Ok(DataType::Float16 | DataType::Float32 | DataType::Float64) => approx_distinct(cast(column, DataType::Utf8)),
+        _ => approx_distinct(column),
+    }
 }
 
 /// Records `counts` (for `columns`) in `stats`, never above the non-null rows of the file.

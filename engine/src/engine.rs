@@ -79,6 +79,8 @@ pub(crate) struct EngineInner {
     pub caches: Arc<datafusion::execution::cache::cache_manager::CacheManager>,
     /// Decoded Parquet column chunks, shared by every session (see [`crate::cache`]).
     pub decoded: Arc<crate::cache::DecodedCache>,
+    /// Catalog statistics of data files as the planner takes them (see [`crate::stats`]).
+    pub file_statistics: crate::stats::PlannerStatistics,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -136,6 +138,7 @@ impl Engine {
             caches: datafusion::execution::cache::cache_manager::CacheManager::try_new(&Default::default())?,
             access: Mutex::new(None),
             decoded: Arc::new(crate::cache::DecodedCache::new(cache_size)),
+            file_statistics: Default::default(),
         });
         let engine = Engine { inner };
         engine.inner.remove_abandoned_files()?;
@@ -346,6 +349,19 @@ impl EngineInner {
 
 #[cfg(test)]
 mod tests {
+    /// Forgets the recorded statistics of `table`'s files (or every file), as for files an
+    /// older tarn wrote.
+    fn forget_statistics(warehouse: &std::path::Path, table: Option<&str>) {
+        let filter = match table {
+            Some(t) => format!("WHERE table_id = (SELECT table_id FROM tarn_table WHERE table_name = '{t}')"),
+            None => String::new(),
+        };
+        rusqlite::Connection::open(warehouse.join(super::CATALOG_FILE))
+            .unwrap()
+            .execute(&format!("UPDATE tarn_data_file SET column_stats = NULL {filter}"), [])
+            .unwrap();
+    }
+
     fn footers(s: &crate::Session) -> std::sync::Arc<datafusion::execution::cache::cache_manager::FileMetadataCache> {
         s.shared.runtime_env().unwrap().cache_manager.get_file_metadata_cache()
     }
@@ -364,13 +380,7 @@ mod tests {
             session.query(setup).await.unwrap();
         }
         // `old`'s file as an older tarn wrote it: no statistics in the catalog.
-        rusqlite::Connection::open(path.join(super::CATALOG_FILE))
-            .unwrap()
-            .execute(
-                "UPDATE tarn_data_file SET column_stats = NULL WHERE table_id = (SELECT table_id FROM tarn_table WHERE table_name = 'old')",
-                [],
-            )
-            .unwrap();
+        forget_statistics(&path, Some("old"));
         let engine = crate::Engine::open(&path).unwrap();
         let mut session = engine.session().unwrap();
         let rows = |batches: Vec<crate::arrow::array::RecordBatch>| {
@@ -398,10 +408,7 @@ mod tests {
         let second = engine.session().unwrap();
         first.query("CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)").await.unwrap();
         // A file without statistics in the catalog (written by an older tarn): its footer is read.
-        rusqlite::Connection::open(path.join(super::CATALOG_FILE))
-            .unwrap()
-            .execute("UPDATE tarn_data_file SET column_stats = NULL", [])
-            .unwrap();
+        forget_statistics(&path, None);
         let statistics =
             |s: &crate::Session| s.shared.runtime_env().unwrap().cache_manager.get_file_statistic_cache().unwrap();
         assert_eq!(statistics(&second).len(), 0);

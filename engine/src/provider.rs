@@ -160,8 +160,8 @@ pub(crate) fn listing_table(
         for file in files {
             let url = ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy())?;
             if let Some(stats) = &file.stats {
-                let statistics = crate::stats::to_datafusion(stats, file.record_count, &schema);
-                known.insert(url.prefix().clone(), Arc::new(statistics));
+                let statistics = shared.engine.file_statistics.get(&file.path, stats, file.record_count, &schema);
+                known.insert(url.prefix().clone(), statistics);
             }
             urls.push(url);
         }

@@ -18,6 +18,36 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use parquet::file::metadata::ParquetMetaData;
 use tarn_catalog::{ColumnStats, FileStats, Stat};
 
+/// Files' catalog statistics converted for the planner, kept per engine: converting parses
+/// every minimum and maximum, which a table of many files should not pay for every query. An
+/// entry is reused while the file's recorded statistics are the same (ANALYZE adds to them).
+#[derive(Default)]
+pub(crate) struct PlannerStatistics {
+    converted: parking_lot::Mutex<std::collections::HashMap<String, (FileStats, Arc<Statistics>)>>,
+}
+
+/// Entries kept at most; beyond, the memo starts over (files come and go).
+const MAX_CONVERTED: usize = 100_000;
+
+impl PlannerStatistics {
+    /// The planner's statistics of the file at `path` with `stats` and `rows`, read as `schema`.
+    pub(crate) fn get(&self, path: &str, stats: &FileStats, rows: u64, schema: &Schema) -> Arc<Statistics> {
+        if let Some((known, converted)) = self.converted.lock().get(path)
+            && known == stats
+            && converted.column_statistics.len() == schema.fields().len()
+        {
+            return converted.clone();
+        }
+        let converted = Arc::new(to_datafusion(stats, rows, schema));
+        let mut memo = self.converted.lock();
+        if memo.len() >= MAX_CONVERTED {
+            memo.clear();
+        }
+        memo.insert(path.to_string(), (stats.clone(), converted.clone()));
+        converted
+    }
+}
+
 /// Longest value kept as a minimum or maximum (longer ones are left out, not truncated:
 /// a truncated maximum would be wrong).
 const MAX_VALUE_LEN: usize = 256;

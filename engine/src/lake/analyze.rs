@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Int64Type, UInt64Type};
+use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::provider_as_source;
-use datafusion::functions_aggregate::expr_fn::{approx_distinct, count, max, min};
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast, ident, lit};
+use datafusion::functions_aggregate::expr_fn::{count, max, min};
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, ident, lit};
 use tarn_catalog::{ColumnStats, FileStats, LakeFileStats, Stat};
 
 use super::scan::{ExternalScan, describes};
@@ -45,12 +45,8 @@ pub(crate) async fn analyze(session: &Session, schema: &str, name: &str, columns
     let mut aggregates: Vec<Expr> = vec![count(lit(1)), max(ident("$size"))];
     for column in &wanted {
         let value = ident(column);
-        let hashed = match data_schema.field_with_name(column).map(|f| f.data_type().clone()) {
-            // HyperLogLog hashes most types; floating-point values by their text.
-            Ok(DataType::Float16 | DataType::Float32 | DataType::Float64) => cast(value.clone(), DataType::Utf8),
-            _ => value.clone(),
-        };
-        aggregates.extend([count(value.clone()), min(value.clone()), max(value), approx_distinct(hashed)]);
+        let distinct = crate::analyze::distinct_estimate(&data_schema, column);
+        aggregates.extend([count(value.clone()), min(value.clone()), max(value), distinct]);
     }
     let plan = LogicalPlanBuilder::scan(name, provider_as_source(Arc::new(scan)), None)?
         .aggregate(vec![ident("$path")], aggregates)?
