@@ -24,6 +24,7 @@ mod cache;
 pub mod copy;
 mod datefmt;
 mod ddl;
+mod decimal_math;
 mod describe;
 pub mod display;
 pub mod dml;

@@ -624,6 +624,7 @@ impl Session {
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(crate::filter_order::OrderFilterConjuncts))
+            .with_physical_optimizer_rule(Arc::new(crate::decimal_math::UncheckedDecimalArithmetic))
             .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }));
         // Redshift's typed arithmetic comes before DataFusion's planners.
         if let Some(planners) = builder.expr_planners() {
