@@ -30,7 +30,9 @@ pub(crate) struct PlannerStatistics {
 const MAX_CONVERTED: usize = 100_000;
 
 impl PlannerStatistics {
-    /// The planner's statistics of the file at `path` with `stats` and `rows`, read as `schema`.
+    /// The planner's statistics of the file at `path` with `stats` and `rows`, read as `schema`
+    /// (always the scan schema of the file's table: a file belongs to one table, whose columns
+    /// never change).
     pub(crate) fn get(&self, path: &str, stats: &FileStats, rows: u64, schema: &Schema) -> Arc<Statistics> {
         if let Some((known, converted)) = self.converted.lock().get(path)
             && known == stats

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tarn_catalog::{CatalogStore, ExternalTable, LakePartition, LakeState};
+use tarn_catalog::{CatalogStore, ExternalTable, LakeFileStats, LakePartition, LakeState};
 
 pub use crawl::{CrawlReport, CrawlRequest};
 pub use parse::{ExternalTableSpec, LakeStatement, PartitionSpec};
@@ -31,6 +31,9 @@ use crate::error::Result;
 
 /// A table's partitions and the lake version they were loaded at.
 type VersionedPartitions = (i64, Arc<Vec<LakePartition>>);
+/// The file statistics ANALYZE recorded for a table, by location, and the lake version they
+/// were loaded at.
+type VersionedFileStats = (i64, Arc<HashMap<String, LakeFileStats>>);
 
 /// The lake catalog as last loaded, shared by an engine's sessions and reloaded when another
 /// session or process changes it.
@@ -39,6 +42,8 @@ pub(crate) struct LakeCache {
     state: Mutex<Option<Arc<LakeState>>>,
     /// Partitions by table id, with the lake version they were loaded at.
     partitions: Mutex<HashMap<i64, VersionedPartitions>>,
+    /// Recorded file statistics by table id (ANALYZE bumps the lake version).
+    file_stats: Mutex<HashMap<i64, VersionedFileStats>>,
 }
 
 impl LakeCache {
@@ -62,6 +67,25 @@ impl LakeCache {
         let partitions = Arc::new(store.partitions(table.id)?);
         self.partitions.lock().insert(table.id, (version, partitions.clone()));
         Ok(partitions)
+    }
+
+    /// The file statistics ANALYZE recorded for `table`, by file location; read from the
+    /// catalog once per lake version, not for every query.
+    pub fn file_stats(
+        &self,
+        store: &dyn CatalogStore,
+        table: &ExternalTable,
+    ) -> Result<Arc<HashMap<String, LakeFileStats>>> {
+        let version = store.lake_version()?;
+        if let Some((at, stats)) = self.file_stats.lock().get(&table.id)
+            && *at == version
+        {
+            return Ok(stats.clone());
+        }
+        let stats: Arc<HashMap<_, _>> =
+            Arc::new(store.lake_file_stats(table.id)?.into_iter().map(|f| (f.location.clone(), f)).collect());
+        self.file_stats.lock().insert(table.id, (version, stats.clone()));
+        Ok(stats)
     }
 }
 

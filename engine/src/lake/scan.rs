@@ -99,8 +99,7 @@ impl ExternalScan {
             .iter()
             .map(|p| table.partition_keys.iter().zip(&p.values).map(|(k, v)| partition_value(k, v)).collect())
             .collect::<Result<Vec<Vec<ScalarValue>>>>()?;
-        let analyzed =
-            shared.engine.store.lake_file_stats(table.id)?.into_iter().map(|f| (f.location.clone(), f)).collect();
+        let analyzed = shared.engine.lake.file_stats(shared.engine.store.as_ref(), table)?;
         Ok(ExternalScan {
             table: table.clone(),
             schema,
@@ -155,7 +154,7 @@ pub(super) struct ExternalScan {
     overrides: S3Overrides,
     decoded: Arc<crate::cache::DecodedCache>,
     /// Statistics `ANALYZE` recorded, by file location (`"$path"`).
-    analyzed: HashMap<String, LakeFileStats>,
+    analyzed: Arc<HashMap<String, LakeFileStats>>,
 }
 
 impl ExternalScan {
