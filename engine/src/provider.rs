@@ -66,6 +66,9 @@ impl CatalogProvider for TarnCatalog {
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == crate::lake::files::FILES_SCHEMA {
+            return Some(Arc::new(crate::lake::files::FilesSchema { shared: self.shared.clone() }));
+        }
         let exists = system::SYSTEM_SCHEMAS.contains(&name)
             || self.shared.with_state(|s| s.schema_by_name(name).is_some()).unwrap_or(false)
             || self.shared.lake_state().is_ok_and(|lake| lake.schema(name).is_some());

@@ -267,6 +267,8 @@ pub(crate) struct SessionShared {
     pub id: i64,
     /// Client settings (`SET search_path ...`, `SHOW DateStyle`).
     pub settings: parking_lot::RwLock<crate::settings::Settings>,
+    /// Files the running statement reads in place, and earlier statements' scans of them.
+    pub files: parking_lot::Mutex<crate::lake::files::FilesInPlace>,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -618,6 +620,7 @@ impl Session {
             login: user.unwrap_or_else(|| engine_user.clone()),
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             settings: Default::default(),
+            files: Default::default(),
         });
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
@@ -737,6 +740,9 @@ impl Session {
 
     async fn run_statement(&mut self, mut statement: Statement) -> Result<Output> {
         self.start_statement(matches!(&statement, Statement::Sql(s) if parser::uses_pseudo_columns(s)));
+        if let Statement::Sql(sql) = &mut statement {
+            crate::lake::files::bind(self, sql).await?;
+        }
         self.shared.qualify_by_search_path(&mut statement);
         if let Statement::Sql(sql) = &statement
             && let Some(setting) = crate::settings::setting_statement(sql)?

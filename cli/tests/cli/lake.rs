@@ -1,5 +1,6 @@
 //! The lake from the command line, against a real S3 server on 127.0.0.1: `tarn crawl`,
-//! the seed workflow's section 6 seen from a second process, and wrong credentials.
+//! the seed workflow's section 6 seen from a second process, files queried in place with the
+//! environment's or a profile's keys, and wrong credentials.
 
 use std::path::Path;
 use std::process::Output;
@@ -136,5 +137,66 @@ fn wrong_credentials_give_one_clear_error_naming_bucket_and_operation() {
         error.contains("access denied: S3 refused to list s3://lake/raw/events") && error.contains("bucket \"lake\""),
         "{error}"
     );
+    assert!(!error.contains("not-the-secret"), "{error}");
+}
+
+#[test]
+fn files_on_s3_are_queried_in_place_with_the_profile_s_or_environment_s_credentials() {
+    let server = S3Server::start(&[BUCKET]);
+    let (_dir, wh) = warehouse();
+    lake_files(&server, &wh);
+    let query = format!(
+        "SELECT dt, count(*) AS n FROM read_parquet('s3://{BUCKET}/raw/events/*/*.parquet', hive_partitioning = true) \
+         WHERE dt > '2024-01-01' GROUP BY dt"
+    );
+    let expected = "dt,n\n2024-01-02,1\n";
+
+    // The environment's keys.
+    let output = tarn_s3(&server, &wh, &["-c", &query, "--format", "csv"]);
+    assert_success(&output);
+    assert_eq!(stdout(&output), expected);
+
+    // A profile's keys (~/.aws/credentials), with no keys in the environment.
+    let home = wh.with_extension("profile-home");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/credentials"),
+        format!(
+            "[reader]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            tarn_testkit::ACCESS_KEY,
+            tarn_testkit::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    let mut command = tarn_command(&wh);
+    for (name, value) in server.env() {
+        command.env(name, value);
+    }
+    let output = command
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_PROFILE", "reader")
+        .env("HOME", &home)
+        .args(["-c", &query, "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_eq!(stdout(&output), expected);
+
+    // Wrong keys: one line naming the operation and the path, never the secret.
+    let mut command = tarn_command(&wh);
+    for (name, value) in server.env() {
+        command.env(name, value);
+    }
+    let output = command
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .env("HOME", wh.with_extension("home"))
+        .args(["-c", &query])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let error = stderr(&output);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("access denied: S3 refused to list s3://lake/raw/events/"), "{error}");
     assert!(!error.contains("not-the-secret"), "{error}");
 }

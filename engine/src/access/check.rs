@@ -132,6 +132,10 @@ fn check_relation(
     let name = reference.table();
     // Files read in place and system tables need nothing here (system tables show each user
     // only what it may use).
+    if schema == crate::lake::files::FILES_SCHEMA {
+        // Files on the engine's machine or in its buckets: what the engine's process may read.
+        return Err(denied("to read files in place (only superusers may; an external table can be granted)".into()));
+    }
     if SYSTEM_SCHEMAS.contains(&schema) || (reference.schema().is_none() && crate::system::is_system_table(name)) {
         return Ok(());
     }

@@ -10,6 +10,7 @@
 mod analyze;
 mod crawl;
 mod ddl;
+pub(crate) mod files;
 pub(crate) mod parse;
 mod scan;
 pub(crate) mod views;

@@ -263,7 +263,7 @@ impl ExternalScan {
 }
 
 /// Compression of a text file, by extension.
-fn compression_of(name: &str) -> FileCompressionType {
+pub(super) fn compression_of(name: &str) -> FileCompressionType {
     match crate::copy::Compression::of_file(name) {
         None => FileCompressionType::UNCOMPRESSED,
         Some(crate::copy::Compression::Gzip) => FileCompressionType::GZIP,
@@ -314,15 +314,7 @@ impl TableProvider for ExternalScan {
             let (objects, values) = listing?;
             for object in objects {
                 // The store, the path in it, and the file as "$path" shows it.
-                let (url, path, shown) = match &object.location {
-                    Location::S3 { bucket, key } => {
-                        (format!("s3://{bucket}"), key.clone(), object.location.to_string())
-                    }
-                    Location::Local(path) => {
-                        let absolute = std::path::absolute(path)?.to_string_lossy().into_owned();
-                        ("file://".to_string(), absolute.trim_start_matches('/').to_string(), absolute)
-                    }
-                };
+                let (url, path, shown) = store_path(&object.location)?;
                 if store_url.get_or_insert_with(|| url.clone()) != &url {
                     return Err(Error::Unsupported(format!(
                         "external table {}.{} with partitions in different buckets",
@@ -370,15 +362,6 @@ impl TableProvider for ExternalScan {
         if statistics && parquet && !all_analyzed {
             files = footer_statistics(state, &format, &store_url, &self.file_schema, files).await;
         }
-        let target = state.config().target_partitions().max(1);
-        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len())];
-        let count = groups.len();
-        for (i, file) in files.into_iter().enumerate() {
-            groups[i % count].push(file);
-        }
-        let groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
-        // Row counts and column statistics let the planner order joins and prune.
-        let (groups, table_statistics) = compute_all_files_statistics(groups, self.schema.clone(), statistics, false)?;
         // Text is read as text, then converted with Hive's rules (below).
         let text = self.table.format == LakeFormat::Text;
         let file_schema = match text {
@@ -391,22 +374,9 @@ impl TableProvider for ExternalScan {
             )),
             false => self.file_schema.clone(),
         };
-        let table_schema = TableSchema::builder(file_schema)
-            .with_table_partition_cols(
-                self.partition_fields
-                    .iter()
-                    .chain(&self.pseudo_fields)
-                    .map(|f| Arc::new(f.clone()))
-                    .collect::<Vec<_>>(),
-            )
-            .build();
-        let config = FileScanConfigBuilder::new(ObjectStoreUrl::parse(store_url)?, format.file_source(table_schema))
-            .with_file_groups(groups)
-            .with_statistics(table_statistics)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        let plan = format.create_physical_plan(state, config).await?;
+        let per_file: Vec<Field> = self.partition_fields.iter().chain(&self.pseudo_fields).cloned().collect();
+        let scan = FileScan { store_url: &store_url, format: &format, file_schema, per_file: &per_file };
+        let plan = scan.plan(state, files, self.schema.clone(), statistics, projection, limit).await?;
         if !text {
             return Ok(plan);
         }
@@ -414,10 +384,69 @@ impl TableProvider for ExternalScan {
     }
 }
 
+/// Where a scan finds a file: its store's URL, the path in that store, and the file as
+/// `"$path"` shows it (S3 URL or absolute local path).
+pub(super) fn store_path(location: &Location) -> std::io::Result<(String, String, String)> {
+    Ok(match location {
+        Location::S3 { bucket, key } => (format!("s3://{bucket}"), key.clone(), location.to_string()),
+        Location::Local(path) => {
+            let absolute = std::path::absolute(path)?.to_string_lossy().into_owned();
+            ("file://".to_string(), absolute.trim_start_matches('/').to_string(), absolute)
+        }
+    })
+}
+
+/// A file scan over listed files: the part of planning external tables and files read in
+/// place share.
+pub(super) struct FileScan<'a> {
+    /// `s3://bucket` or `file://`.
+    pub store_url: &'a str,
+    pub format: &'a Arc<dyn FileFormat>,
+    /// The columns as read from the files.
+    pub file_schema: SchemaRef,
+    /// Columns with one value per file (partition keys, the file's name), after the file's.
+    pub per_file: &'a [Field],
+}
+
+impl FileScan<'_> {
+    /// The scan of `files` (spread over the session's target partitions) whose output is
+    /// `schema` (the file's columns, then the per-file ones) projected by `projection`.
+    pub async fn plan(
+        &self,
+        state: &dyn CatalogSession,
+        files: Vec<PartitionedFile>,
+        schema: SchemaRef,
+        statistics: bool,
+        projection: Option<&Vec<usize>>,
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let target = state.config().target_partitions().max(1);
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); target.min(files.len()).max(1)];
+        let count = groups.len();
+        for (i, file) in files.into_iter().enumerate() {
+            groups[i % count].push(file);
+        }
+        let groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
+        // Row counts and column statistics let the planner order joins and prune.
+        let (groups, table_statistics) = compute_all_files_statistics(groups, schema, statistics, false)?;
+        let table_schema = TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.per_file.iter().map(|f| Arc::new(f.clone())).collect::<Vec<_>>())
+            .build();
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::parse(self.store_url)?, self.format.file_source(table_schema))
+                .with_file_groups(groups)
+                .with_statistics(table_statistics)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+        self.format.create_physical_plan(state, config).await
+    }
+}
+
 /// `files` with the statistics of their Parquet footers (row counts, min/max, null counts),
 /// read concurrently through the runtime's metadata cache. Statistics only guide planning: a
 /// file whose footer cannot be read here gets none, and its scan reports the problem.
-async fn footer_statistics(
+pub(super) async fn footer_statistics(
     state: &dyn CatalogSession,
     format: &Arc<dyn FileFormat>,
     store_url: &str,

@@ -77,6 +77,11 @@ impl Dialect for TarnDialect {
         true
     }
 
+    /// `{'name': 'INTEGER'}`: DuckDB's maps, as `read_csv(..., columns = {...})` takes them.
+    fn supports_dictionary_syntax(&self) -> bool {
+        true
+    }
+
     /// `EXTRACT(ms FROM ...)`: any of Redshift's datepart spellings.
     fn allow_extract_custom(&self) -> bool {
         true
