@@ -17,7 +17,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session as CatalogSession, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -28,7 +27,6 @@ use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::error::Result as DFResult;
-use datafusion::logical_expr::utils::expr_to_columns;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
@@ -39,7 +37,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use object_store::ObjectStoreExt;
 
-use super::scan::{FileScan, compression_of, footer_statistics, store_path};
+use super::scan::{FileScan, compression_of, footer_statistics, select_rows, store_path};
 use crate::error::{Error, Result};
 use crate::session::{Session, SessionShared};
 use crate::storage::{Location, ObjectInfo, S3Overrides};
@@ -918,37 +916,6 @@ impl FileTable {
         })
     }
 
-    /// Indexes of the files that pass every filter on per-file columns.
-    fn select_files(&self, state: &dyn CatalogSession, filters: &[Expr]) -> DFResult<Vec<usize>> {
-        let all: Vec<usize> = (0..self.files.len()).collect();
-        let per_file = |filter: &&Expr| {
-            let mut columns = HashSet::new();
-            expr_to_columns(filter, &mut columns).is_ok()
-                && !columns.is_empty()
-                && columns.iter().all(|c| self.per_file.iter().any(|f| f.name() == &c.name))
-        };
-        let filters: Vec<&Expr> = filters.iter().filter(per_file).collect();
-        if filters.is_empty() {
-            return Ok(all);
-        }
-        let schema = Arc::new(Schema::new(self.per_file.clone()));
-        let columns = (0..self.per_file.len())
-            .map(|i| ScalarValue::iter_to_array(self.values.iter().map(|v| v[i].clone())))
-            .collect::<DFResult<Vec<_>>>()?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let df_schema = DFSchema::try_from(schema)?;
-        let mut keep = vec![true; all.len()];
-        for filter in filters {
-            let predicate = state.create_physical_expr(filter.clone(), &df_schema)?;
-            let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
-            for (i, keep) in keep.iter_mut().enumerate() {
-                *keep &= mask.is_valid(i) && mask.value(i);
-            }
-        }
-        Ok(all.into_iter().filter(|&i| keep[i]).collect())
-    }
-
     /// Parses the columns read as text with their date or timestamp format.
     fn convert(&self, state: &dyn CatalogSession, plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
         use datafusion::functions::expr_fn::{to_date, to_timestamp_micros};
@@ -1022,7 +989,7 @@ impl TableProvider for FileTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let selected = self.select_files(state, filters)?;
+        let selected = select_rows(state, &self.per_file, &self.values, filters)?;
         if selected.is_empty() {
             let projected = match projection {
                 Some(p) => Arc::new(self.schema.project(p)?),

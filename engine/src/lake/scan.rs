@@ -191,37 +191,9 @@ impl ExternalScan {
         crate::stats::to_datafusion(&stats, file.rows, &self.file_schema)
     }
 
-    fn is_partition_filter(&self, filter: &Expr) -> bool {
-        let mut columns = HashSet::new();
-        if expr_to_columns(filter, &mut columns).is_err() || columns.is_empty() {
-            return false;
-        }
-        columns.iter().all(|c| self.partition_fields.iter().any(|f| f.name() == &c.name))
-    }
-
     /// Indexes of the partitions that pass every filter on partition keys.
     fn select_partitions(&self, state: &dyn CatalogSession, filters: &[Expr]) -> DFResult<Vec<usize>> {
-        let all: Vec<usize> = (0..self.partitions.len()).collect();
-        let filters: Vec<&Expr> = filters.iter().filter(|f| self.is_partition_filter(f)).collect();
-        if filters.is_empty() || all.is_empty() {
-            return Ok(all);
-        }
-        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
-        let columns = (0..self.partition_fields.len())
-            .map(|i| ScalarValue::iter_to_array(self.partition_values.iter().map(|v| v[i].clone())))
-            .collect::<DFResult<Vec<_>>>()?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        let df_schema = DFSchema::try_from(schema)?;
-        let mut keep = vec![true; all.len()];
-        for filter in filters {
-            let predicate = state.create_physical_expr(filter.clone(), &df_schema)?;
-            let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
-            for (i, keep) in keep.iter_mut().enumerate() {
-                *keep &= mask.is_valid(i) && mask.value(i);
-            }
-        }
-        Ok(all.into_iter().filter(|&i| keep[i]).collect())
+        select_rows(state, &self.partition_fields, &self.partition_values, filters)
     }
 
     /// The format reading this table's files, for files compressed as `compression`.
@@ -382,6 +354,43 @@ impl TableProvider for ExternalScan {
         }
         self.convert_text(state, plan)
     }
+}
+
+/// Indexes of the `rows` (values of `fields`: partition keys, file names) that pass every
+/// filter naming only those fields, in one vectorized evaluation per filter.
+pub(super) fn select_rows(
+    state: &dyn CatalogSession,
+    fields: &[Field],
+    rows: &[Vec<ScalarValue>],
+    filters: &[Expr],
+) -> DFResult<Vec<usize>> {
+    let all: Vec<usize> = (0..rows.len()).collect();
+    let on_fields = |filter: &&Expr| {
+        let mut columns = HashSet::new();
+        expr_to_columns(filter, &mut columns).is_ok()
+            && !columns.is_empty()
+            && columns.iter().all(|c| fields.iter().any(|f| f.name() == &c.name))
+    };
+    let filters: Vec<&Expr> = filters.iter().filter(on_fields).collect();
+    if filters.is_empty() || all.is_empty() {
+        return Ok(all);
+    }
+    let schema = Arc::new(Schema::new(fields.to_vec()));
+    let columns = (0..fields.len())
+        .map(|i| ScalarValue::iter_to_array(rows.iter().map(|v| v[i].clone())))
+        .collect::<DFResult<Vec<_>>>()?;
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let df_schema = DFSchema::try_from(schema)?;
+    let mut keep = vec![true; all.len()];
+    for filter in filters {
+        let predicate = state.create_physical_expr(filter.clone(), &df_schema)?;
+        let result = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let Some(mask) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
+        for (i, keep) in keep.iter_mut().enumerate() {
+            *keep &= mask.is_valid(i) && mask.value(i);
+        }
+    }
+    Ok(all.into_iter().filter(|&i| keep[i]).collect())
 }
 
 /// Where a scan finds a file: its store's URL, the path in that store, and the file as
