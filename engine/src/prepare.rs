@@ -39,6 +39,9 @@ impl Session {
             return Err(Error::TransactionAborted);
         }
         self.shared.apply_search_path();
+        if let Statement::Sql(sql) = &mut statement {
+            crate::lake::files::bind(self, sql).await?;
+        }
         self.shared.qualify_by_search_path(&mut statement);
         let planned = match &statement {
             Statement::Sql(sql) => match sql.as_ref() {

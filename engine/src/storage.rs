@@ -171,7 +171,7 @@ impl Stores {
         match location {
             Location::S3 { bucket, key } => Ok((self.s3(bucket, overrides)?, ObjectPath::from(key.as_str()))),
             Location::Local(path) => {
-                let absolute = std::path::absolute(path)
+                let absolute = absolute_path(path)
                     .map_err(|e| Error::Io { context: format!("resolving {}", path.display()), source: e })?;
                 let object = ObjectPath::from_absolute_path(&absolute)
                     .map_err(|e| Error::Invalid(format!("{} is not a usable local path: {e}", path.display())))?;
@@ -391,6 +391,22 @@ impl Read for ObjectReader {
 pub(crate) struct Level {
     pub folders: Vec<String>,
     pub has_files: bool,
+}
+
+/// `path` from the root, with `.` and `..` resolved by name (`a/../b` is `b`), as object
+/// stores take local paths.
+pub(crate) fn absolute_path(path: &Path) -> std::io::Result<PathBuf> {
+    let mut resolved = PathBuf::new();
+    for component in std::path::absolute(path)?.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                resolved.pop();
+            }
+            other => resolved.push(other),
+        }
+    }
+    Ok(resolved)
 }
 
 /// Names the lake ignores, as Hive and Spark do: `.hidden`, `_SUCCESS`, `_temporary`.

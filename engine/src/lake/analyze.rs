@@ -105,7 +105,7 @@ fn file_stats(batch: &RecordBatch, row: usize, rows: u64, columns: &[String]) ->
 /// A file's location as `"$path"` shows it.
 fn shown(object: &ObjectInfo) -> Result<String> {
     Ok(match &object.location {
-        crate::storage::Location::Local(path) => std::path::absolute(path)
+        crate::storage::Location::Local(path) => crate::storage::absolute_path(path)
             .map_err(|source| Error::Io { context: format!("cannot resolve {}", path.display()), source })?
             .to_string_lossy()
             .into_owned(),

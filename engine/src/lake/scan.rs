@@ -399,7 +399,7 @@ pub(super) fn store_path(location: &Location) -> std::io::Result<(String, String
     Ok(match location {
         Location::S3 { bucket, key } => (format!("s3://{bucket}"), key.clone(), location.to_string()),
         Location::Local(path) => {
-            let absolute = std::path::absolute(path)?.to_string_lossy().into_owned();
+            let absolute = crate::storage::absolute_path(path)?.to_string_lossy().into_owned();
             ("file://".to_string(), absolute.trim_start_matches('/').to_string(), absolute)
         }
     })

@@ -168,6 +168,11 @@ async fn parameters_bind_in_binary_and_text() {
     let typed = client.prepare_typed("SELECT count(*) FROM types WHERE v = $1", &[Type::TEXT]).await.unwrap();
     let row = client.query_one(&typed, &[&"it's \\ x"]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
+    // A file read in place, prepared and bound like a table.
+    let people = concat!(env!("CARGO_MANIFEST_DIR"), "/../engine/tests/slt/lake/data/files/people.csv");
+    let row =
+        client.query_one(&format!("SELECT count(*) FROM read_csv('{people}') WHERE id > $1"), &[&1i64]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2);
     // A portal read in parts.
     let mut client = client;
     let transaction = client.transaction().await.unwrap();
