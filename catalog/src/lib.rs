@@ -27,7 +27,7 @@ pub use lake::{
 pub use load::{LoadCommit, LoadError};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, ColumnStats, DEFAULT_SCHEMA, DataFile, FileStats, NewDataFile, ObjectId,
-    Relation, RelationDef, SchemaDef, SnapshotId, SnapshotInfo, SortKey, Stat, TableDef, ViewDef,
+    Relation, RelationDef, SchemaDef, SnapshotId, SnapshotInfo, SortKey, Stat, TableDef, TableKey, ViewDef,
 };
 pub use sqlite::SqliteCatalog;
 pub use txn::{TableFiles, Transaction};

@@ -36,8 +36,10 @@ pub struct ColumnDef {
     pub default: Option<String>,
     /// Declared, recorded, not enforced (as in Redshift).
     pub primary_key: bool,
-    /// Declared, recorded, not enforced (as in Redshift).
-    pub unique: bool,
+    /// The UNIQUE constraint the column belongs to: columns with the same number form one
+    /// constraint, except 1, which catalogs before composite keys wrote for every UNIQUE
+    /// column (a constraint of its own). Declared, recorded, not enforced (as in Redshift).
+    pub unique: Option<u32>,
     pub comment: Option<String>,
 }
 
@@ -49,7 +51,7 @@ impl ColumnDef {
             nullable: true,
             default: None,
             primary_key: false,
-            unique: false,
+            unique: None,
             comment: None,
         }
     }
@@ -92,6 +94,37 @@ impl TableDef {
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// The declared keys: the primary key (if any), then each UNIQUE constraint, with
+    /// PostgreSQL's constraint names (`t_pkey`, `t_a_b_key`) and columns in table order.
+    pub fn keys(&self) -> Vec<TableKey> {
+        let mut keys = Vec::new();
+        let primary: Vec<String> = self.columns.iter().filter(|c| c.primary_key).map(|c| c.name.clone()).collect();
+        if !primary.is_empty() {
+            keys.push(TableKey { name: format!("{}_pkey", self.name), primary: true, columns: primary });
+        }
+        let mut groups: Vec<(u32, usize, Vec<String>)> = Vec::new();
+        for (i, column) in self.columns.iter().enumerate() {
+            let Some(number) = column.unique else { continue };
+            // 1: an older catalog's UNIQUE column, a constraint of its own.
+            match groups.iter_mut().find(|(n, _, _)| *n == number && number != 1) {
+                Some((_, _, columns)) => columns.push(column.name.clone()),
+                None => groups.push((number, i, vec![column.name.clone()])),
+            }
+        }
+        for (_, _, columns) in groups {
+            keys.push(TableKey { name: format!("{}_{}_key", self.name, columns.join("_")), primary: false, columns });
+        }
+        keys
+    }
+}
+
+/// A PRIMARY KEY or UNIQUE constraint of a table (see [`TableDef::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableKey {
+    pub name: String,
+    pub primary: bool,
+    pub columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -395,5 +428,53 @@ impl Relation<'_> {
             Relation::Table(t) => t.schema_id,
             Relation::View(v) => v.schema_id,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(columns: Vec<ColumnDef>) -> TableDef {
+        TableDef {
+            id: 1,
+            schema_id: 1,
+            name: "t".into(),
+            columns,
+            path: String::new(),
+            owner: "o".into(),
+            comment: None,
+            created_at: String::new(),
+            sort_key: None,
+        }
+    }
+
+    fn column(name: &str, primary_key: bool, unique: Option<u32>) -> ColumnDef {
+        ColumnDef { primary_key, unique, ..ColumnDef::new(name, SqlType::Integer) }
+    }
+
+    #[test]
+    fn keys_group_unique_columns_by_constraint_and_older_catalogs_keep_one_per_column() {
+        let t = table(vec![
+            column("id", true, None),
+            column("a", false, Some(2)),
+            column("b", false, Some(3)),
+            column("c", false, Some(3)),
+            column("x", false, Some(1)),
+            column("y", false, Some(1)),
+        ]);
+        let keys: Vec<(String, bool, Vec<String>)> =
+            t.keys().into_iter().map(|k| (k.name, k.primary, k.columns)).collect();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            keys,
+            vec![
+                ("t_pkey".into(), true, names(&["id"])),
+                ("t_a_key".into(), false, names(&["a"])),
+                ("t_b_c_key".into(), false, names(&["b", "c"])),
+                ("t_x_key".into(), false, names(&["x"])),
+                ("t_y_key".into(), false, names(&["y"])),
+            ]
+        );
     }
 }

@@ -319,7 +319,7 @@ fn load_state(conn: &Connection, snapshot: SnapshotId) -> Result<CatalogState> {
             default: r.get(3).map_err(sql_err)?,
             nullable: r.get(4).map_err(sql_err)?,
             primary_key: r.get(5).map_err(sql_err)?,
-            unique: r.get(6).map_err(sql_err)?,
+            unique: r.get::<_, Option<u32>>(6).map_err(sql_err)?.filter(|n| *n != 0),
             comment: r.get(7).map_err(sql_err)?,
         };
         let table = state
@@ -400,7 +400,7 @@ fn insert_table(tx: &SqlTxn<'_>, def: &TableDef, s: SnapshotId) -> rusqlite::Res
             c.default,
             c.nullable,
             c.primary_key,
-            c.unique,
+            c.unique.unwrap_or(0),
             c.comment
         ])?;
     }

@@ -89,6 +89,21 @@ enum Action {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check TABLE's declared keys (CHECK TABLE): offending rows and sample keys per constraint;
+    /// exits with 1 when a constraint is violated
+    Check {
+        /// [schema.]table
+        table: String,
+        /// Only the primary key
+        #[arg(long)]
+        primary_key: bool,
+        /// Only UNIQUE constraints
+        #[arg(long)]
+        unique: bool,
+        /// Only NOT NULL columns
+        #[arg(long)]
+        not_null: bool,
+    },
     /// Benchmark queries: run a directory of .sql files, compare two results, generate TPC-H
     #[command(subcommand)]
     Bench(BenchAction),
@@ -224,6 +239,22 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             }
             return Ok(());
         }
+        Some(Action::Check { table, primary_key, unique, not_null }) => {
+            let kinds: Vec<&str> = [(primary_key, "PRIMARY KEY"), (unique, "UNIQUE"), (not_null, "NOT NULL")]
+                .into_iter()
+                .filter_map(|(wanted, kind)| wanted.then_some(kind))
+                .collect();
+            let sql = format!("CHECK TABLE {table} {}", kinds.join(", "));
+            let batches = runtime.block_on(session.query(&sql))?;
+            let violated = violated_constraints(&batches);
+            let schema = batches.first().map(|b| b.schema()).context("CHECK TABLE returned no result")?;
+            let rows = tarn_engine::Output::Rows(tarn_engine::RowStream::from_batches(schema, batches));
+            runtime.block_on(output::print(rows, cli.format, &mut std::io::stdout()))?;
+            if violated > 0 {
+                anyhow::bail!("{violated} constraint(s) of {table} violated");
+            }
+            return Ok(());
+        }
         Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name, settings })) => {
             let mut setup = Vec::new();
             for setting in schema.map(|s| format!("datafusion.catalog.default_schema={s}")).into_iter().chain(settings)
@@ -300,6 +331,16 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         return interactive(shell, &engine, &runtime);
     }
     Ok(())
+}
+
+/// The rows of a CHECK TABLE result whose status is `violated`.
+fn violated_constraints(batches: &[tarn_engine::arrow::array::RecordBatch]) -> usize {
+    use tarn_engine::arrow::array::{Array, StringArray};
+    batches
+        .iter()
+        .filter_map(|b| b.column_by_name("status")?.as_any().downcast_ref::<StringArray>().cloned())
+        .map(|status| status.iter().filter(|s| *s == Some("violated")).count())
+        .sum()
 }
 
 fn interactive(shell: repl::Shell, engine: &Engine, runtime: &tokio::runtime::Runtime) -> Result<()> {

@@ -240,6 +240,8 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         return Err(Error::Invalid(format!("table \"{schema}.{name}\" needs at least one column")));
     }
     let state = session.ctx.state();
+    // UNIQUE constraints are numbered from 2 (1 marks an older catalog's, see ColumnDef::unique).
+    let mut unique_keys = 1;
     for column in &create.columns {
         let column_name = normalize(&column.name);
         if table.column(&column_name).is_some() {
@@ -264,7 +266,10 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
                     def.primary_key = true;
                     def.nullable = false;
                 }
-                ColumnOption::Unique(_) => def.unique = true,
+                ColumnOption::Unique(_) => {
+                    unique_keys += 1;
+                    def.unique = Some(unique_keys);
+                }
                 ColumnOption::Comment(text) => def.comment = Some(text.clone()),
                 // Redshift column attributes that only steer physical layout.
                 ColumnOption::DialectSpecific(_) => {}
@@ -274,6 +279,9 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
         table.columns.push(def);
     }
     for constraint in &create.constraints {
+        if matches!(constraint, TableConstraint::Unique(_)) {
+            unique_keys += 1;
+        }
         let (columns, primary) = match constraint {
             TableConstraint::PrimaryKey(pk) => (&pk.columns, true),
             TableConstraint::Unique(unique) => (&unique.columns, false),
@@ -288,7 +296,7 @@ pub(crate) async fn create_table(session: &Session, create: CreateTable) -> Resu
                 def.primary_key = true;
                 def.nullable = false;
             } else {
-                def.unique = true;
+                def.unique = Some(unique_keys);
             }
         }
     }

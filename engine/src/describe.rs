@@ -209,7 +209,7 @@ impl Session {
                             nullable: c.nullable,
                             default: c.default.clone(),
                             primary_key: c.primary_key,
-                            unique: c.unique,
+                            unique: c.unique.is_some(),
                             comment: c.comment.clone(),
                         })
                         .collect(),

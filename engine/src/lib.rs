@@ -21,6 +21,7 @@ mod delegate;
 pub mod access;
 mod analyze;
 mod cache;
+mod check;
 pub mod copy;
 mod datefmt;
 mod ddl;

@@ -146,11 +146,16 @@ impl RowStream {
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays)
             .map_err(|e| Error::Invalid(format!("building a result: {e}")))?;
+        Ok(RowStream::from_batches(schema, vec![batch]))
+    }
+
+    /// A result already in memory.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> RowStream {
         let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
             schema.clone(),
-            futures::stream::iter([Ok(batch)]),
+            futures::stream::iter(batches.into_iter().map(Ok)),
         ));
-        Ok(RowStream { schema, inner, session: None })
+        RowStream { schema, inner, session: None }
     }
 }
 
@@ -780,6 +785,7 @@ impl Session {
                 maintenance::vacuum(self, vacuum).await
             }
             Statement::Analyze(analyze) => crate::analyze::analyze(self, analyze).await,
+            Statement::CheckTable(check) => crate::check::check_table(self, check).await,
             Statement::Lake(statement) => crate::lake::execute(self, *statement).await,
             Statement::Sql(statement) => {
                 if let DFStatement::Statement(inner) = statement.as_ref()

@@ -285,3 +285,30 @@ fn result_columns_carry_postgresql_names_and_may_repeat() {
     assert_success(&output);
     assert_eq!(stdout(&output), "a,a,count,?column?,date_part,a,date_add\n1,1,1,1,2024,1,2024-02-01 00:00:00\n");
 }
+
+#[test]
+fn check_reports_violated_keys_and_exits_with_one() {
+    let (_dir, wh) = warehouse();
+    let setup = "CREATE TABLE mau (month varchar(7) PRIMARY KEY, mau int NOT NULL); \
+                 INSERT INTO mau VALUES ('2019-05', 2), ('2019-06', 3);";
+    assert_success(&tarn(&wh, &["-c", setup]));
+    let output = tarn(&wh, &["--format", "csv", "check", "mau", "--primary-key"]);
+    assert_success(&output);
+    assert_eq!(
+        stdout(&output),
+        "constraint_name,constraint_type,columns,status,offending_rows,duplicate_keys,sample\n\
+         mau_pkey,PRIMARY KEY,month,ok,0,0,\n"
+    );
+
+    assert_success(&tarn(&wh, &["-c", "INSERT INTO mau VALUES ('2019-06', 4)"]));
+    let output = tarn(&wh, &["--format", "csv", "check", "mau"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stdout(&output),
+        "constraint_name,constraint_type,columns,status,offending_rows,duplicate_keys,sample\n\
+         mau_pkey,PRIMARY KEY,month,violated,2,1,2019-06 (2 rows)\n\
+         mau_month_not_null,NOT NULL,month,ok,0,0,\n\
+         mau_mau_not_null,NOT NULL,mau,ok,0,0,\n"
+    );
+    assert_eq!(stderr(&output).trim(), "Error: 1 constraint(s) of mau violated");
+}

@@ -209,6 +209,10 @@ fn needs(session: &Session, statement: &Statement) -> Result<Needs> {
         Statement::CopyFrom(copy) => {
             needs.relations.push((table_reference(session, &copy.table)?, Privilege::Insert));
         }
+        // Its samples show the table's values.
+        Statement::CheckTable(check) => {
+            needs.relations.push((table_reference(session, &check.table)?, Privilege::Select));
+        }
         Statement::Unload(unload) => {
             for statement in crate::parser::parse(&unload.query)? {
                 if let Statement::Sql(sql) = statement {

@@ -48,6 +48,23 @@ pub enum Statement {
     MergeRemoveDuplicates(Box<crate::dml::MergeRemoveDuplicates>),
     /// Users, groups, roles, GRANT/REVOKE, default privileges, `ALTER ... OWNER TO`.
     Access(Box<crate::access::AccessStatement>),
+    /// `CHECK TABLE t [PRIMARY KEY | UNIQUE | NOT NULL]`: the rows violating declared keys.
+    CheckTable(CheckTable),
+}
+
+/// What `CHECK TABLE` checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckTable {
+    pub table: ObjectName,
+    /// The kinds of constraint to check; every kind when empty.
+    pub kinds: Vec<ConstraintKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    PrimaryKey,
+    Unique,
+    NotNull,
 }
 
 /// What `VACUUM` works on.
@@ -152,6 +169,12 @@ fn parse_one(p: &mut DFParser<'_>, sql: &str) -> Result<Statement> {
             Keyword::ANALYZE => {
                 p.parser.next_token();
                 return parse_analyze(p);
+            }
+            Keyword::CHECK if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref t) if t.keyword == Keyword::TABLE) =>
+            {
+                p.parser.next_token();
+                p.parser.next_token();
+                return parse_check_table(p);
             }
             // Redshift has COMMENT ON; sqlparser only routes it for some dialects.
             Keyword::COMMENT if matches!(p.parser.peek_nth_token(1).token, Token::Word(ref on) if on.keyword == Keyword::ON) =>
@@ -270,6 +293,35 @@ fn parse_analyze(p: &mut DFParser<'_>) -> Result<Statement> {
     }
     let columns = columns.into_iter().map(|c| crate::ddl::normalize(&c)).collect();
     Ok(Statement::Analyze(Analyze { table, columns }))
+}
+
+/// After `CHECK TABLE`: `name [PRIMARY KEY | UNIQUE | NOT NULL [, ...]]`.
+fn parse_check_table(p: &mut DFParser<'_>) -> Result<Statement> {
+    let syntax = |e: datafusion::sql::sqlparser::parser::ParserError| Error::Parse(e.to_string());
+    let table = p.parser.parse_object_name(false).map_err(syntax)?;
+    let mut kinds = Vec::new();
+    loop {
+        let kind = if p.parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+            ConstraintKind::PrimaryKey
+        } else if p.parser.parse_keyword(Keyword::UNIQUE) {
+            ConstraintKind::Unique
+        } else if p.parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            ConstraintKind::NotNull
+        } else {
+            break;
+        };
+        kinds.push(kind);
+        if !p.parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    if !matches!(p.parser.peek_token().token, Token::SemiColon | Token::EOF) {
+        return Err(Error::Parse(format!(
+            "unexpected {} in CHECK TABLE (expected CHECK TABLE name [PRIMARY KEY | UNIQUE | NOT NULL])",
+            p.parser.peek_token()
+        )));
+    }
+    Ok(Statement::CheckTable(CheckTable { table, kinds }))
 }
 
 /// After `VACUUM`: `[FULL | SORT ONLY | DELETE ONLY | REINDEX] [table] [RETAIN n HOURS | DAYS]`.

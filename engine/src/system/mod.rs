@@ -621,18 +621,11 @@ pub(crate) async fn view_columns(
 fn constraints_table(state: &CatalogState, key_columns: bool) -> Result<Arc<dyn TableProvider>> {
     let mut rows = Vec::new();
     for (schema, table) in sorted_tables(state) {
-        let primary: Vec<&str> = table.columns.iter().filter(|c| c.primary_key).map(|c| c.name.as_str()).collect();
-        let mut constraints: Vec<(String, &str, Vec<&str>)> = Vec::new();
-        if !primary.is_empty() {
-            constraints.push((format!("{}_pkey", table.name), "PRIMARY KEY", primary));
-        }
-        for c in table.columns.iter().filter(|c| c.unique) {
-            constraints.push((format!("{}_{}_key", table.name, c.name), "UNIQUE", vec![c.name.as_str()]));
-        }
-        for (name, kind, columns) in constraints {
+        for key in table.keys() {
+            let (name, kind, columns) = (key.name, if key.primary { "PRIMARY KEY" } else { "UNIQUE" }, key.columns);
             if key_columns {
                 for (i, column) in columns.iter().enumerate() {
-                    rows.push(vec![text(schema), text(&table.name), text(&name), text(*column), int(i as i64 + 1)]);
+                    rows.push(vec![text(schema), text(&table.name), text(&name), text(column), int(i as i64 + 1)]);
                 }
             } else {
                 rows.push(vec![text(schema), text(&table.name), text(&name), text(kind)]);

@@ -1,0 +1,134 @@
+//! `CHECK TABLE t [PRIMARY KEY | UNIQUE | NOT NULL]`: the pipeline check of "is this summary
+//! table's key really unique?", answered from the table's declared constraints. Redshift
+//! records PRIMARY KEY and UNIQUE without enforcing them; this reports, per constraint, how many
+//! rows break it and a sample of the offending keys, as rows.
+
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
+use datafusion::arrow::util::display::array_value_to_string;
+use tarn_catalog::RelationDef;
+
+use crate::error::{Error, Result};
+use crate::parser::{CheckTable, ConstraintKind};
+use crate::session::{Output, RowStream, Session};
+
+/// The result's columns.
+const COLUMNS: [&str; 7] =
+    ["constraint_name", "constraint_type", "columns", "status", "offending_rows", "duplicate_keys", "sample"];
+
+/// How many offending keys a row of the result shows.
+const SAMPLE_KEYS: usize = 5;
+
+pub(crate) async fn check_table(session: &Session, check: CheckTable) -> Result<Output> {
+    let (schema, name) = session.resolve_name(&check.table)?;
+    let found = session.shared.with_state(|s| {
+        let schema_def = s.schema_by_name(&schema)?;
+        s.relation(schema_def.id, &name).map(|r| r.to_owned_def())
+    })?;
+    let table = match found {
+        Some(RelationDef::Table(table)) => table,
+        Some(RelationDef::View(_)) => {
+            return Err(Error::Invalid(format!("\"{schema}.{name}\" is a view: CHECK TABLE checks tables")));
+        }
+        None => return Err(Error::Invalid(format!("relation \"{schema}.{name}\" does not exist"))),
+    };
+    let wanted = |kind| check.kinds.is_empty() || check.kinds.contains(&kind);
+    let relation = format!("{}.{}", quote(&schema), quote(&name));
+    let mut rows = Vec::new();
+    for key in table.keys() {
+        let kind = if key.primary { ConstraintKind::PrimaryKey } else { ConstraintKind::Unique };
+        if !wanted(kind) {
+            continue;
+        }
+        let columns: Vec<String> = key.columns.iter().map(|c| quote(c)).collect();
+        let (rows_breaking, keys, sample) = duplicates(session, &relation, &columns, &key.columns).await?;
+        rows.push(row(
+            key.name,
+            if key.primary { "PRIMARY KEY" } else { "UNIQUE" },
+            key.columns.join(", "),
+            rows_breaking,
+            keys,
+            sample,
+        ));
+    }
+    if wanted(ConstraintKind::NotNull) {
+        for column in table.columns.iter().filter(|c| !c.nullable) {
+            let sql = format!("SELECT count(*) FROM {relation} WHERE {} IS NULL", quote(&column.name));
+            let nulls = single_count(&query(session, &sql).await?)?;
+            rows.push(row(
+                format!("{}_{}_not_null", table.name, column.name),
+                "NOT NULL",
+                column.name.clone(),
+                nulls,
+                0,
+                String::new(),
+            ));
+        }
+    }
+    Ok(Output::Rows(RowStream::table(&COLUMNS, rows)?))
+}
+
+fn row(name: String, kind: &str, columns: String, offending: i64, keys: i64, sample: String) -> Vec<String> {
+    let status = if offending == 0 { "ok" } else { "violated" };
+    vec![name, kind.to_string(), columns, status.to_string(), offending.to_string(), keys.to_string(), sample]
+}
+
+/// Rows whose key (all columns non-NULL: NULLs never collide) occurs more than once, how many
+/// such keys there are, and the most repeated of them (`k (n rows); ...`).
+async fn duplicates(
+    session: &Session,
+    relation: &str,
+    columns: &[String],
+    names: &[String],
+) -> Result<(i64, i64, String)> {
+    let key = columns.join(", ");
+    let present = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
+    let repeated = format!("FROM {relation} WHERE {present} GROUP BY {key} HAVING count(*) > 1");
+    let totals =
+        query(session, &format!("SELECT coalesce(sum(n), 0), count(*) FROM (SELECT count(*) AS n {repeated}) d"))
+            .await?;
+    let (rows, keys) = match totals.iter().find(|b| b.num_rows() > 0) {
+        Some(batch) => (int(batch, 0)?, int(batch, 1)?),
+        None => (0, 0),
+    };
+    if keys == 0 {
+        return Ok((0, 0, String::new()));
+    }
+    let sample =
+        query(session, &format!("SELECT {key}, count(*) AS n {repeated} ORDER BY n DESC, {key} LIMIT {SAMPLE_KEYS}"))
+            .await?;
+    let mut shown = Vec::new();
+    for batch in &sample {
+        for i in 0..batch.num_rows() {
+            let values = (0..columns.len())
+                .map(|c| {
+                    let value = array_value_to_string(batch.column(c), i)?;
+                    Ok(if names.len() == 1 { value } else { format!("{}={value}", names[c]) })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let count = batch.column(columns.len()).as_any().downcast_ref::<Int64Array>().map_or(0, |a| a.value(i));
+            shown.push(format!("{} ({count} rows)", values.join(", ")));
+        }
+    }
+    Ok((rows, keys, shown.join("; ")))
+}
+
+async fn query(session: &Session, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(session.ctx.sql(sql).await?.collect().await?)
+}
+
+fn int(batch: &RecordBatch, column: usize) -> Result<i64> {
+    let array = datafusion::arrow::compute::cast(batch.column(column), &datafusion::arrow::datatypes::DataType::Int64)?;
+    let array = array.as_any().downcast_ref::<Int64Array>().ok_or_else(|| Error::Invalid("a count".into()))?;
+    Ok(if array.is_null(0) { 0 } else { array.value(0) })
+}
+
+fn single_count(batches: &[RecordBatch]) -> Result<i64> {
+    match batches.iter().find(|b| b.num_rows() > 0) {
+        Some(batch) => int(batch, 0),
+        None => Ok(0),
+    }
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
