@@ -3,6 +3,8 @@
 //! records PRIMARY KEY and UNIQUE without enforcing them; this reports, per constraint, how many
 //! rows break it and a sample of the offending keys, as rows.
 
+use std::collections::HashMap;
+
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::util::display::array_value_to_string;
 use tarn_catalog::RelationDef;
@@ -10,6 +12,10 @@ use tarn_catalog::RelationDef;
 use crate::error::{Error, Result};
 use crate::parser::{CheckTable, ConstraintKind};
 use crate::session::{Output, RowStream, Session};
+
+/// `SET tarn.enforce_primary_keys = on`: writes that add duplicates of a declared PRIMARY KEY or
+/// UNIQUE constraint fail (off by default, as in Redshift, which never enforces them).
+pub(crate) const ENFORCE_SETTING: &str = "tarn.enforce_primary_keys";
 
 /// The result's columns.
 const COLUMNS: [&str; 7] =
@@ -65,6 +71,105 @@ pub(crate) async fn check_table(session: &Session, check: CheckTable) -> Result<
         }
     }
     Ok(Output::Rows(RowStream::table(&COLUMNS, rows)?))
+}
+
+/// The declared keys of the tables a writing statement locks, with each key's duplicated
+/// values before the statement ran: the statement may not add a row to any value.
+pub(crate) struct KeyGuard {
+    tables: Vec<GuardedTable>,
+}
+
+struct GuardedTable {
+    schema: String,
+    table: tarn_catalog::TableDef,
+    /// Per key (in `TableDef::keys` order): its values that occur more than once, with counts.
+    duplicated: Vec<HashMap<String, i64>>,
+}
+
+impl KeyGuard {
+    /// `None` unless keys are enforced and a written table declares some.
+    pub async fn before(session: &Session, locks: &[(String, crate::locks::LockMode)]) -> Result<Option<KeyGuard>> {
+        if session.shared.setting(ENFORCE_SETTING).as_deref() != Some("on") || locks.is_empty() {
+            return Ok(None);
+        }
+        let mut tables = Vec::new();
+        for (key, _) in locks {
+            let Some((schema, name)) = key.split_once('.') else { continue };
+            let table = session.shared.with_state(|s| {
+                let schema_def = s.schema_by_name(schema)?;
+                match s.relation(schema_def.id, name)?.to_owned_def() {
+                    RelationDef::Table(table) => Some(table),
+                    RelationDef::View(_) => None,
+                }
+            })?;
+            let Some(table) = table.filter(|t| !t.keys().is_empty()) else { continue };
+            let mut duplicated = Vec::new();
+            for key in table.keys() {
+                duplicated.push(duplicated_values(session, schema, &table.name, &key.columns).await?);
+            }
+            tables.push(GuardedTable { schema: schema.to_string(), table, duplicated });
+        }
+        Ok((!tables.is_empty()).then_some(KeyGuard { tables }))
+    }
+
+    /// Fails when the statement gave a key value more rows than it had (more than one).
+    pub async fn verify(&self, session: &Session) -> Result<()> {
+        for GuardedTable { schema, table, duplicated } in &self.tables {
+            for (key, before) in table.keys().into_iter().zip(duplicated) {
+                let after = duplicated_values(session, schema, &table.name, &key.columns).await?;
+                let mut added: Vec<(&String, &i64)> =
+                    after.iter().filter(|(value, n)| **n > before.get(*value).copied().unwrap_or(1)).collect();
+                if added.is_empty() {
+                    continue;
+                }
+                added.sort();
+                let shown: Vec<String> = added
+                    .iter()
+                    .take(SAMPLE_KEYS)
+                    .map(|(value, n)| format!("({value}) would occur {n} times"))
+                    .collect();
+                return Err(Error::Invalid(format!(
+                    "duplicate key value violates unique constraint \"{}\": key ({}) = {} ({ENFORCE_SETTING} is on)",
+                    key.name,
+                    key.columns.join(", "),
+                    shown.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The values of a key (all columns non-NULL) that occur more than once, with their counts.
+async fn duplicated_values(
+    session: &Session,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+) -> Result<HashMap<String, i64>> {
+    let key = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let present = columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND ");
+    let sql = format!(
+        "SELECT {key}, count(*) FROM {}.{} WHERE {present} GROUP BY {key} HAVING count(*) > 1",
+        quote(schema),
+        quote(table)
+    );
+    let mut values = HashMap::new();
+    for batch in query(session, &sql).await? {
+        let counts = datafusion::arrow::compute::cast(
+            batch.column(columns.len()),
+            &datafusion::arrow::datatypes::DataType::Int64,
+        )?;
+        let counts = counts.as_any().downcast_ref::<Int64Array>().ok_or_else(|| Error::Invalid("a count".into()))?;
+        for i in 0..batch.num_rows() {
+            let value = (0..columns.len())
+                .map(|c| array_value_to_string(batch.column(c), i))
+                .collect::<std::result::Result<Vec<_>, _>>()?
+                .join(", ");
+            values.insert(value, counts.value(i));
+        }
+    }
+    Ok(values)
 }
 
 fn row(name: String, kind: &str, columns: String, offending: i64, keys: i64, sample: String) -> Vec<String> {

@@ -825,7 +825,7 @@ impl Session {
         let implicit = open.is_none();
         let result = match open {
             Some(held) => match held.acquire(&locks).await {
-                Ok(()) => self.run_work(work).await,
+                Ok(()) => self.run_guarded(work, &locks).await,
                 Err(e) => Err(e),
             },
             None => {
@@ -834,7 +834,7 @@ impl Session {
                 let held = self.shared.engine.locks.owner();
                 held.acquire(&locks).await?;
                 self.start_implicit(held)?;
-                self.run_work(work).await
+                self.run_guarded(work, &locks).await
             }
         };
         if implicit {
@@ -845,6 +845,17 @@ impl Session {
             active.aborted |= result.is_err();
         }
         result
+    }
+
+    /// Runs `work`, refusing it when it adds duplicates of an enforced key (see
+    /// [`crate::check::KeyGuard`]).
+    async fn run_guarded(&mut self, work: Work, locks: &[(String, LockMode)]) -> Result<Output> {
+        let guard = crate::check::KeyGuard::before(self, locks).await?;
+        let output = self.run_work(work).await?;
+        if let Some(guard) = guard {
+            guard.verify(self).await?;
+        }
+        Ok(output)
     }
 
     async fn run_work(&mut self, work: Work) -> Result<Output> {

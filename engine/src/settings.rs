@@ -123,6 +123,13 @@ const DEFINITIONS: &[Definition] = &[
         "Rows per row group of managed tables' Parquet files (1024 to 16777216).",
     ),
     def(
+        crate::check::ENFORCE_SETTING,
+        "off",
+        Accepts::OneOf(&["on", "off"]),
+        false,
+        "Whether writes that add duplicates of a declared PRIMARY KEY or UNIQUE constraint fail.",
+    ),
+    def(
         "search_path",
         "\"$user\", public",
         Accepts::Checked(search_path),
