@@ -217,6 +217,18 @@ async fn duplicates(
     Ok((rows, keys, shown.join("; ")))
 }
 
+/// Every distinct value of a key (all columns non-NULL), one column per key column.
+pub(crate) async fn key_values(
+    session: &Session,
+    schema: &str,
+    table: &str,
+    columns: &[String],
+) -> Result<Vec<RecordBatch>> {
+    let key = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let present = columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND ");
+    query(session, &format!("SELECT DISTINCT {key} FROM {}.{} WHERE {present}", quote(schema), quote(table))).await
+}
+
 async fn query(session: &Session, sql: &str) -> Result<Vec<RecordBatch>> {
     Ok(session.ctx.sql(sql).await?.collect().await?)
 }

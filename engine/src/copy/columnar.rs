@@ -111,9 +111,11 @@ impl Job {
             formatters.push(formatter);
         }
         let raw_line = |row: usize| formatters.iter().map(|f| f.value(row).to_string()).collect::<Vec<_>>().join("|");
-        let mut rejected: Vec<Option<Box<LoadError>>> = (0..rows).map(|_| None).collect();
+        let rejected: std::cell::RefCell<Vec<Option<Box<LoadError>>>> =
+            std::cell::RefCell::new((0..rows).map(|_| None).collect());
         // `position`: of the column's field in the file; none for a column COPY does not load.
-        let mut reject = |row: usize, column: &ColumnDef, position: Option<usize>, rejection: Rejection| {
+        let reject = |row: usize, column: &ColumnDef, position: Option<usize>, rejection: Rejection| {
+            let mut rejected = rejected.borrow_mut();
             if rejected[row].is_none() {
                 let value = position.map(|p| formatters[p].value(row).to_string()).unwrap_or_default();
                 let field = Some((column, position.map_or(0, |p| p + 1), value.as_str()));
@@ -176,8 +178,20 @@ impl Job {
                 }
             }
         }
+        // Enforced keys: rows repeating a value the table or an accepted row has.
+        if let Some(keys) = &self.keys {
+            for row in 0..rows {
+                if rejected.borrow()[row].is_some() {
+                    continue;
+                }
+                if let Some((column, rejection)) = keys.admit_arrays(&self.table, &columns, row)? {
+                    let position = self.targets.iter().position(|&t| self.table.columns[t].name == column.name);
+                    reject(row, column, position, rejection);
+                }
+            }
+        }
         let mut keep = Vec::with_capacity(rows);
-        for error in rejected {
+        for error in rejected.into_inner() {
             keep.push(error.is_none());
             if let Some(error) = error
                 && !self.reject(index, file, error)

@@ -6,6 +6,7 @@
 
 mod columnar;
 mod json;
+mod keys;
 mod options;
 mod split;
 mod text;
@@ -74,6 +75,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
         progress,
         stores,
         overrides,
+        keys: keys::KeyFilter::of(session, &schema, &table).await?,
     });
 
     let files: Arc<[Location]> = files.into();
@@ -281,6 +283,8 @@ struct Job {
     progress: Arc<crate::session::Progress>,
     stores: Arc<Stores>,
     overrides: S3Overrides,
+    /// Enforced keys (`tarn.enforce_primary_keys`): rows repeating one are rejected.
+    keys: Option<keys::KeyFilter>,
 }
 
 /// Files read (by their number in the load) with their line (or row) counts.
@@ -451,6 +455,12 @@ impl Job {
         if let Some(left_out) = self.left_out_not_null {
             let column = &columns[left_out];
             return Err(error((column, 0, ""), Rejection::new(1213, "Missing data for not-null field")));
+        }
+        if let Some((column, rejection)) = self.keys.as_ref().and_then(|k| k.admit_row(&self.table, row)) {
+            let target = columns.iter().position(|c| c.name == column.name).unwrap_or_default();
+            let position = self.targets.iter().position(|&t| t == target);
+            let raw = position.and_then(&field).unwrap_or("");
+            return Err(error((column, position.map_or(0, |p| p + 1), raw), rejection));
         }
         Ok(())
     }
