@@ -11,11 +11,17 @@ use crate::{assert_success, stderr, stdout, tarn_command, warehouse};
 
 const BUCKET: &str = "lake";
 
-fn tarn_s3(server: &S3Server, warehouse: &Path, args: &[&str]) -> Output {
+/// A tarn command with the AWS settings that reach `server` with valid keys.
+fn s3_command(server: &S3Server, warehouse: &Path) -> std::process::Command {
     let mut command = tarn_command(warehouse);
     for (name, value) in server.env() {
         command.env(name, value);
     }
+    command
+}
+
+fn tarn_s3(server: &S3Server, warehouse: &Path, args: &[&str]) -> Output {
+    let mut command = s3_command(server, warehouse);
     command.env_remove("AWS_PROFILE").env("HOME", warehouse.with_extension("home"));
     command.args(args).output().expect("tarn runs")
 }
@@ -120,11 +126,7 @@ fn wrong_credentials_give_one_clear_error_naming_bucket_and_operation() {
     );
     assert_success(&tarn_s3(&server, &wh, &["-c", &ddl]));
 
-    let mut command = tarn_command(&wh);
-    for (name, value) in server.env() {
-        command.env(name, value);
-    }
-    let output = command
+    let output = s3_command(&server, &wh)
         .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
         .env("HOME", wh.with_extension("home"))
         .args(["-c", "MSCK REPAIR TABLE events"])
@@ -168,11 +170,7 @@ fn files_on_s3_are_queried_in_place_with_the_profile_s_or_environment_s_credenti
         ),
     )
     .unwrap();
-    let mut command = tarn_command(&wh);
-    for (name, value) in server.env() {
-        command.env(name, value);
-    }
-    let output = command
+    let output = s3_command(&server, &wh)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("AWS_PROFILE", "reader")
@@ -184,11 +182,7 @@ fn files_on_s3_are_queried_in_place_with_the_profile_s_or_environment_s_credenti
     assert_eq!(stdout(&output), expected);
 
     // Wrong keys: one line naming the operation and the path, never the secret.
-    let mut command = tarn_command(&wh);
-    for (name, value) in server.env() {
-        command.env(name, value);
-    }
-    let output = command
+    let output = s3_command(&server, &wh)
         .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
         .env("HOME", wh.with_extension("home"))
         .args(["-c", &query])
