@@ -24,7 +24,7 @@ pub use lake::{
     ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFileStats, LakeFormat, LakePartition,
     LakeState, TableVersion, arrow_to_lake_type, lake_type_to_arrow,
 };
-pub use load::{LoadCommit, LoadError};
+pub use load::{LoadCommit, LoadError, QueryRecord};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, ColumnStats, DEFAULT_SCHEMA, DataFile, FileStats, NewDataFile, ObjectId,
     Relation, RelationDef, SchemaDef, SnapshotId, SnapshotInfo, SortKey, Stat, TableDef, TableKey, ViewDef,
@@ -113,6 +113,16 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     /// Records the rows a load rejected and the files it read. Kept whatever becomes of the
     /// load's transaction: a failed load is exactly when users look at them.
     fn record_load(&self, errors: &[LoadError], files: &[LoadCommit]) -> Result<()>;
+
+    /// Appends statements to the query history, numbering them from the query id sequence.
+    fn record_queries(&self, queries: &[QueryRecord]) -> Result<()>;
+
+    /// The query history, oldest first.
+    fn queries(&self) -> Result<Vec<QueryRecord>>;
+
+    /// Drops history beyond the newest `keep` statements and, with `before` (RFC 3339),
+    /// statements that started earlier. Returns how many went.
+    fn trim_queries(&self, keep: Option<u64>, before: Option<&str>) -> Result<u64>;
 
     /// Every recorded load error, oldest first.
     fn load_errors(&self) -> Result<Vec<LoadError>>;

@@ -25,6 +25,26 @@ pub struct LoadError {
     pub err_reason: String,
 }
 
+/// One statement of the query history, with Redshift's `stl_query` columns and tarn's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryRecord {
+    /// Assigned when recorded (the sequence load ids come from too).
+    pub query: i64,
+    pub userid: String,
+    /// The session (`pg_backend_pid()`).
+    pub pid: i64,
+    /// The statement, secrets masked.
+    pub querytxt: String,
+    /// RFC 3339.
+    pub starttime: String,
+    pub endtime: String,
+    /// Rows returned or changed, when known.
+    pub rows: Option<i64>,
+    /// `success`, `error` or `cancelled`.
+    pub status: String,
+    pub error: Option<String>,
+}
+
 /// One file a load read, with Redshift's `stl_load_commits` columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadCommit {

@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::txn::Transaction;
 use crate::types::SqlType;
-use crate::{CatalogStore, Error, LoadCommit, LoadError, Result, now};
+use crate::{CatalogStore, Error, LoadCommit, LoadError, QueryRecord, Result, now};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Table layouts mirror DuckLake's (`ducklake_snapshot`, `ducklake_table`, ...).
@@ -169,6 +169,20 @@ CREATE TABLE tarn_lake_file_stats (
     location TEXT NOT NULL,
     definition TEXT NOT NULL,
     PRIMARY KEY (table_id, location)
+);
+"#,
+    // 7: the query history (Redshift's stl_query).
+    r#"
+CREATE TABLE tarn_query (
+    query INTEGER PRIMARY KEY,
+    userid TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    querytxt TEXT NOT NULL,
+    starttime TEXT NOT NULL,
+    endtime TEXT NOT NULL,
+    rows INTEGER,
+    status TEXT NOT NULL,
+    error TEXT
 );
 "#,
 ];
@@ -722,6 +736,75 @@ impl CatalogStore for SqliteCatalog {
                 }
             }
             tx.commit()
+        })
+    }
+
+    fn record_queries(&self, queries: &[QueryRecord]) -> Result<()> {
+        if queries.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let first: i64 = tx.query_row(
+                "UPDATE tarn_metadata SET value = CAST(value AS INTEGER) + ?1 WHERE key = 'next_query_id'
+                 RETURNING CAST(value AS INTEGER) - ?1",
+                [queries.len() as i64],
+                |r| r.get(0),
+            )?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT INTO tarn_query VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?;
+                for (i, q) in queries.iter().enumerate() {
+                    insert.execute(params![
+                        first + i as i64,
+                        q.userid,
+                        q.pid,
+                        q.querytxt,
+                        q.starttime,
+                        q.endtime,
+                        q.rows,
+                        q.status,
+                        q.error
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn queries(&self) -> Result<Vec<QueryRecord>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT * FROM tarn_query ORDER BY query")?;
+            stmt.query_map([], |r| {
+                Ok(QueryRecord {
+                    query: r.get(0)?,
+                    userid: r.get(1)?,
+                    pid: r.get(2)?,
+                    querytxt: r.get(3)?,
+                    starttime: r.get(4)?,
+                    endtime: r.get(5)?,
+                    rows: r.get(6)?,
+                    status: r.get(7)?,
+                    error: r.get(8)?,
+                })
+            })?
+            .collect()
+        })
+    }
+
+    fn trim_queries(&self, keep: Option<u64>, before: Option<&str>) -> Result<u64> {
+        self.with_conn(|conn| {
+            let mut gone = 0;
+            if let Some(keep) = keep {
+                gone += conn.execute(
+                    "DELETE FROM tarn_query WHERE query NOT IN (SELECT query FROM tarn_query ORDER BY query DESC LIMIT ?1)",
+                    [keep as i64],
+                )?;
+            }
+            if let Some(before) = before {
+                gone += conn.execute("DELETE FROM tarn_query WHERE starttime < ?1", [before])?;
+            }
+            Ok(gone as u64)
         })
     }
 

@@ -37,6 +37,7 @@ const HELP: &str = r"SQL statements end with ';' and may span lines. Tab complet
   \explain [on|off] show the plan of every query before its result
   \bench [N] QUERY  run QUERY N times (default 5, after a warm-up): planning and execution times
   \timing [on|off]  print how long each statement took
+  \history [N]      your last N statements (default 20) from the query history, stl_query
   \format FMT       output format: table, csv, tsv, json, ndjson, markdown
 Ctrl-C cancels the running statement (or clears the input).";
 
@@ -267,6 +268,20 @@ impl Shell {
             "\\dn" => self.list_schemas()?,
             "\\d" if argument.is_empty() => self.list_relations()?,
             "\\d" => runtime.block_on(self.describe(argument))?,
+            "\\history" => {
+                let count: usize = match argument {
+                    "" => 20,
+                    n => n.parse().map_err(|_| anyhow!("\\history takes a number of statements, not '{n}'"))?,
+                };
+                self.run_sql(
+                    &format!(
+                        "SELECT query, starttime, status, rows, querytxt FROM \
+                         (SELECT * FROM stl_query WHERE userid = current_user ORDER BY query DESC LIMIT {count}) h \
+                         ORDER BY query"
+                    ),
+                    runtime,
+                )?;
+            }
             other => bail!("unknown command {other}; \\? lists the commands"),
         }
         Ok(true)

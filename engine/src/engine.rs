@@ -81,6 +81,8 @@ pub(crate) struct EngineInner {
     pub decoded: Arc<crate::cache::DecodedCache>,
     /// Catalog statistics of data files as the planner takes them (see [`crate::stats`]).
     pub file_statistics: crate::stats::PlannerStatistics,
+    /// Finished statements on their way to the query history (see [`crate::system::history`]).
+    pub history: crate::system::history::History,
     /// Held for the engine's life: tells other processes our unreferenced files are in use.
     _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
@@ -123,11 +125,12 @@ impl Engine {
         lock.lock().map_err(io("cannot lock", &pending))?;
         fs::rename(&pending, &lock_path).map_err(io("cannot create", &lock_path))?;
 
-        let store = SqliteCatalog::open(root.join(CATALOG_FILE), &config.user)?;
+        let store: Arc<dyn CatalogStore> = Arc::new(SqliteCatalog::open(root.join(CATALOG_FILE), &config.user)?);
         let cache_size = config.cache_size.unwrap_or_else(crate::cache::DecodedCache::default_capacity);
         let inner = Arc::new(EngineInner {
             root,
-            store: Arc::new(store),
+            history: crate::system::history::History::new(store.clone()),
+            store,
             config,
             engine_id,
             _lock: lock,

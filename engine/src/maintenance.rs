@@ -25,6 +25,12 @@ const SMALL_FILE_ROWS: u64 = (write::FILE_ROWS / 2) as u64;
 pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> {
     let engine = session.shared.engine.clone();
     let mut removed = engine.remove_abandoned_files()?;
+    // The whole warehouse's maintenance (superusers only) trims the query history too.
+    if vacuum.table.is_none() {
+        use crate::system::history::{DEFAULT_RETENTION, RETENTION_SETTING};
+        let retention = session.shared.setting(RETENTION_SETTING).unwrap_or_else(|| DEFAULT_RETENTION.into());
+        engine.history.trim(&retention)?;
+    }
 
     let tables: Vec<TableDef> = match &vacuum.table {
         Some(name) => {

@@ -91,6 +91,45 @@ pub struct RowStream {
     inner: SendableRecordBatchStream,
     /// The session whose open transaction an error while reading aborts.
     session: Option<Weak<SessionShared>>,
+    /// The statement's entry of the query history, recorded once the rows have been read.
+    history: Option<Recording>,
+}
+
+/// A query history entry waiting for its result to be read.
+struct Recording {
+    engine: Arc<EngineInner>,
+    record: tarn_catalog::QueryRecord,
+    rows: i64,
+    finished: bool,
+    failed: Option<String>,
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let mut record = std::mem::replace(&mut self.record, empty_record());
+        record.endtime = tarn_catalog::now();
+        record.rows = Some(self.rows);
+        (record.status, record.error) = match (self.failed.take(), self.finished) {
+            (Some(error), _) => ("error".into(), Some(error)),
+            (None, true) => ("success".into(), None),
+            (None, false) => ("cancelled".into(), None),
+        };
+        self.engine.history.record(record);
+    }
+}
+
+fn empty_record() -> tarn_catalog::QueryRecord {
+    tarn_catalog::QueryRecord {
+        query: 0,
+        userid: String::new(),
+        pid: 0,
+        querytxt: String::new(),
+        starttime: String::new(),
+        endtime: String::new(),
+        rows: None,
+        status: String::new(),
+        error: None,
+    }
 }
 
 impl RowStream {
@@ -108,7 +147,7 @@ impl RowStream {
         use crate::sql::names::{is_repeated, output_name};
         let session = Some(Arc::downgrade(session));
         if !schema.fields().iter().any(|f| is_repeated(f.name())) {
-            return RowStream { schema, inner, session };
+            return RowStream { schema, inner, session, history: None };
         }
         let renamed: SchemaRef = Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
             schema.fields().iter().map(|f| f.as_ref().clone().with_name(output_name(f.name()))).collect::<Vec<_>>(),
@@ -121,7 +160,7 @@ impl RowStream {
             Ok(RecordBatch::try_new_with_options(target.clone(), batch.columns().to_vec(), &options)?)
         });
         let inner = Box::pin(datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(renamed.clone(), stream));
-        RowStream { schema: renamed, inner, session }
+        RowStream { schema: renamed, inner, session, history: None }
     }
 
     /// Reads the whole result.
@@ -155,7 +194,7 @@ impl RowStream {
             schema.clone(),
             futures::stream::iter(batches.into_iter().map(Ok)),
         ));
-        RowStream { schema, inner, session: None }
+        RowStream { schema, inner, session: None, history: None }
     }
 }
 
@@ -164,11 +203,21 @@ impl Stream for RowStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let item = self.inner.poll_next_unpin(cx).map(|item| item.map(|r| r.map_err(Error::from)));
-        if let Poll::Ready(Some(Err(_))) = &item
-            && let Some(session) = self.session.as_ref().and_then(Weak::upgrade)
-        {
-            // A query that fails while its rows are read aborts the transaction too.
-            session.abort_explicit();
+        if let Poll::Ready(Some(Err(e))) = &item {
+            if let Some(recording) = self.history.as_mut() {
+                recording.failed = Some(e.to_string());
+            }
+            if let Some(session) = self.session.as_ref().and_then(Weak::upgrade) {
+                // A query that fails while its rows are read aborts the transaction too.
+                session.abort_explicit();
+            }
+        }
+        if let Some(recording) = self.history.as_mut() {
+            match &item {
+                Poll::Ready(Some(Ok(batch))) => recording.rows += batch.num_rows() as i64,
+                Poll::Ready(None) => recording.finished = true,
+                _ => {}
+            }
         }
         item
     }
@@ -177,15 +226,15 @@ impl Stream for RowStream {
 /// The statements of one [`Session::execute`] call, run one at a time by [`Results::next`].
 pub struct Results<'s> {
     session: &'s mut Session,
-    statements: std::vec::IntoIter<Statement>,
+    statements: std::vec::IntoIter<(Statement, String)>,
 }
 
 impl Results<'_> {
     /// Runs the next statement; `None` when all have run.
     #[allow(clippy::should_implement_trait)]
     pub async fn next(&mut self) -> Option<Result<Output>> {
-        let statement = self.statements.next()?;
-        Some(self.session.run(statement).await)
+        let (statement, text) = self.statements.next()?;
+        Some(self.session.run_text(statement, &text).await)
     }
 }
 
@@ -649,7 +698,7 @@ impl Session {
     /// Parses `sql` (any number of `;`-separated statements); [`Results::next`] runs them in
     /// order. A syntax error anywhere fails before anything runs.
     pub fn execute(&mut self, sql: &str) -> Result<Results<'_>> {
-        let statements = parser::parse(sql).inspect_err(|_| self.abort_explicit())?;
+        let statements = parser::parse_with_text(sql).inspect_err(|_| self.abort_explicit())?;
         Ok(Results { session: self, statements: statements.into_iter() })
     }
 
@@ -733,7 +782,51 @@ impl Session {
         self.abort_explicit();
     }
 
-    /// Runs one parsed statement.
+    /// Runs one parsed statement and records it, as `text`, in the query history (`stl_query`):
+    /// a command when it ends, a query once its rows have been read.
+    pub async fn run_text(&mut self, statement: Statement, text: &str) -> Result<Output> {
+        let record = tarn_catalog::QueryRecord {
+            userid: self.user(),
+            pid: self.shared.id,
+            querytxt: crate::system::history::mask_secrets(text.trim()),
+            starttime: tarn_catalog::now(),
+            ..empty_record()
+        };
+        let engine = self.shared.engine.clone();
+        let history = &engine.history;
+        let finished = |rows: Option<u64>, error: Option<String>| {
+            let status = if error.is_some() { "error" } else { "success" };
+            tarn_catalog::QueryRecord {
+                endtime: tarn_catalog::now(),
+                rows: rows.map(|r| r as i64),
+                status: status.into(),
+                error,
+                ..record.clone()
+            }
+        };
+        match self.run(statement).await {
+            Ok(Output::Command(tag)) => {
+                history.record(finished(tag.rows, None));
+                Ok(Output::Command(tag))
+            }
+            Ok(Output::Rows(mut rows)) => {
+                rows.history = Some(Recording {
+                    engine: self.shared.engine.clone(),
+                    record,
+                    rows: 0,
+                    finished: false,
+                    failed: None,
+                });
+                Ok(Output::Rows(rows))
+            }
+            Err(e) => {
+                history.record(finished(None, Some(e.to_string())));
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs one parsed statement (not recorded in the query history: see [`Session::run_text`]).
     pub async fn run(&mut self, statement: Statement) -> Result<Output> {
         let ends_transaction = matches!(statement, Statement::Commit | Statement::Rollback | Statement::RollbackTo(_));
         let result = self.run_statement(statement).await;

@@ -123,6 +123,13 @@ const DEFINITIONS: &[Definition] = &[
         "Rows per row group of managed tables' Parquet files (1024 to 16777216).",
     ),
     def(
+        crate::system::history::RETENTION_SETTING,
+        crate::system::history::DEFAULT_RETENTION,
+        Accepts::Checked(crate::system::history::retention_setting),
+        false,
+        "How much query history (stl_query) VACUUM keeps: a number of statements, or 'N days' or 'N hours'.",
+    ),
+    def(
         crate::check::ENFORCE_SETTING,
         "off",
         Accepts::OneOf(&["on", "off"]),

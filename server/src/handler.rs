@@ -160,11 +160,12 @@ impl Queries {
         &self,
         session: &mut Session,
         statement: tarn_engine::Statement,
+        text: &str,
         token: &CancellationToken,
     ) -> (Result<Outcome, ErrorInfo>, bool, bool) {
         let before = session.in_transaction();
         let result = tokio::select! {
-            result = session.run(statement) => result.map_err(|e| engine_error(&e)),
+            result = session.run_text(statement, text) => result.map_err(|e| engine_error(&e)),
             _ = token.cancelled() => Err(cancelled()),
         };
         let outcome = result.map(|output| match output {
@@ -303,7 +304,7 @@ impl SimpleQueryHandler for Queries {
         let (token, running) = self.cancels.start(&connection.slot);
         let mut running = Some(running);
         let mut session = connection.session.lock().await;
-        let statements = match tarn_engine::parser::parse(query) {
+        let statements = match tarn_engine::parser::parse_with_text(query) {
             Ok(statements) => statements,
             Err(e) => {
                 session.abort_transaction();
@@ -312,12 +313,12 @@ impl SimpleQueryHandler for Queries {
         };
         let count = statements.len();
         let mut responses = Vec::with_capacity(count);
-        for (i, statement) in statements.into_iter().enumerate() {
+        for (i, (statement, text)) in statements.into_iter().enumerate() {
             if statement.deallocation().is_some_and(|name| deallocate(client.portal_store(), &connection, name)) {
                 responses.push(Response::Execution(Tag::new("DEALLOCATE")));
                 continue;
             }
-            let (outcome, before, after) = self.run(&mut session, statement, &token).await;
+            let (outcome, before, after) = self.run(&mut session, statement, &text, &token).await;
             match outcome {
                 Ok(Outcome::Rows(rows)) => {
                     let fields = Arc::new(encode::fields(&rows.schema(), |_| FieldFormat::Text));
@@ -486,17 +487,17 @@ impl ExtendedQueryHandler for Queries {
         let sql = self.bind(portal)?;
         let (token, running) = self.cancels.start(&connection.slot);
         let mut session = connection.session.lock().await;
-        let mut statements = tarn_engine::parser::parse(&sql).map_err(|e| {
+        let mut statements = tarn_engine::parser::parse_with_text(&sql).map_err(|e| {
             session.abort_transaction();
             PgWireError::UserError(Box::new(engine_error(&e)))
         })?;
-        let Some(statement) = statements.pop() else {
+        let Some((statement, text)) = statements.pop() else {
             return Ok(Response::EmptyQuery);
         };
         if statement.deallocation().is_some_and(|name| deallocate(client.portal_store(), &connection, name)) {
             return Ok(Response::Execution(Tag::new("DEALLOCATE")));
         }
-        let (outcome, before, after) = self.run(&mut session, statement, &token).await;
+        let (outcome, before, after) = self.run(&mut session, statement, &text, &token).await;
         match outcome {
             Ok(Outcome::Rows(rows)) => {
                 let fields = Arc::new(encode::fields(&rows.schema(), |i| portal.result_column_format.format_for(i)));

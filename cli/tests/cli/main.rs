@@ -312,3 +312,26 @@ fn check_reports_violated_keys_and_exits_with_one() {
     );
     assert_eq!(stderr(&output).trim(), "Error: 1 constraint(s) of mau violated");
 }
+
+#[test]
+fn history_lists_the_last_statements_of_earlier_processes_with_secrets_masked() {
+    let (_dir, wh) = warehouse();
+    assert_success(&tarn(&wh, &["-c", "CREATE TABLE h (a int)", "-c", "CREATE USER u PASSWORD 'Secret123'"]));
+    let _ = tarn(&wh, &["-c", "SELECT nope FROM h"]);
+    let mut child = tarn_command(&wh)
+        .args(["--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\\history 2\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0], "query,starttime,status,rows,querytxt");
+    assert!(lines[1].starts_with("2,") && lines[1].ends_with(",success,,CREATE USER u PASSWORD '***'"), "{text}");
+    assert!(lines[2].starts_with("3,") && lines[2].ends_with(",error,,SELECT nope FROM h"), "{text}");
+}

@@ -115,6 +115,11 @@ pub fn keywords() -> &'static [&'static str] {
 
 /// Parses `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    Ok(parse_with_text(sql)?.into_iter().map(|(statement, _)| statement).collect())
+}
+
+/// [`parse`], each statement with its text (for the query history).
+pub fn parse_with_text(sql: &str) -> Result<Vec<(Statement, String)>> {
     let dialect = super::TarnDialect::default();
     let mut parser = DFParserBuilder::new(sql).with_dialect(&dialect).build().map_err(parse_error)?;
     let mut statements = Vec::new();
@@ -130,7 +135,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>> {
         if expecting_delimiter {
             return Err(Error::Parse(format!("expected ';' between statements, found {next}")));
         }
-        statements.push(parse_one(&mut parser, sql)?);
+        let start = offset(sql, parser.parser.peek_token().span.start);
+        let statement = parse_one(&mut parser, sql)?;
+        parser.parser.prev_token();
+        let end = offset(sql, parser.parser.next_token().span.end).max(start);
+        statements.push((statement, sql[start..end].to_string()));
         expecting_delimiter = true;
     }
     Ok(statements)

@@ -15,6 +15,7 @@ use tarn_catalog::{CatalogState, Relation, SqlType, TableDef};
 mod access;
 pub(crate) mod catalog_functions;
 pub(crate) mod functions;
+pub(crate) mod history;
 mod pg;
 
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ const PG_TABLES: &[&str] = &[
     "pg_views",
     "svv_table_info",
     "stl_load_errors",
+    "stl_query",
     "stl_load_commits",
     "tarn_snapshots",
     "tarn_data_files",
@@ -276,6 +278,50 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                 .map(|s| vec![int(s.id), text(s.time), text(s.author), text(s.changes)])
                 .collect(),
         )?,
+        (PG_CATALOG, "stl_query") => {
+            // Users see their own statements; superusers everyone's.
+            shared.engine.history.flush()?;
+            let user = shared.user.read().clone();
+            let superuser =
+                (shared.embedded && user == shared.login) || shared.engine.access_state()?.is_superuser(&user);
+            table_of(
+                vec![
+                    field("userid", DataType::Utf8),
+                    field("query", DataType::Int64),
+                    field("pid", DataType::Int64),
+                    field("database", DataType::Utf8),
+                    field("querytxt", DataType::Utf8),
+                    field("starttime", DataType::Utf8),
+                    field("endtime", DataType::Utf8),
+                    field("aborted", DataType::Int64),
+                    field("rows", DataType::Int64),
+                    field("status", DataType::Utf8),
+                    field("error", DataType::Utf8),
+                ],
+                shared
+                    .engine
+                    .store
+                    .queries()?
+                    .into_iter()
+                    .filter(|q| superuser || q.userid == user)
+                    .map(|q| {
+                        vec![
+                            text(q.userid),
+                            int(q.query),
+                            int(q.pid),
+                            text(CATALOG_NAME),
+                            text(q.querytxt),
+                            text(q.starttime),
+                            text(q.endtime),
+                            int(i64::from(q.status != "success")),
+                            ScalarValue::Int64(q.rows),
+                            text(q.status),
+                            opt_text(q.error),
+                        ]
+                    })
+                    .collect(),
+            )?
+        }
         (PG_CATALOG, "stl_load_errors") => table_of(
             vec![
                 field("userid", DataType::Utf8),
