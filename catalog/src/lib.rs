@@ -117,6 +117,12 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     /// Appends statements to the query history, numbering them from the query id sequence.
     fn record_queries(&self, queries: &[QueryRecord]) -> Result<()>;
 
+    /// Adds reads of tables: (table id, reads, RFC 3339 time of the last).
+    fn record_reads(&self, reads: &[(ObjectId, u64, String)]) -> Result<()>;
+
+    /// Every table's reads and the time of the last one.
+    fn table_reads(&self) -> Result<std::collections::HashMap<ObjectId, (i64, String)>>;
+
     /// The query history, oldest first.
     fn queries(&self) -> Result<Vec<QueryRecord>>;
 

@@ -185,6 +185,10 @@ CREATE TABLE tarn_query (
     error TEXT
 );
 "#,
+    // 8: reads of managed tables (svv_table_info's reads and last_read).
+    r#"
+CREATE TABLE tarn_table_usage (table_id INTEGER PRIMARY KEY, reads INTEGER NOT NULL, last_read TEXT NOT NULL);
+"#,
 ];
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";
@@ -769,6 +773,32 @@ impl CatalogStore for SqliteCatalog {
                 }
             }
             tx.commit()
+        })
+    }
+
+    fn record_reads(&self, reads: &[(ObjectId, u64, String)]) -> Result<()> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO tarn_table_usage VALUES (?1, ?2, ?3) ON CONFLICT (table_id) DO UPDATE
+                     SET reads = reads + excluded.reads, last_read = max(last_read, excluded.last_read)",
+                )?;
+                for (table, count, last) in reads {
+                    upsert.execute(params![table, *count as i64, last])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn table_reads(&self) -> Result<std::collections::HashMap<ObjectId, (i64, String)>> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT table_id, reads, last_read FROM tarn_table_usage")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?.collect()
         })
     }
 

@@ -1248,7 +1248,33 @@ impl Session {
         plan: &LogicalPlan,
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         let physical = self.ctx.state().create_physical_plan(plan).await?;
+        self.count_reads(plan);
         Ok(crate::file_errors::name_files_in_errors(physical)?)
+    }
+
+    /// Counts a read of every managed table `plan` scans (for `svv_table_info.reads`).
+    fn count_reads(&self, plan: &LogicalPlan) {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        let mut scanned = Vec::new();
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                scanned.push(scan.table_name.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        let default_schema = self.shared.default_schema();
+        let ids: Vec<i64> = self
+            .shared
+            .with_state(|s| {
+                scanned
+                    .iter()
+                    .filter_map(|name| {
+                        s.table_by_name(name.schema().unwrap_or(&default_schema), name.table()).map(|t| t.id)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.shared.engine.history.record_reads(ids);
     }
 
     /// Plans a statement as Redshift means it (see [`crate::sql::plan`]).

@@ -23,11 +23,24 @@ const BATCH: usize = 64;
 pub(crate) struct History {
     store: Arc<dyn CatalogStore>,
     pending: Mutex<Vec<QueryRecord>>,
+    /// Reads of managed tables since the last write: table id → (reads, time of the last).
+    reads: Mutex<std::collections::HashMap<i64, (u64, String)>>,
 }
 
 impl History {
     pub fn new(store: Arc<dyn CatalogStore>) -> History {
-        History { store, pending: Mutex::new(Vec::new()) }
+        History { store, pending: Mutex::new(Vec::new()), reads: Mutex::default() }
+    }
+
+    /// Counts a read of each table in `tables` (ids), written with the next batch.
+    pub fn record_reads(&self, tables: impl IntoIterator<Item = i64>) {
+        let now = tarn_catalog::now();
+        let mut reads = self.reads.lock();
+        for table in tables {
+            let entry = reads.entry(table).or_insert((0, String::new()));
+            entry.0 += 1;
+            entry.1 = now.clone();
+        }
     }
 
     /// Buffers a finished statement; every [`BATCH`] statements go to the catalog together.
@@ -38,16 +51,23 @@ impl History {
             (pending.len() >= BATCH).then(|| std::mem::take(&mut *pending))
         };
         if let Some(batch) = full
-            && let Err(e) = self.store.record_queries(&batch)
+            && let Err(e) = self.write(&batch)
         {
             log::warn!("could not record {} statements in the query history: {e}", batch.len());
         }
     }
 
-    /// Writes the buffered statements.
+    /// Writes the buffered statements and table reads.
     pub fn flush(&self) -> Result<()> {
         let batch = std::mem::take(&mut *self.pending.lock());
-        Ok(self.store.record_queries(&batch)?)
+        self.write(&batch)
+    }
+
+    fn write(&self, batch: &[QueryRecord]) -> Result<()> {
+        let reads: Vec<(i64, u64, String)> =
+            std::mem::take(&mut *self.reads.lock()).into_iter().map(|(t, (n, last))| (t, n, last)).collect();
+        self.store.record_reads(&reads)?;
+        Ok(self.store.record_queries(batch)?)
     }
 
     /// Applies a retention setting (see the module's documentation); returns how many went.

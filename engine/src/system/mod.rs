@@ -189,6 +189,8 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                 .collect(),
         )?,
         (PG_CATALOG, "svv_table_info") => {
+            shared.engine.history.flush()?;
+            let reads = shared.engine.store.table_reads()?;
             let mut rows = Vec::new();
             for (schema, t) in sorted_tables(&state) {
                 let files = shared.visible_files(t)?;
@@ -215,6 +217,8 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     })),
                     int(t.sort_key.as_ref().map_or(0, |k| k.columns.len()) as i64),
                     int(stats_off(&files, rows_total)),
+                    int(reads.get(&t.id).map_or(0, |(n, _)| *n)),
+                    opt_text(reads.get(&t.id).map(|(_, last)| last.clone())),
                 ]);
             }
             table_of(
@@ -237,6 +241,9 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                     // Redshift's staleness of statistics, 0 (current) to 100: here the share of
                     // rows in files not analyzed yet (no distinct-value estimates).
                     field("stats_off", DataType::Int64),
+                    // Queries that read the table, and when the last did.
+                    field("reads", DataType::Int64),
+                    field("last_read", DataType::Utf8),
                 ],
                 rows,
             )?
