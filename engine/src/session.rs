@@ -1256,12 +1256,20 @@ impl Session {
     fn count_reads(&self, plan: &LogicalPlan) {
         use datafusion::common::tree_node::TreeNodeRecursion;
         let mut scanned = Vec::new();
-        let _ = plan.apply_with_subqueries(|node| {
-            if let LogicalPlan::TableScan(scan) = node {
-                scanned.push(scan.table_name.clone());
-            }
-            Ok(TreeNodeRecursion::Continue)
-        });
+        // Views count as reads of the tables they scan.
+        let mut plans = vec![plan.clone()];
+        while let Some(plan) = plans.pop() {
+            let _ = plan.apply_with_subqueries(|node| {
+                if let LogicalPlan::TableScan(scan) = node {
+                    scanned.push(scan.table_name.clone());
+                    let view = datafusion::datasource::source_as_provider(&scan.source).ok().and_then(|p| {
+                        p.downcast_ref::<datafusion::catalog::view::ViewTable>().map(|v| v.logical_plan().clone())
+                    });
+                    plans.extend(view);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
         let default_schema = self.shared.default_schema();
         let ids: Vec<i64> = self
             .shared
