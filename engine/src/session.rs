@@ -433,13 +433,17 @@ impl SessionShared {
         self.lock().as_ref().is_some_and(|t| t.explicit)
     }
 
+    /// Whether the session's user is a superuser (the embedded session's login always is).
+    pub(crate) fn is_superuser(&self, state: &tarn_catalog::AccessState) -> bool {
+        let user = self.user.read();
+        (self.embedded && *user == self.login) || state.is_superuser(&user)
+    }
+
     /// The value of a client setting (`DateStyle`, `search_path`, `is_superuser`, ...).
     pub(crate) fn setting(&self, name: &str) -> Option<String> {
         match name.to_ascii_lowercase().as_str() {
             "is_superuser" => {
-                let access = self.engine.access_state().ok()?;
-                let user = self.user.read().clone();
-                let superuser = (self.embedded && user == self.login) || access.is_superuser(&user);
+                let superuser = self.is_superuser(&*self.engine.access_state().ok()?);
                 Some(if superuser { "on" } else { "off" }.to_string())
             }
             "session_authorization" => Some(self.login.clone()),
@@ -1176,8 +1180,7 @@ impl Session {
 
     /// Whether the session's user is a superuser (the embedded session always is).
     pub(crate) fn is_superuser(&self, state: &tarn_catalog::AccessState) -> bool {
-        let user = self.shared.user.read();
-        (self.shared.embedded && *user == self.shared.login) || state.is_superuser(&user)
+        self.shared.is_superuser(state)
     }
 
     /// Adds access-control changes to the current transaction (applied when it commits).

@@ -111,7 +111,7 @@ pub(crate) fn visible_state(shared: &SessionShared) -> Result<CatalogState> {
     let mut state = shared.with_state(|s| s.clone())?;
     let access = shared.engine.access_state()?;
     let user = shared.user.read().clone();
-    let superuser = (shared.embedded && user == shared.login) || access.is_superuser(&user);
+    let superuser = shared.is_superuser(&access);
     if superuser {
         return Ok(state);
     }
@@ -289,8 +289,7 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
             // Users see their own statements; superusers everyone's.
             shared.engine.history.flush()?;
             let user = shared.user.read().clone();
-            let superuser =
-                (shared.embedded && user == shared.login) || shared.engine.access_state()?.is_superuser(&user);
+            let superuser = shared.is_superuser(&*shared.engine.access_state()?);
             table_of(
                 vec![
                     field("userid", DataType::Utf8),
