@@ -38,15 +38,15 @@ pub(crate) async fn check_table(session: &Session, check: CheckTable) -> Result<
         None => return Err(Error::Invalid(format!("relation \"{schema}.{name}\" does not exist"))),
     };
     let wanted = |kind| check.kinds.is_empty() || check.kinds.contains(&kind);
-    let relation = format!("{}.{}", quote(&schema), quote(&name));
+    let relation = KeySql::new(&schema, &name, &[]).relation;
     let mut rows = Vec::new();
     for key in table.keys() {
         let kind = if key.primary { ConstraintKind::PrimaryKey } else { ConstraintKind::Unique };
         if !wanted(kind) {
             continue;
         }
-        let columns: Vec<String> = key.columns.iter().map(|c| quote(c)).collect();
-        let (rows_breaking, keys, sample) = duplicates(session, &relation, &columns, &key.columns).await?;
+        let sql = KeySql::new(&schema, &name, &key.columns);
+        let (rows_breaking, keys, sample) = duplicates(session, &sql, &key.columns).await?;
         rows.push(row(
             key.name,
             if key.primary { "PRIMARY KEY" } else { "UNIQUE" },
@@ -105,7 +105,7 @@ impl KeyGuard {
             let Some(table) = table.filter(|t| !t.keys().is_empty()) else { continue };
             let mut duplicated = Vec::new();
             for key in table.keys() {
-                duplicated.push(duplicated_values(session, schema, &table.name, &key.columns).await?);
+                duplicated.push(duplicated_values(session, &KeySql::new(schema, &table.name, &key.columns)).await?);
             }
             tables.push(GuardedTable { schema: schema.to_string(), table, duplicated });
         }
@@ -116,7 +116,7 @@ impl KeyGuard {
     pub async fn verify(&self, session: &Session) -> Result<()> {
         for GuardedTable { schema, table, duplicated } in &self.tables {
             for (key, before) in table.keys().into_iter().zip(duplicated) {
-                let after = duplicated_values(session, schema, &table.name, &key.columns).await?;
+                let after = duplicated_values(session, &KeySql::new(schema, &table.name, &key.columns)).await?;
                 let mut added: Vec<(&String, &i64)> =
                     after.iter().filter(|(value, n)| **n > before.get(*value).copied().unwrap_or(1)).collect();
                 if added.is_empty() {
@@ -141,28 +141,16 @@ impl KeyGuard {
 }
 
 /// The values of a key (all columns non-NULL) that occur more than once, with their counts.
-async fn duplicated_values(
-    session: &Session,
-    schema: &str,
-    table: &str,
-    columns: &[String],
-) -> Result<HashMap<String, i64>> {
-    let key = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    let present = columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND ");
-    let sql = format!(
-        "SELECT {key}, count(*) FROM {}.{} WHERE {present} GROUP BY {key} HAVING count(*) > 1",
-        quote(schema),
-        quote(table)
-    );
+async fn duplicated_values(session: &Session, sql: &KeySql) -> Result<HashMap<String, i64>> {
+    let columns = sql.columns;
+    let sql = format!("SELECT {}, count(*) {}", sql.key, sql.repeated());
     let mut values = HashMap::new();
     for batch in query(session, &sql).await? {
-        let counts = datafusion::arrow::compute::cast(
-            batch.column(columns.len()),
-            &datafusion::arrow::datatypes::DataType::Int64,
-        )?;
+        let counts =
+            datafusion::arrow::compute::cast(batch.column(columns), &datafusion::arrow::datatypes::DataType::Int64)?;
         let counts = counts.as_any().downcast_ref::<Int64Array>().ok_or_else(|| Error::Invalid("a count".into()))?;
         for i in 0..batch.num_rows() {
-            let value = (0..columns.len())
+            let value = (0..columns)
                 .map(|c| array_value_to_string(batch.column(c), i))
                 .collect::<std::result::Result<Vec<_>, _>>()?
                 .join(", ");
@@ -179,15 +167,8 @@ fn row(name: String, kind: &str, columns: String, offending: i64, keys: i64, sam
 
 /// Rows whose key (all columns non-NULL: NULLs never collide) occurs more than once, how many
 /// such keys there are, and the most repeated of them (`k (n rows); ...`).
-async fn duplicates(
-    session: &Session,
-    relation: &str,
-    columns: &[String],
-    names: &[String],
-) -> Result<(i64, i64, String)> {
-    let key = columns.join(", ");
-    let present = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect::<Vec<_>>().join(" AND ");
-    let repeated = format!("FROM {relation} WHERE {present} GROUP BY {key} HAVING count(*) > 1");
+async fn duplicates(session: &Session, sql: &KeySql, names: &[String]) -> Result<(i64, i64, String)> {
+    let (key, columns, repeated) = (&sql.key, sql.columns, sql.repeated());
     let totals =
         query(session, &format!("SELECT coalesce(sum(n), 0), count(*) FROM (SELECT count(*) AS n {repeated}) d"))
             .await?;
@@ -204,13 +185,13 @@ async fn duplicates(
     let mut shown = Vec::new();
     for batch in &sample {
         for i in 0..batch.num_rows() {
-            let values = (0..columns.len())
+            let values = (0..columns)
                 .map(|c| {
                     let value = array_value_to_string(batch.column(c), i)?;
                     Ok(if names.len() == 1 { value } else { format!("{}={value}", names[c]) })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let count = batch.column(columns.len()).as_any().downcast_ref::<Int64Array>().map_or(0, |a| a.value(i));
+            let count = batch.column(columns).as_any().downcast_ref::<Int64Array>().map_or(0, |a| a.value(i));
             shown.push(format!("{} ({count} rows)", values.join(", ")));
         }
     }
@@ -224,9 +205,33 @@ pub(crate) async fn key_values(
     table: &str,
     columns: &[String],
 ) -> Result<Vec<RecordBatch>> {
-    let key = columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
-    let present = columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND ");
-    query(session, &format!("SELECT DISTINCT {key} FROM {}.{} WHERE {present}", quote(schema), quote(table))).await
+    let sql = KeySql::new(schema, table, columns);
+    query(session, &format!("SELECT DISTINCT {} FROM {} WHERE {}", sql.key, sql.relation, sql.present)).await
+}
+
+/// The SQL of one key of a table: the table, its quoted columns, and "none of them NULL"
+/// (NULL keys never collide).
+struct KeySql {
+    relation: String,
+    key: String,
+    present: String,
+    columns: usize,
+}
+
+impl KeySql {
+    fn new(schema: &str, table: &str, columns: &[String]) -> KeySql {
+        KeySql {
+            relation: format!("{}.{}", quote(schema), quote(table)),
+            key: columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+            present: columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND "),
+            columns: columns.len(),
+        }
+    }
+
+    /// The FROM ... HAVING of the key's values that occur more than once.
+    fn repeated(&self) -> String {
+        format!("FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1", self.relation, self.present, self.key)
+    }
 }
 
 async fn query(session: &Session, sql: &str) -> Result<Vec<RecordBatch>> {
