@@ -10,6 +10,7 @@ pub mod access;
 mod access_sqlite;
 mod lake;
 mod lake_sqlite;
+mod lineage;
 mod load;
 mod model;
 mod sqlite;
@@ -24,6 +25,7 @@ pub use lake::{
     ExternalSchema, ExternalTable, LakeCatalog, LakeColumn, LakeDatabase, LakeFileStats, LakeFormat, LakePartition,
     LakeState, TableVersion, arrow_to_lake_type, lake_type_to_arrow,
 };
+pub use lineage::{LineageKind, LineageObject, LineageRecord};
 pub use load::{LoadCommit, LoadError, QueryRecord};
 pub use model::{
     CatalogOp, CatalogState, ColumnDef, ColumnStats, DEFAULT_SCHEMA, DataFile, FileStats, NewDataFile, ObjectId,
@@ -88,8 +90,9 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     fn allocate_ids(&self, count: i64) -> Result<ObjectId>;
 
     /// Commits `txn` as one new snapshot, after checking it against every snapshot committed
-    /// since its base; returns the new snapshot's id. An empty transaction commits nothing
-    /// and returns its base.
+    /// since its base; returns the new snapshot's id. Its lineage records take that snapshot.
+    /// An empty transaction commits nothing and returns its base (its lineage, if any, is
+    /// recorded as of the base).
     fn commit(&self, txn: &Transaction, author: &str) -> Result<SnapshotId>;
 
     /// The newest snapshot committed at or before `time` (RFC 3339, UTC).
@@ -119,6 +122,13 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
 
     /// Adds reads of tables: (table id, reads, RFC 3339 time of the last).
     fn record_reads(&self, reads: &[(ObjectId, u64, String)]) -> Result<()>;
+
+    /// Records lineage outside a transaction's commit (statements that change no table, such as
+    /// UNLOAD); each record keeps its own snapshot.
+    fn record_lineage(&self, records: &[LineageRecord]) -> Result<()>;
+
+    /// Every lineage record, oldest first.
+    fn lineage(&self) -> Result<Vec<LineageRecord>>;
 
     /// Every table's reads and the time of the last one.
     fn table_reads(&self) -> Result<std::collections::HashMap<ObjectId, (i64, String)>>;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction as SqlTxn, TransactionBehavior, params};
 
+use crate::lineage::{LineageKind, LineageObject, LineageRecord};
 use crate::model::{
     CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, FileStats, ObjectId, SchemaDef, SnapshotId,
     SnapshotInfo, TableDef, ViewDef,
@@ -189,7 +190,66 @@ CREATE TABLE tarn_query (
     r#"
 CREATE TABLE tarn_table_usage (table_id INTEGER PRIMARY KEY, reads INTEGER NOT NULL, last_read TEXT NOT NULL);
 "#,
+    // 9: lineage (tarn_lineage): one row per statement, one per source.
+    r#"
+CREATE TABLE tarn_lineage (
+    lineage_id INTEGER PRIMARY KEY,
+    snapshot_id INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    userid TEXT NOT NULL,
+    statement TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    target_id INTEGER,
+    querytxt TEXT NOT NULL
+);
+CREATE TABLE tarn_lineage_source (
+    lineage_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    source_kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_id INTEGER,
+    PRIMARY KEY (lineage_id, position)
+);
+"#,
 ];
+
+/// Writes lineage records; `snapshot` replaces theirs (a commit's new snapshot).
+fn insert_lineage(tx: &SqlTxn<'_>, records: &[LineageRecord], snapshot: Option<SnapshotId>) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO tarn_lineage (snapshot_id, time, userid, statement, target_kind, target, target_id, querytxt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut source = tx.prepare_cached("INSERT INTO tarn_lineage_source VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for r in records {
+        insert.execute(params![
+            snapshot.unwrap_or(r.snapshot),
+            r.time,
+            r.userid,
+            r.statement,
+            r.target.kind.as_str(),
+            r.target.name,
+            r.target.id,
+            r.querytxt
+        ])?;
+        let id = tx.last_insert_rowid();
+        for (position, s) in r.sources.iter().enumerate() {
+            source.execute(params![id, position as i64, s.kind.as_str(), s.name, s.id])?;
+        }
+    }
+    Ok(())
+}
+
+fn lineage_object(kind: String, name: String, id: Option<ObjectId>) -> rusqlite::Result<LineageObject> {
+    let kind = LineageKind::parse(&kind).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("lineage kind {kind:?}").into(),
+        )
+    })?;
+    Ok(LineageObject { kind, name, id })
+}
 
 const LIVE: &str = "begin_snapshot <= ?1 AND (end_snapshot IS NULL OR end_snapshot > ?1)";
 
@@ -522,7 +582,11 @@ impl CatalogStore for SqliteCatalog {
 
     fn commit(&self, txn: &Transaction, author: &str) -> Result<SnapshotId> {
         if txn.is_empty() {
-            return Ok(txn.base_snapshot());
+            let base = txn.base_snapshot();
+            let records: Vec<LineageRecord> =
+                txn.lineage().iter().map(|r| LineageRecord { snapshot: base, ..r.clone() }).collect();
+            self.record_lineage(&records)?;
+            return Ok(base);
         }
         let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let db = |e| db_err(&self.path, e);
@@ -626,6 +690,7 @@ impl CatalogStore for SqliteCatalog {
                 "INSERT INTO tarn_snapshot VALUES (?1, ?2, ?3, ?4)",
                 params![snapshot, now(), author, describe_changes(txn)],
             )?;
+            insert_lineage(&tx, txn.lineage(), Some(snapshot))?;
             Ok(())
         };
         match write() {
@@ -773,6 +838,48 @@ impl CatalogStore for SqliteCatalog {
                 }
             }
             tx.commit()
+        })
+    }
+
+    fn record_lineage(&self, records: &[LineageRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            insert_lineage(&tx, records, None)?;
+            tx.commit()
+        })
+    }
+
+    fn lineage(&self) -> Result<Vec<LineageRecord>> {
+        self.with_conn(|conn| {
+            let mut sources: std::collections::HashMap<i64, Vec<LineageObject>> = Default::default();
+            let mut stmt = conn.prepare(
+                "SELECT lineage_id, source_kind, source, source_id FROM tarn_lineage_source ORDER BY lineage_id, position",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                sources.entry(row.get(0)?).or_default().push(lineage_object(row.get(1)?, row.get(2)?, row.get(3)?)?);
+            }
+            let mut stmt = conn.prepare(
+                "SELECT lineage_id, snapshot_id, time, userid, statement, target_kind, target, target_id, querytxt
+                 FROM tarn_lineage ORDER BY lineage_id",
+            )?;
+            stmt.query_map([], |r| {
+                let id: i64 = r.get(0)?;
+                Ok(LineageRecord {
+                    id,
+                    snapshot: r.get(1)?,
+                    time: r.get(2)?,
+                    userid: r.get(3)?,
+                    statement: r.get(4)?,
+                    target: lineage_object(r.get(5)?, r.get(6)?, r.get(7)?)?,
+                    sources: sources.remove(&id).unwrap_or_default(),
+                    querytxt: r.get(8)?,
+                })
+            })?
+            .collect()
         })
     }
 
@@ -1009,6 +1116,46 @@ mod tests {
         let files = cat.all_data_files().unwrap();
         assert_eq!(files[1].stats.as_ref(), Some(&analyzed));
         assert_eq!(files[0].stats.as_ref(), Some(&stats));
+    }
+
+    #[test]
+    fn lineage_commits_with_its_transaction_and_takes_the_commit_s_snapshot() {
+        let (_dir, cat) = open();
+        let object = |kind, name: &str, id| LineageObject { kind, name: name.into(), id };
+        let record = |target: LineageObject, sources: Vec<LineageObject>| LineageRecord {
+            id: 0,
+            snapshot: 0,
+            time: now(),
+            userid: "tester".into(),
+            statement: "CREATE TABLE AS".into(),
+            target,
+            sources,
+            querytxt: "CREATE TABLE t AS SELECT * FROM s".into(),
+        };
+        let mut txn = begin(&cat);
+        let t = table(&cat, &txn, "t");
+        txn.apply(CatalogOp::CreateTable(t.clone())).unwrap();
+        let sources =
+            vec![object(LineageKind::Table, "public.s", Some(7)), object(LineageKind::File, "/d/*.csv", None)];
+        txn.record_lineage(record(object(LineageKind::Table, "public.t", Some(t.id)), sources.clone()));
+        assert_eq!(cat.commit(&txn, "tester").unwrap(), 1);
+        // Rolled back: never committed, never recorded.
+        let mut txn = begin(&cat);
+        txn.record_lineage(record(object(LineageKind::Table, "public.u", None), sources.clone()));
+        drop(txn);
+        // Nothing but lineage (an UNLOAD): recorded as of the base snapshot.
+        let mut txn = begin(&cat);
+        txn.record_lineage(record(object(LineageKind::File, "s3://b/out/", None), vec![sources[0].clone()]));
+        assert_eq!(cat.commit(&txn, "tester").unwrap(), 1);
+
+        let lineage = cat.lineage().unwrap();
+        assert_eq!(lineage.len(), 2);
+        assert_eq!(
+            (lineage[0].snapshot, &lineage[0].target.name, &lineage[0].sources),
+            (1, &"public.t".to_string(), &sources)
+        );
+        assert_eq!((lineage[1].snapshot, lineage[1].target.kind, lineage[1].sources.len()), (1, LineageKind::File, 1));
+        assert!(lineage[0].id < lineage[1].id);
     }
 
     #[test]

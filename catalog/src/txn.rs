@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::Result;
+use crate::lineage::LineageRecord;
 use crate::model::{CatalogOp, CatalogState, DataFile, NewDataFile, ObjectId, SnapshotId};
 
 /// Data-file changes of one table in a transaction.
@@ -36,12 +37,13 @@ pub struct Transaction {
     state: CatalogState,
     ops: Vec<CatalogOp>,
     files: BTreeMap<ObjectId, TableFiles>,
+    lineage: Vec<LineageRecord>,
 }
 
 impl Transaction {
     pub fn new(base: Arc<CatalogState>) -> Self {
         let state = (*base).clone();
-        Transaction { base, state, ops: Vec::new(), files: BTreeMap::new() }
+        Transaction { base, state, ops: Vec::new(), files: BTreeMap::new(), lineage: Vec::new() }
     }
 
     pub fn base_snapshot(&self) -> SnapshotId {
@@ -70,7 +72,19 @@ impl Transaction {
         self.files.get(&table_id)
     }
 
-    /// True when committing would change nothing.
+    /// The lineage of this transaction's statements, committed with it.
+    pub fn lineage(&self) -> &[LineageRecord] {
+        &self.lineage
+    }
+
+    /// Records a statement's lineage, to be committed (with the commit's snapshot) or rolled
+    /// back with the transaction.
+    pub fn record_lineage(&mut self, record: LineageRecord) {
+        self.lineage.push(record);
+    }
+
+    /// True when committing would change nothing (lineage alone is not a change: see
+    /// [`CatalogStore::commit`](crate::CatalogStore::commit)).
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.files.values().all(|f| f.added.is_empty() && f.removed.is_empty())
     }

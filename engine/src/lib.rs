@@ -63,3 +63,4 @@ pub use provider::CATALOG_NAME;
 pub use session::{CommandTag, Output, Progress, ProgressReading, QueryTiming, Results, RowStream, Session};
 pub use sql::parser;
 pub use sql::parser::{Analyze, AsOf, Statement, Vacuum, VacuumSort};
+pub use system::lineage_graph::{LineageDirection, LineageEdge, LineageGraph, LineageNode};

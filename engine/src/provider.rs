@@ -266,6 +266,9 @@ async fn view(shared: &SessionShared, schema: &str, def: &ViewDef) -> Result<Arc
     let _guard = scopeguard(|| {
         shared.view_depth.fetch_sub(1, Ordering::SeqCst);
     });
+    if depth == 0 {
+        crate::system::lineage::note_view(shared, schema, &def.name);
+    }
     if depth >= MAX_VIEW_DEPTH {
         return Err(Error::Invalid(format!(
             "view {schema}.{} nests views more than {MAX_VIEW_DEPTH} deep (does it reference itself?)",

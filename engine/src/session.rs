@@ -323,6 +323,10 @@ pub(crate) struct SessionShared {
     pub settings: parking_lot::RwLock<crate::settings::Settings>,
     /// Files the running statement reads in place, and earlier statements' scans of them.
     pub files: parking_lot::Mutex<crate::lake::files::FilesInPlace>,
+    /// What the running statement read, for its lineage (see [`crate::system::lineage`]).
+    pub lineage: parking_lot::Mutex<crate::system::lineage::Sources>,
+    /// The text of the running statement, when the caller gave it (`Session::run_text`).
+    pub statement_text: parking_lot::Mutex<Option<String>>,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -633,6 +637,20 @@ enum Work {
     Unload(Box<crate::unload::Unload>),
 }
 
+impl Work {
+    /// The lineage this work records if it succeeds.
+    fn lineage(&self) -> Option<crate::system::lineage::Pending> {
+        use crate::system::lineage::Pending;
+        match self {
+            Work::Sql(statement) => Pending::of_sql(statement),
+            Work::MergeRemoveDuplicates(merge) => Pending::merge(&merge.target),
+            Work::Copy(copy) if !copy.options.no_load => Some(Pending::copy(&copy.table)),
+            Work::Unload(unload) => Some(Pending::unload(&unload.to)),
+            Work::Copy(_) | Work::Access(_) => None,
+        }
+    }
+}
+
 /// A connection to a warehouse: runs SQL, keeps its transaction and settings.
 pub struct Session {
     pub(crate) shared: Arc<SessionShared>,
@@ -679,6 +697,8 @@ impl Session {
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
             settings: Default::default(),
             files: Default::default(),
+            lineage: Default::default(),
+            statement_text: Default::default(),
         });
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
@@ -808,7 +828,10 @@ impl Session {
                 ..record.clone()
             }
         };
-        match self.run(statement).await {
+        *self.shared.statement_text.lock() = Some(text.to_string());
+        let result = self.run(statement).await;
+        *self.shared.statement_text.lock() = None;
+        match result {
             Ok(Output::Command(tag)) => {
                 history.record(finished(tag.rows, None));
                 Ok(Output::Command(tag))
@@ -952,7 +975,12 @@ impl Session {
             Work::Copy(_) => None,
             _ => crate::check::KeyGuard::before(self, locks).await?,
         };
+        let lineage = work.lineage();
+        crate::system::lineage::start(&self.shared);
         let output = self.run_work(work).await?;
+        if let Some(lineage) = lineage {
+            crate::system::lineage::record(self, lineage)?;
+        }
         if let Some(guard) = guard {
             guard.verify(self).await?;
         }
@@ -1256,6 +1284,9 @@ impl Session {
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         let physical = self.ctx.state().create_physical_plan(plan).await?;
         self.count_reads(plan);
+        if !matches!(plan, LogicalPlan::Explain(_)) {
+            crate::system::lineage::note_plan(&self.shared, plan);
+        }
         Ok(crate::file_errors::name_files_in_errors(physical)?)
     }
 
@@ -1298,6 +1329,8 @@ impl Session {
 
     /// Plans a statement as Redshift means it (see [`crate::sql::plan`]).
     pub(crate) async fn plan(&self, statement: DFStatement) -> Result<LogicalPlan> {
-        crate::sql::plan(&self.ctx.state(), statement).await
+        let plan = crate::sql::plan(&self.ctx.state(), statement).await?;
+        crate::system::lineage::note_plan(&self.shared, &plan);
+        Ok(plan)
     }
 }

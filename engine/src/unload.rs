@@ -237,9 +237,8 @@ pub(crate) async fn unload(session: &Session, unload: Unload) -> Result<Output> 
         (Some(crate::parser::Statement::Sql(statement)), true) => statement,
         _ => return Err(Error::Invalid("UNLOAD takes one SELECT statement".into())),
     };
-    let state = session.ctx.state();
     let plan = session.plan(*statement).await?;
-    let physical = state.create_physical_plan(&plan).await?;
+    let physical = session.physical_plan(&plan).await?;
     let schema = physical.schema();
     let mut partition_indexes = Vec::new();
     for name in &unload.partition_by {

@@ -152,6 +152,7 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
     } else {
         "loaded"
     };
+    crate::system::lineage::note_files(&session.shared, scanned.iter().map(|(file, _)| files[*file].to_string()));
     let commits: Vec<LoadCommit> = scanned
         .into_iter()
         .map(|(file, lines)| LoadCommit {

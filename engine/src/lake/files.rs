@@ -334,8 +334,8 @@ fn set_option(query: &mut FileQuery, function: &str, name: &str, value: OptionVa
 /// The file references of one statement and the tables they stand for.
 #[derive(Debug, Default)]
 pub(crate) struct FilesInPlace {
-    /// The statement being planned: `"$files"` names → their scans.
-    current: HashMap<String, Arc<dyn TableProvider>>,
+    /// The statement being planned: `"$files"` names → their paths or patterns and scans.
+    current: HashMap<String, (Vec<String>, Arc<dyn TableProvider>)>,
     /// Scans of earlier statements, by reference, with the listing they were made from.
     cache: HashMap<FileQuery, (Vec<FileSignature>, Arc<FileTable>)>,
 }
@@ -345,7 +345,12 @@ type FileSignature = (String, u64, Option<chrono::DateTime<chrono::Utc>>, Option
 
 impl FilesInPlace {
     pub fn table(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
-        self.current.get(name).cloned()
+        self.current.get(name).map(|(_, table)| table.clone())
+    }
+
+    /// The paths or patterns the `"$files"` name `name` reads.
+    pub fn patterns(&self, name: &str) -> Option<&[String]> {
+        self.current.get(name).map(|(patterns, _)| patterns.as_slice())
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -412,7 +417,7 @@ pub(crate) async fn bind(session: &Session, statement: &mut DFStatement) -> Resu
     }
     for (name, query) in found {
         let table = open(shared, &query).await?;
-        shared.files.lock().current.insert(name, table);
+        shared.files.lock().current.insert(name, (query.patterns.clone(), table));
     }
     Ok(())
 }

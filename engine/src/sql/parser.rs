@@ -145,6 +145,17 @@ pub fn parse_with_text(sql: &str) -> Result<Vec<(Statement, String)>> {
     Ok(statements)
 }
 
+/// Parses `[database.][schema.]name` as SQL writes it (quoted parts keep their case).
+pub(crate) fn parse_object_name(text: &str) -> Result<datafusion::sql::sqlparser::ast::ObjectName> {
+    let dialect = super::TarnDialect::default();
+    let mut parser = DFParserBuilder::new(text).with_dialect(&dialect).build().map_err(parse_error)?;
+    let name = parser.parser.parse_object_name(false).map_err(|e| Error::Parse(e.to_string()))?;
+    if parser.parser.peek_token().token != Token::EOF {
+        return Err(Error::Parse(format!("'{text}' is not a name")));
+    }
+    Ok(name)
+}
+
 fn parse_error(e: datafusion::error::DataFusionError) -> Error {
     match e {
         datafusion::error::DataFusionError::SQL(inner, _) => {

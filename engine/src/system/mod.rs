@@ -16,6 +16,8 @@ mod access;
 pub(crate) mod catalog_functions;
 pub(crate) mod functions;
 pub(crate) mod history;
+pub(crate) mod lineage;
+pub(crate) mod lineage_graph;
 mod pg;
 
 use crate::error::{Error, Result};
@@ -33,6 +35,7 @@ const PG_TABLES: &[&str] = &[
     "svv_table_info",
     "stl_load_errors",
     "stl_query",
+    "tarn_lineage",
     "stl_load_commits",
     "tarn_snapshots",
     "tarn_data_files",
@@ -326,6 +329,55 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                         ]
                     })
                     .collect(),
+            )?
+        }
+        (PG_CATALOG, "tarn_lineage") => {
+            // One row per source of each recorded statement; `*_current` is the object's name
+            // now (NULL once dropped), so renamed objects stay traceable.
+            let records = lineage_graph::visible_records(shared)?;
+            let now = |o: &tarn_catalog::LineageObject| match o.id {
+                Some(id) => opt_text(lineage_graph::current(&state, id).map(|(name, _)| name)),
+                None => text(&o.name),
+            };
+            let mut rows = Vec::new();
+            for r in &records {
+                for source in &r.sources {
+                    rows.push(vec![
+                        int(r.id),
+                        int(r.snapshot),
+                        text(&r.time),
+                        text(&r.userid),
+                        text(&r.statement),
+                        text(r.target.kind.as_str()),
+                        text(&r.target.name),
+                        opt_int(r.target.id),
+                        now(&r.target),
+                        text(source.kind.as_str()),
+                        text(&source.name),
+                        opt_int(source.id),
+                        now(source),
+                        text(&r.querytxt),
+                    ]);
+                }
+            }
+            table_of(
+                vec![
+                    field("lineage_id", DataType::Int64),
+                    field("snapshot_id", DataType::Int64),
+                    field("time", DataType::Utf8),
+                    field("userid", DataType::Utf8),
+                    field("statement", DataType::Utf8),
+                    field("target_type", DataType::Utf8),
+                    field("target", DataType::Utf8),
+                    field("target_id", DataType::Int64),
+                    field("target_current", DataType::Utf8),
+                    field("source_type", DataType::Utf8),
+                    field("source", DataType::Utf8),
+                    field("source_id", DataType::Int64),
+                    field("source_current", DataType::Utf8),
+                    field("querytxt", DataType::Utf8),
+                ],
+                rows,
             )?
         }
         (PG_CATALOG, "stl_load_errors") => table_of(
