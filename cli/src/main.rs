@@ -104,11 +104,31 @@ enum Action {
         #[arg(long)]
         not_null: bool,
     },
+    /// What NAME (a table, view, external table, or a file or prefix) is built from and what is
+    /// built from it, as recorded in tarn_lineage: a tree, or a picture for Graphviz or Mermaid
+    Lineage {
+        /// [schema.]name, or a path or s3:// URL
+        name: String,
+        /// tree, dot (Graphviz), mermaid or json
+        #[arg(long, value_enum, default_value = "tree")]
+        format: LineageFormat,
+        /// Follow up (sources), down (what uses it) or both
+        #[arg(long, default_value = "both")]
+        direction: String,
+    },
     /// Benchmark queries: run a directory of .sql files, compare two results, generate TPC-H
     #[command(subcommand)]
     Bench(BenchAction),
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, psycopg, SQLAlchemy, JDBC, ...)
     Serve(serve::ServeArgs),
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LineageFormat {
+    Tree,
+    Dot,
+    Mermaid,
+    Json,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -253,6 +273,17 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             if violated > 0 {
                 anyhow::bail!("{violated} constraint(s) of {table} violated");
             }
+            return Ok(());
+        }
+        Some(Action::Lineage { name, format, direction }) => {
+            let graph = session.lineage(&name, direction.parse()?)?;
+            let text = match format {
+                LineageFormat::Tree => graph.to_tree(),
+                LineageFormat::Dot => graph.to_dot(),
+                LineageFormat::Mermaid => graph.to_mermaid(),
+                LineageFormat::Json => graph.to_json() + "\n",
+            };
+            print!("{text}");
             return Ok(());
         }
         Some(Action::Bench(BenchAction::Run { dir, iterations, output, schema, name, settings })) => {

@@ -38,6 +38,7 @@ const HELP: &str = r"SQL statements end with ';' and may span lines. Tab complet
   \bench [N] QUERY  run QUERY N times (default 5, after a warm-up): planning and execution times
   \timing [on|off]  print how long each statement took
   \history [N]      your last N statements (default 20) from the query history, stl_query
+  \lineage NAME [up|down]  what NAME is built from and what is built from it (tarn_lineage)
   \format FMT       output format: table, csv, tsv, json, ndjson, markdown
 Ctrl-C cancels the running statement (or clears the input).";
 
@@ -281,6 +282,15 @@ impl Shell {
                     ),
                     runtime,
                 )?;
+            }
+            "\\lineage" => {
+                let mut words = argument.split_whitespace();
+                let (Some(name), direction, None) = (words.next(), words.next(), words.next()) else {
+                    bail!("\\lineage takes a table, view or file name, and up or down");
+                };
+                let direction = direction.map_or(Ok(tarn_engine::LineageDirection::Both), str::parse)?;
+                let graph = self.session.lineage(name, direction)?;
+                self.emit(&graph.to_tree())?;
             }
             other => bail!("unknown command {other}; \\? lists the commands"),
         }

@@ -3,6 +3,7 @@
 
 mod durability;
 mod lake;
+mod lineage;
 mod serve;
 mod shell;
 

@@ -390,3 +390,75 @@ fn edge_label(edge: &LineageEdge) -> String {
         n => format!("{} (x{n})", edge.statement),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(edges: &[(usize, usize, &str)], names: &[&str], direction: LineageDirection) -> LineageGraph {
+        LineageGraph {
+            root: 0,
+            direction,
+            nodes: names
+                .iter()
+                .map(|n| LineageNode { name: n.to_string(), kind: "table".into(), comment: None, dropped: false })
+                .collect(),
+            edges: edges
+                .iter()
+                .map(|(source, target, statement)| LineageEdge {
+                    source: *source,
+                    target: *target,
+                    statement: statement.to_string(),
+                    user: "ann".into(),
+                    time: "2026-12-01T02:03:04.123456Z".into(),
+                    snapshot: 1,
+                    count: 1,
+                    query: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn trees_stop_at_cycles_and_draw_shared_subtrees_once() {
+        // a <- b <- a (a cycle), a <- c <- d and b <- c (c shared).
+        let g = graph(
+            &[(1, 0, "INSERT"), (0, 1, "INSERT"), (2, 0, "CREATE TABLE AS"), (3, 2, "COPY"), (2, 1, "INSERT")],
+            &["a", "b", "c", "d"],
+            LineageDirection::Up,
+        );
+        let tree = g.to_tree();
+        let lines: Vec<&str> = tree.lines().map(|l| l.split("  [").next().unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                "a (table)",
+                "built from:",
+                "├── b (table)",
+                "│   ├── a (table)",
+                "│   └── c (table)",
+                "│       └── d (table)",
+                "└── c (table)",
+            ],
+            "{tree}"
+        );
+        assert!(tree.contains("│   ├── a (table)  [INSERT by ann at 2026-12-01 02:03:04] (cycle)"), "{tree}");
+        assert!(
+            tree.ends_with("└── c (table)  [CREATE TABLE AS by ann at 2026-12-01 02:03:04] (see above)\n"),
+            "{tree}"
+        );
+    }
+
+    #[test]
+    fn labels_are_escaped_for_dot_and_mermaid() {
+        let mut g = graph(&[(1, 0, "COPY")], &["t", "s3://b/\"odd\"|name"], LineageDirection::Both);
+        g.nodes[0].comment = Some("say \"hi\" <b>".into());
+        let dot = g.to_dot();
+        assert!(dot.contains(r#"n1 [label="s3://b/\"odd\"|name\ntable", shape=box];"#), "{dot}");
+        assert!(dot.contains(r#"n0 [label="t\ntable\nsay \"hi\" <b>", shape=box, style=bold];"#), "{dot}");
+        let mermaid = g.to_mermaid();
+        assert!(mermaid.contains("n1[\"s3://b/#quot;odd#quot;#124;name<br/>table\"]"), "{mermaid}");
+        assert!(mermaid.contains("<i>say #quot;hi#quot; #lt;b#gt;</i>"), "{mermaid}");
+        assert!(g.to_tree().contains("used by:\n    (nothing recorded)\n"));
+    }
+}

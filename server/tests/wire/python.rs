@@ -16,37 +16,7 @@ fn python_dir() -> PathBuf {
 /// The virtual environment's interpreter, made (or remade, when the pins changed) on first use.
 fn python() -> &'static Path {
     static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let made = PYTHON.get_or_init(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        let venv = target.join("python-clients");
-        let interpreter = venv.join("bin/python");
-        let pins = std::fs::read_to_string(python_dir().join("requirements.txt")).map_err(|e| e.to_string())?;
-        let marker = venv.join("tarn-requirements.txt");
-        if interpreter.exists() && std::fs::read_to_string(&marker).is_ok_and(|m| m == pins) {
-            return Ok(interpreter);
-        }
-        let run = |command: &mut Command| -> Result<(), String> {
-            let output = command.output().map_err(|e| format!("{command:?}: {e}"))?;
-            if output.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{command:?} failed:\n{}\n{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ))
-            }
-        };
-        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv))?;
-        run(Command::new(&interpreter)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:", "-r"])
-            .arg(python_dir().join("requirements.txt")))?;
-        std::fs::write(&marker, pins).map_err(|e| e.to_string())?;
-        Ok(interpreter)
-    });
-    match made {
+    match PYTHON.get_or_init(|| tarn_testkit::python::venv("python-clients", &python_dir().join("requirements.txt"))) {
         Ok(path) => path,
         Err(e) => panic!("cannot set up the Python clients (python3 with venv and PyPI are needed): {e}"),
     }
