@@ -1,23 +1,13 @@
 //! `tarn lineage NAME --format tree|dot|mermaid|json` and the REPL's `\lineage`, over a
 //! COPY -> CTAS -> view -> CTAS -> UNLOAD pipeline recorded by earlier processes. The DOT output
-//! is parsed by pydot (pinned in `cli/tests/python/requirements.txt`) and, where Graphviz is
-//! installed, laid out by `dot`.
+//! is laid out by Graphviz's `dot` (Debian's, unpacked under `target/` by the test kit when the
+//! machine has none).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Stdio;
 
 use crate::{assert_success, stdout, tarn, tarn_command, warehouse};
-
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/requirements.txt");
-    match PYTHON.get_or_init(|| tarn_testkit::python::venv("python-tools", &requirements)) {
-        Ok(path) => path,
-        Err(e) => panic!("cannot set up pydot (python3 with venv and PyPI are needed): {e}"),
-    }
-}
 
 /// A warehouse with a pipeline: events.csv -COPY-> events -CTAS-> daily (renamed daily_sessions)
 /// -view-> recent -CTAS-> monthly -UNLOAD-> out/monthly_.
@@ -91,27 +81,18 @@ fn lineage_dot_parses_as_graphviz_and_json_and_mermaid_name_every_edge() {
     let dot = stdout(&output);
     let file = dir.path().join("lineage.dot");
     std::fs::write(&file, &dot).unwrap();
-    let parsed = Command::new(python())
-        .args([
-            "-c",
-            "import sys, pydot\n\
-             (g,) = pydot.graph_from_dot_file(sys.argv[1])\n\
-             nodes = [n for n in g.get_nodes() if n.get_name() not in ('node', 'edge', 'graph')]\n\
-             print(len(nodes), len(g.get_edges()))\n\
-             for e in g.get_edges(): print(e.get_source(), e.get_destination(), e.get_label())",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(parsed.status.success(), "pydot: {}\n{dot}", String::from_utf8_lossy(&parsed.stderr));
-    let parsed = String::from_utf8_lossy(&parsed.stdout).into_owned();
+    // Graphviz lays it out: `-Tplain` lists the nodes and edges it understood.
+    let mut dot_command = tarn_testkit::graphviz::dot().unwrap_or_else(|e| panic!("cannot run Graphviz's dot: {e}"));
+    let laid_out = dot_command.arg("-Tplain").arg(&file).output().unwrap();
+    assert!(laid_out.status.success(), "dot: {}\n{dot}", String::from_utf8_lossy(&laid_out.stderr));
+    let plain = String::from_utf8_lossy(&laid_out.stdout).into_owned();
+    let count = |kind: &str| plain.lines().filter(|l| l.starts_with(kind)).count();
     // monthly's graph: the file, events, daily_sessions, recent, monthly and the unloaded files.
-    assert!(parsed.starts_with("6 5\n"), "{parsed}\n{dot}");
-    assert!(parsed.contains("\"CREATE VIEW\""), "{parsed}");
-    assert!(dot.contains("Events per day"), "the comment joins the picture: {dot}");
-    if let Ok(rendered) = Command::new("dot").arg("-Tsvg").arg(&file).output() {
-        assert!(rendered.status.success(), "dot: {}", String::from_utf8_lossy(&rendered.stderr));
-    }
+    assert_eq!((count("node "), count("edge ")), (6, 5), "{plain}\n{dot}");
+    assert!(plain.contains("\"CREATE VIEW\""), "{plain}");
+    assert!(plain.contains("Events per day"), "the comment joins the picture: {plain}");
+    let svg = tarn_testkit::graphviz::dot().unwrap().arg("-Tsvg").arg(&file).output().unwrap();
+    assert!(svg.status.success() && String::from_utf8_lossy(&svg.stdout).contains("<svg"));
 
     let json = stdout(&tarn(&wh, &["lineage", "monthly", "--format", "json"]));
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
