@@ -147,6 +147,32 @@ fn rewrite_expr(expr: &mut Expr) -> Result<()> {
         Expr::Identifier(ident) if ident.quote_style.is_none() && ident.value.eq_ignore_ascii_case("sysdate") => {
             Some(call("sysdate", vec![]))
         }
+        // Composite columns (`ROLLUP ((a, b), c)`) as the grouping sets they stand for: ROLLUP's
+        // prefixes, CUBE's subsets (DataFusion plans single columns only).
+        Expr::Rollup(lists) if lists.iter().any(|l| l.len() > 1) => {
+            Some(Expr::GroupingSets((0..=lists.len()).rev().map(|n| lists[..n].concat()).collect()))
+        }
+        Expr::Cube(lists) if lists.iter().any(|l| l.len() > 1) => {
+            if lists.len() > 12 {
+                return Err(Error::Invalid(format!("CUBE of {} columns has too many grouping sets", lists.len())));
+            }
+            let all = (1u32 << lists.len()) - 1;
+            // Most columns first, as DataFusion orders CUBE's sets.
+            let mut masks: Vec<u32> = (0..=all).collect();
+            masks.sort_by_key(|m| std::cmp::Reverse(m.count_ones()));
+            let sets = masks
+                .into_iter()
+                .map(|mask| {
+                    lists
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask & (1 << i) != 0)
+                        .flat_map(|(_, l)| l.clone())
+                        .collect()
+                })
+                .collect();
+            Some(Expr::GroupingSets(sets))
+        }
         // `current_user`, `user`, `session_user` and `current_role` are calls without parentheses.
         Expr::Identifier(ident)
             if ident.quote_style.is_none() && SESSION_KEYWORDS.iter().any(|k| ident.value.eq_ignore_ascii_case(k)) =>
