@@ -272,9 +272,38 @@ pub(crate) fn offset(text: &str, location: Location) -> usize {
 
 /// Parses one `COPY ... FROM ...` statement (`text` starts at `COPY`, ends before `;`).
 pub fn parse_copy_from(text: &str) -> Result<CopyFrom> {
-    let copy = parse_statement(text)?;
+    let mut copy = parse_statement(text)?;
+    if copy.options.null_as.is_some() {
+        copy.options.null_as = raw_null_as(text).or(copy.options.null_as);
+    }
     copy.options.validate()?;
     Ok(copy)
+}
+
+/// The `NULL AS` string as Redshift reads it: as written, backslashes included (`'\N'` is
+/// backslash-N, the text format's own null marker), but for `'\0'`, the NUL character. The
+/// SQL tokenizer would unescape it (`'\N'` → `N`), so it is taken from the raw text.
+fn raw_null_as(text: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    let dialect = RedshiftSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, text).with_unescape(false).tokenize().ok()?;
+    let mut words = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_)));
+    while let Some(token) = words.next() {
+        if !matches!(token, Token::Word(w) if w.keyword == Keyword::NULL) {
+            continue;
+        }
+        let mut next = words.next()?;
+        if matches!(next, Token::Word(w) if w.keyword == Keyword::AS) {
+            next = words.next()?;
+        }
+        if let Token::SingleQuotedString(raw) = next {
+            return Some(match raw.as_str() {
+                "\\0" => "\0".to_string(),
+                raw => raw.replace("''", "'").replace("\\'", "'"),
+            });
+        }
+    }
+    None
 }
 
 fn parse_statement(text: &str) -> Result<CopyFrom> {
