@@ -621,7 +621,7 @@ fn render(out: &mut String, field: &Field, fill_mode: bool, t: &NaiveDateTime) {
         }
         Field::IsoDayOfWeek => number(out, t.weekday().number_from_monday() as i64, 1),
         // Days since 24 November 4714 BC (Julian day 0 is 1 January 4713 BC, proleptic Julian).
-        Field::Julian => number(out, t.date().num_days_from_ce() as i64 + 1_721_425, 1),
+        Field::Julian => number(out, t.date().num_days_from_ce() as i64 + JULIAN_DAY_OF_CE_0, 1),
         Field::Era { upper, dots } => {
             let text = match (t.year() > 0, dots) {
                 (true, false) => "AD",
@@ -641,22 +641,92 @@ fn render(out: &mut String, field: &Field, fill_mode: bool, t: &NaiveDateTime) {
 pub const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// A date in one of the layouts Redshift recognises without a format (`DATEFORMAT 'auto'`,
-/// text cast to a date).
+/// text cast to a date): those of its DATEFORMAT strings, Julian days (`J2451187`), a year and
+/// day of year (`1996.008`), and dates before Christ (`Jan-08-95 BC`).
 pub fn auto_date(value: &str) -> Option<NaiveDate> {
-    iso_date(value).or_else(|| AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok()))
+    iso_date(value)
+        .or_else(|| AUTO_DATES.iter().find_map(|f| NaiveDate::parse_from_str(value, f).ok()))
+        .or_else(|| julian_date(value))
+        .or_else(|| bc_date(value))
+}
+
+/// `J2451187`: a Julian day number (day 0 is 1 January 4713 BC, proleptic Julian calendar).
+fn julian_date(value: &str) -> Option<NaiveDate> {
+    let days: i64 = value.strip_prefix(['J', 'j'])?.parse().ok()?;
+    NaiveDate::from_num_days_from_ce_opt(i32::try_from(days - JULIAN_DAY_OF_CE_0).ok()?)
+}
+
+/// Julian day number of 31 December 1 BC (`NaiveDate::num_days_from_ce` 0).
+const JULIAN_DAY_OF_CE_0: i64 = 1_721_425;
+
+/// `Jan-08-95 BC`: a date whose year counts back from 1 BC (year 95 BC is astronomical -94).
+fn bc_date(value: &str) -> Option<NaiveDate> {
+    let upper = value.trim_end().to_ascii_uppercase();
+    let date = upper.strip_suffix("BC").or_else(|| upper.strip_suffix("B.C."))?.trim_end();
+    let parsed = BC_DATES.iter().find_map(|f| NaiveDate::parse_from_str(date, f).ok())?;
+    parsed.with_year(1 - parsed.year())
 }
 
 /// A timestamp (with its time of day) in one of the layouts Redshift recognises without a
 /// format, as microseconds since the epoch in UTC. A date alone is not one: see [`auto_date`].
+/// Zones are numeric offsets (`-08`, `+05:30`) or the common abbreviations (`PST`, `UTC`).
 pub fn auto_timestamp(value: &str) -> Option<i64> {
-    AUTO_TIMESTAMPS
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.and_utc().timestamp_micros()))
+    naive_timestamp(value)
+        .map(|t| t.and_utc().timestamp_micros())
         .or_else(|| {
             AUTO_TIMESTAMPS_TZ
                 .iter()
                 .find_map(|f| chrono::DateTime::parse_from_str(value, f).ok().map(|t| t.timestamp_micros()))
         })
+        .or_else(|| {
+            let (local, zone) = value.trim_end().rsplit_once(' ')?;
+            let offset = zone_offset(zone)?;
+            Some(naive_timestamp(local.trim_end())?.and_utc().timestamp_micros() - offset * 1_000_000)
+        })
+}
+
+fn naive_timestamp(value: &str) -> Option<NaiveDateTime> {
+    AUTO_TIMESTAMPS.iter().find_map(|f| NaiveDateTime::parse_from_str(value, f).ok()).or_else(|| {
+        // `J2345678 04:05:06.789`: a Julian day and a time.
+        let (day, time) = value.split_once(' ')?;
+        let time = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S%.f").ok()?;
+        Some(julian_date(day)?.and_time(time))
+    })
+}
+
+/// Seconds east of UTC of a zone abbreviation.
+fn zone_offset(zone: &str) -> Option<i64> {
+    let hours = match zone.to_ascii_uppercase().as_str() {
+        "UTC" | "GMT" | "UT" | "Z" | "ZULU" | "WET" => 0.0,
+        "PST" => -8.0,
+        "PDT" => -7.0,
+        "MST" => -7.0,
+        "MDT" => -6.0,
+        "CST" => -6.0,
+        "CDT" => -5.0,
+        "EST" => -5.0,
+        "EDT" => -4.0,
+        "AST" => -4.0,
+        "ADT" => -3.0,
+        "NST" => -3.5,
+        "NDT" => -2.5,
+        "AKST" => -9.0,
+        "AKDT" => -8.0,
+        "HST" => -10.0,
+        "WEST" | "BST" | "CET" => 1.0,
+        "CEST" | "EET" => 2.0,
+        "EEST" | "MSK" => 3.0,
+        "IST" => 5.5,
+        "SGT" | "HKT" | "AWST" => 8.0,
+        "JST" | "KST" => 9.0,
+        "ACST" => 9.5,
+        "AEST" => 10.0,
+        "AEDT" => 11.0,
+        "NZST" => 12.0,
+        "NZDT" => 13.0,
+        _ => return None,
+    };
+    Some((hours * 3600.0) as i64)
 }
 
 /// A timestamp or a date (at midnight) in any layout `auto` recognises.
@@ -686,10 +756,16 @@ const AUTO_DATES: &[&str] = &[
     "%d-%b-%Y",
     "%d %b %Y",
     "%b %d %Y",
+    "%b-%d-%Y",
     "%Y.%m.%d",
+    "%d.%m.%Y",
+    "%m.%d.%Y",
+    "%Y.%j",
     "%B %d, %Y",
     "%b %d, %Y",
 ];
+/// Layouts of dates before Christ (the year as written, counted back).
+const BC_DATES: &[&str] = &["%b-%d-%Y", "%Y-%m-%d", "%d %b %Y", "%b %d %Y", "%m/%d/%Y", "%B %d, %Y"];
 const AUTO_TIMESTAMPS: &[&str] = &[
     "%Y-%m-%d %H:%M:%S%.f",
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -698,6 +774,10 @@ const AUTO_TIMESTAMPS: &[&str] = &[
     "%m/%d/%Y %H:%M:%S%.f",
     "%Y%m%d %H:%M:%S%.f",
     "%Y%m%d %H%M%S",
+    "%y%m%d %H%M%S",
+    "%d %b %H:%M:%S %Y",
+    "%d.%m.%Y %H:%M:%S%.f",
+    "%m.%d.%Y %H:%M:%S%.f",
 ];
 const AUTO_TIMESTAMPS_TZ: &[&str] =
     &["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f %#z", "%Y-%m-%dT%H:%M:%S%.fZ"];
@@ -708,6 +788,34 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn auto_recognises_every_layout_of_redshift_s_list() {
+        // docs.aws.amazon.com/redshift/latest/dg/automatic-recognition.html, in its order.
+        let utc = |s: &str| at(s).and_utc().timestamp_micros();
+        let cases = [
+            ("2019-02-11T05:09:12.195Z", utc("2019-02-11 05:09:12.195")),
+            ("J2451187", utc("1999-01-08 00:00:00")),
+            ("19960108 040809", utc("1996-01-08 04:08:09")),
+            ("960108 040809", utc("1996-01-08 04:08:09")),
+            ("1996.008", utc("1996-01-08 00:00:00")),
+            ("1996-01-08 04:05:06.789", utc("1996-01-08 04:05:06.789")),
+            ("17 Dec 07:37:16 1997 PST", utc("1997-12-17 15:37:16")),
+            ("12/17/1997 07:37:16.00 PST", utc("1997-12-17 15:37:16")),
+            ("1997-12-17 07:37:16-08", utc("1997-12-17 15:37:16")),
+            ("12.17.1997 07:37:16.00 PST", utc("1997-12-17 15:37:16")),
+            // The reference's CAST example, and the issue's.
+            ("J2345678 04:05:06.789", utc("1710-02-23 04:05:06.789")),
+            ("20200216 143208", utc("2020-02-16 14:32:08")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(auto_date_or_timestamp(text), Some(expected), "{text}");
+        }
+        let bc = auto_date("Jan-08-95 BC").unwrap();
+        assert_eq!((bc.year(), bc.month(), bc.day()), (-94, 1, 8));
+        assert_eq!(auto_date("J2345678"), NaiveDate::from_ymd_opt(1710, 2, 23));
+        assert_eq!(auto_timestamp("17 Dec 07:37:16 1997 XYZ"), None);
     }
 
     #[test]
