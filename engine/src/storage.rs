@@ -414,35 +414,54 @@ fn lake_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-/// Local files under a file, directory or name prefix.
+/// Local files under a file, directory or name prefix. Only regular files are read: a device,
+/// FIFO or socket among them is an error that names it (reading one could block for ever), and
+/// so is a loop of symbolic links between folders.
 fn list_local(prefix: &Path) -> Result<Vec<ObjectInfo>> {
-    let mut files = Vec::new();
     let info = |path: PathBuf| {
         let metadata = std::fs::metadata(&path).ok();
         let size = metadata.as_ref().map(|m| m.len()).unwrap_or(0);
         let last_modified = metadata.and_then(|m| m.modified().ok()).map(chrono::DateTime::<chrono::Utc>::from);
         ObjectInfo { location: Location::Local(path), size, last_modified, e_tag: None }
     };
-    if prefix.is_file() {
-        return Ok(vec![info(prefix.to_path_buf())]);
-    }
-    if prefix.is_dir() {
-        collect_files(prefix, &mut files)?;
-    } else {
-        // A name prefix: the files of its folder whose paths start with it.
-        let dir = prefix.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        if dir.is_dir() {
-            let mut all = Vec::new();
-            collect_files(dir, &mut all)?;
-            let prefix = prefix.to_string_lossy();
-            files.extend(all.into_iter().filter(|f| f.to_string_lossy().starts_with(prefix.as_ref())));
+    let mut files = Vec::new();
+    let mut visited = Vec::new();
+    match std::fs::metadata(prefix) {
+        Ok(m) if m.is_file() => return Ok(vec![info(prefix.to_path_buf())]),
+        Ok(m) if m.is_dir() => collect_files(prefix, "", &mut visited, &mut files)?,
+        Ok(m) => return Err(not_a_regular_file(prefix, &m.file_type())),
+        Err(_) => {
+            // A name prefix: the files of its folder whose paths start with it.
+            let dir = prefix.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if dir.is_dir() {
+                collect_files(dir, &prefix.to_string_lossy(), &mut visited, &mut files)?;
+            }
         }
     }
     files.sort();
     Ok(files.into_iter().map(info).collect())
 }
 
-fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// The regular files under `dir` whose paths start with `prefix` (walking only the folders
+/// that can hold such paths), in `out`; `visited` holds the folders on the way, to catch loops.
+fn collect_files(
+    dir: &Path,
+    prefix: &str,
+    visited: &mut Vec<(u64, u64, PathBuf)>,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(dir)
+        .map_err(|e| Error::Io { context: format!("cannot list {}", dir.display()), source: e })?;
+    let id = (metadata.dev(), metadata.ino());
+    if let Some((_, _, earlier)) = visited.iter().find(|(dev, ino, _)| (*dev, *ino) == id) {
+        return Err(Error::Invalid(format!(
+            "{} leads back to {}: a loop of symbolic links (each folder is read once)",
+            dir.display(),
+            earlier.display()
+        )));
+    }
+    visited.push((id.0, id.1, dir.to_path_buf()));
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::Io { context: format!("cannot list {}", dir.display()), source: e })?;
     for entry in entries.flatten() {
@@ -450,13 +469,40 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         if entry.file_name().to_str().is_some_and(|n| n.starts_with('.')) {
             continue;
         }
-        if path.is_dir() {
-            collect_files(&path, out)?;
-        } else {
+        let text = path.to_string_lossy();
+        let folder_text = format!("{text}/");
+        let wanted = text.starts_with(prefix);
+        // Symbolic links count as what they point to.
+        let Ok(metadata) = std::fs::metadata(&path) else { continue };
+        if metadata.is_dir() {
+            if wanted || prefix.starts_with(folder_text.as_str()) {
+                collect_files(&path, prefix, visited, out)?;
+            }
+        } else if wanted {
+            if !metadata.is_file() {
+                return Err(not_a_regular_file(&path, &metadata.file_type()));
+            }
             out.push(path);
         }
     }
+    visited.pop();
     Ok(())
+}
+
+fn not_a_regular_file(path: &Path, kind: &std::fs::FileType) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a file or folder"
+    };
+    Error::Invalid(format!("{} is {kind}, not a regular file: only files and folders of them are read", path.display()))
 }
 
 /// An S3 client for `bucket`: overrides, then environment, then profile files.
@@ -562,6 +608,32 @@ pub(crate) fn storage_error(operation: &str, location: &str, e: object_store::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_refuse_fifos_and_symbolic_link_loops_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("a")).unwrap();
+        std::fs::write(data.join("a/part-0.csv"), "1\n").unwrap();
+        let status = std::process::Command::new("mkfifo").arg(data.join("pipe.csv")).status().unwrap();
+        assert!(status.success());
+        // The FIFO is refused when it would be read, and only then.
+        let error = list_local(&data).unwrap_err().to_string();
+        assert!(error.contains("pipe.csv is a FIFO (named pipe), not a regular file"), "{error}");
+        let files = list_local(&data.join("a/part")).unwrap();
+        assert_eq!(files.len(), 1);
+        // A link back to a folder on the way is a loop.
+        std::fs::remove_file(data.join("pipe.csv")).unwrap();
+        std::os::unix::fs::symlink(&data, data.join("a/again")).unwrap();
+        let error = list_local(&data).unwrap_err().to_string();
+        assert!(error.contains("again leads back to") && error.contains("a loop of symbolic links"), "{error}");
+        // A link to a folder elsewhere is followed.
+        std::fs::remove_file(data.join("a/again")).unwrap();
+        std::fs::create_dir(dir.path().join("other")).unwrap();
+        std::fs::write(dir.path().join("other/part-1.csv"), "2\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("other"), data.join("linked")).unwrap();
+        assert_eq!(list_local(&data).unwrap().len(), 2);
+    }
 
     #[test]
     fn locations_parse_from_s3_urls_file_urls_and_paths() {
