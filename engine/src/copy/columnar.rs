@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBat
 use datafusion::arrow::compute::{CastOptions, can_cast_types, cast_with_options, filter};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::reader::ChunkReader;
 use tarn_catalog::{ColumnDef, LoadError, SqlType};
 
@@ -19,13 +19,30 @@ use super::{BATCH_ROWS, Job, Sender};
 use crate::error::{Error, Result};
 use crate::storage::Location;
 
+/// Which row groups of its files a worker loads: all of them (files are dealt out whole), or
+/// every `workers`-th starting at `worker` (fewer files than workers: their row groups are).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Share {
+    pub worker: usize,
+    pub workers: usize,
+}
+
+impl Share {
+    pub const WHOLE: Share = Share { worker: 0, workers: 1 };
+
+    fn takes(self, row_group: usize) -> bool {
+        row_group % self.workers == self.worker
+    }
+}
+
 impl Job {
-    /// Loads the files numbered `mine`, sending converted batches to this worker's writer;
-    /// returns the files read with their row counts.
+    /// Loads its `share` of the files numbered `mine`, sending converted batches to this
+    /// worker's writer; returns the files read with the rows it read of each.
     pub(super) fn load_parquet(
         &self,
         files: &[Location],
         mine: &[usize],
+        share: Share,
         schema: &Arc<Schema>,
         sender: &Sender,
     ) -> Result<Vec<(usize, u64)>> {
@@ -39,16 +56,17 @@ impl Job {
                 Location::Local(path) => {
                     let opened = std::fs::File::open(path)
                         .map_err(|source| Error::Io { context: format!("cannot open {file}"), source })?;
-                    let size = opened.metadata().map_or(0, |m| m.len());
-                    let rows = self.load_parquet_file(opened, index, file, schema, sender)?;
-                    self.progress.add_bytes(size);
-                    rows
+                    let open = || {
+                        opened
+                            .try_clone()
+                            .map_err(|source| Error::Io { context: format!("cannot open {file}"), source })
+                    };
+                    self.load_parquet_file(open, index, file, share, schema, sender)?
                 }
                 Location::S3 { .. } => {
                     let handle = tokio::runtime::Handle::current();
                     let bytes = handle.block_on(self.stores.read_bytes(file, &self.overrides))?;
-                    self.progress.add_bytes(bytes.len() as u64);
-                    self.load_parquet_file(bytes, index, file, schema, sender)?
+                    self.load_parquet_file(|| Ok(bytes.clone()), index, file, share, schema, sender)?
                 }
             };
             match rows {
@@ -60,18 +78,21 @@ impl Job {
         Ok(read)
     }
 
-    /// Loads one Parquet file; its row count, or `None` when the load stopped.
+    /// Loads this worker's row groups of one Parquet file (`open` gives a reader of it); the
+    /// rows read, or `None` when the load stopped. Each row group is read on its own so that
+    /// rejected rows keep their numbers in the file.
     fn load_parquet_file<R: ChunkReader + 'static>(
         &self,
-        input: R,
+        open: impl Fn() -> Result<R>,
         index: usize,
         file: &Location,
+        share: Share,
         schema: &Arc<Schema>,
         sender: &Sender,
     ) -> Result<Option<u64>> {
         let parquet = |source| Error::Parquet { path: file.to_string(), source };
-        let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(parquet)?;
-        let columns = builder.schema().fields().len();
+        let metadata = ArrowReaderMetadata::load(&open()?, Default::default()).map_err(parquet)?;
+        let columns = metadata.schema().fields().len();
         if columns != self.targets.len() {
             return Err(Error::Invalid(format!(
                 "{file} has {columns} columns but COPY loads {} (Parquet columns fill the table's columns by position)",
@@ -79,15 +100,31 @@ impl Job {
             )));
         }
         let mut rows = 0;
-        for batch in builder.with_batch_size(BATCH_ROWS).build().map_err(parquet)? {
-            let batch = batch.map_err(|e| Error::Invalid(format!("reading {file}: {e}")))?;
-            let converted = self.conform_columns(&batch, index, file, rows, schema)?;
-            rows += batch.num_rows() as u64;
-            let Some(converted) = converted else { return Ok(None) };
-            self.progress.add_rows(converted.num_rows() as u64);
-            if converted.num_rows() > 0 && sender.blocking_send(Ok(converted)).is_err() {
-                return Ok(None);
+        let mut first_row = 0;
+        for (group, row_group) in metadata.metadata().row_groups().iter().enumerate() {
+            let group_first_row = first_row;
+            first_row += row_group.num_rows() as u64;
+            if !share.takes(group) {
+                continue;
             }
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, metadata.clone())
+                .with_row_groups(vec![group])
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(parquet)?;
+            let mut row = group_first_row;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::Invalid(format!("reading {file}: {e}")))?;
+                let converted = self.conform_columns(&batch, index, file, row, schema)?;
+                row += batch.num_rows() as u64;
+                rows += batch.num_rows() as u64;
+                let Some(converted) = converted else { return Ok(None) };
+                self.progress.add_rows(converted.num_rows() as u64);
+                if converted.num_rows() > 0 && sender.blocking_send(Ok(converted)).is_err() {
+                    return Ok(None);
+                }
+            }
+            self.progress.add_bytes(row_group.compressed_size().max(0) as u64);
         }
         Ok(Some(rows))
     }
@@ -145,7 +182,8 @@ impl Job {
                 if self.options.truncate_columns {
                     let truncated: StringArray = strings.iter().map(|v| v.map(|v| truncate(v, max))).collect();
                     converted = Arc::new(truncated);
-                } else {
+                } else if strings.offsets().windows(2).any(|w| (w[1] - w[0]) as usize > max) {
+                    // Offsets first: a batch whose every value fits needs no look at them.
                     for (row, value) in strings.iter().enumerate() {
                         if value.is_some_and(|v| v.len() > max) {
                             reject(
@@ -158,7 +196,9 @@ impl Job {
                     }
                 }
             }
-            for row in 0..rows {
+            // Only NULLs (read, or made by a failed conversion) can reject a row here.
+            let rows_to_check = if converted.null_count() > 0 { rows } else { 0 };
+            for row in 0..rows_to_check {
                 if converted.is_valid(row) {
                     continue;
                 }

@@ -107,13 +107,20 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
             producers.push(tokio::task::spawn_blocking(move || job.split_all(&files, chunks)));
         }
         InputFormat::Parquet | InputFormat::Json(_) => {
-            // Whole files per worker, round robin.
+            // Whole files per worker, round robin; local Parquet files fewer than the workers
+            // share out their row groups instead (one file would keep one worker busy).
+            let by_row_group = matches!(job.options.format, InputFormat::Parquet)
+                && files.len() < workers
+                && files.iter().all(|f| matches!(f, Location::Local(_)));
             for (worker, sender) in senders.into_iter().enumerate() {
                 let (job, files, schema) = (job.clone(), files.clone(), schema.clone());
                 producers.push(tokio::task::spawn_blocking(move || {
-                    let mine: Vec<usize> = (worker..files.len()).step_by(workers).collect();
+                    let (mine, share): (Vec<usize>, _) = match by_row_group {
+                        true => ((0..files.len()).collect(), columnar::Share { worker, workers }),
+                        false => ((worker..files.len()).step_by(workers).collect(), columnar::Share::WHOLE),
+                    };
                     match job.options.format {
-                        InputFormat::Parquet => job.load_parquet(&files, &mine, &schema, &sender),
+                        InputFormat::Parquet => job.load_parquet(&files, &mine, share, &schema, &sender),
                         _ => job.load_json(&files, &mine, &schema, &sender),
                     }
                 }));
@@ -137,7 +144,15 @@ pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Outpu
             Err(_) => {}
         }
     }
+    // Workers that shared a file's row groups each report their part of it.
     scanned.sort_unstable();
+    scanned.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 += later.1;
+        }
+        same
+    });
     let loaded = job.accepted.load(Ordering::Relaxed);
 
     let mut errors = std::mem::take(&mut *job.errors.lock().unwrap_or_else(|p| p.into_inner()));
