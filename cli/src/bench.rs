@@ -133,36 +133,44 @@ pub async fn run_suite(
     let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let mut results = Vec::new();
     eprintln!("{:<8} {:>12} {:>12} {:>12} {:>12} {:>10}", "query", "cold", "min", "median", "planning", "rows");
+    let mut failed = 0;
     for (query, sql) in queries {
-        let cold = {
-            let mut cold_session = fresh().await?;
-            let timing = cold_session.time_query(sql.trim().trim_end_matches(';')).await;
-            let timing = timing.with_context(|| format!("query {query}"))?;
-            timing.planning + timing.execution
-        };
-        let runs = timed_runs(session, &sql, iterations).await.with_context(|| format!("query {query}"))?;
-        let elapsed: Vec<Duration> = runs.iter().map(|t| t.planning + t.execution).collect();
-        let planning: Vec<Duration> = runs.iter().map(|t| t.planning).collect();
-        let stats = Stats::of(&elapsed);
-        let rows = runs.last().map_or(0, |t| t.rows);
-        eprintln!(
-            "{query:<8} {:>12} {:>12} {:>12} {:>12} {rows:>10}",
-            ms(cold),
-            ms(stats.min),
-            ms(stats.median),
-            ms(Stats::of(&planning).median)
-        );
-        let iterations: Vec<Value> = runs
-            .iter()
-            .map(|t| {
-                json!({
-                    "elapsed": (t.planning + t.execution).as_secs_f64() * 1000.0,
-                    "planning": t.planning.as_secs_f64() * 1000.0,
-                    "row_count": t.rows,
-                })
-            })
-            .collect();
-        results.push(json!({ "query": query, "cold": cold.as_secs_f64() * 1000.0, "iterations": iterations }));
+        match run_one(session, &fresh, &sql, iterations).await {
+            Ok((cold, runs)) => {
+                let elapsed: Vec<Duration> = runs.iter().map(|t| t.planning + t.execution).collect();
+                let planning: Vec<Duration> = runs.iter().map(|t| t.planning).collect();
+                let stats = Stats::of(&elapsed);
+                let rows = runs.last().map_or(0, |t| t.rows);
+                eprintln!(
+                    "{query:<8} {:>12} {:>12} {:>12} {:>12} {rows:>10}",
+                    ms(cold),
+                    ms(stats.min),
+                    ms(stats.median),
+                    ms(Stats::of(&planning).median)
+                );
+                let iterations: Vec<Value> = runs
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "elapsed": (t.planning + t.execution).as_secs_f64() * 1000.0,
+                            "planning": t.planning.as_secs_f64() * 1000.0,
+                            "row_count": t.rows,
+                        })
+                    })
+                    .collect();
+                results.push(json!({ "query": query, "cold": cold.as_secs_f64() * 1000.0, "iterations": iterations }));
+            }
+            // A failing query is recorded with its error; the others still run.
+            Err(e) => {
+                failed += 1;
+                let error = format!("{e:#}");
+                eprintln!("{query:<8} failed: {error}");
+                results.push(json!({ "query": query, "error": error }));
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("{failed} of {} queries failed", results.len());
     }
     Ok(json!({
         "context": {
@@ -177,14 +185,31 @@ pub async fn run_suite(
     }))
 }
 
-/// Median elapsed milliseconds per query of a result file.
-fn medians(result: &Value, path: &Path) -> Result<Vec<(String, f64)>> {
+/// One query: its cold time (first run in a fresh engine), then `iterations` timed runs after a
+/// warm-up in `session`.
+async fn run_one(
+    session: &mut Session,
+    fresh: &impl AsyncFn() -> Result<Session>,
+    sql: &str,
+    iterations: usize,
+) -> Result<(Duration, Vec<QueryTiming>)> {
+    let mut cold_session = fresh().await?;
+    let timing = cold_session.time_query(sql.trim().trim_end_matches(';')).await?;
+    let runs = timed_runs(session, sql, iterations).await?;
+    Ok((timing.planning + timing.execution, runs))
+}
+
+/// Median elapsed milliseconds per query of a result file, or the error the query failed with.
+fn medians(result: &Value, path: &Path) -> Result<Vec<(String, std::result::Result<f64, String>)>> {
     let queries =
         result["queries"].as_array().with_context(|| format!("{} has no \"queries\" array", path.display()))?;
     queries
         .iter()
         .map(|q| {
             let name = q["query"].as_str().with_context(|| format!("a query in {} has no name", path.display()))?;
+            if let Some(error) = q["error"].as_str() {
+                return Ok((name.to_string(), Err(error.to_string())));
+            }
             let times: Vec<Duration> = q["iterations"]
                 .as_array()
                 .with_context(|| format!("query {name} in {} has no iterations", path.display()))?
@@ -195,7 +220,7 @@ fn medians(result: &Value, path: &Path) -> Result<Vec<(String, f64)>> {
             if times.is_empty() {
                 bail!("query {name} in {} has no timed iteration", path.display());
             }
-            Ok((name.to_string(), Stats::of(&times).median.as_secs_f64() * 1000.0))
+            Ok((name.to_string(), Ok(Stats::of(&times).median.as_secs_f64() * 1000.0)))
         })
         .collect()
 }
@@ -220,21 +245,46 @@ pub fn compare(a_path: &Path, b_path: &Path) -> Result<String> {
     let (a_label, b_label) = (label(&a, a_path), label(&b, b_path));
     let mut out = format!("{:<8} {:>16} {:>16} {:>10}  {}\n", "query", a_label, b_label, "B / A", "change");
     let mut logs = Vec::new();
+    let mut failures = Vec::new();
     for (name, a_ms) in &a_times {
         let Some((_, b_ms)) = b_times.iter().find(|(n, _)| n == name) else { continue };
-        let ratio = b_ms / a_ms;
-        logs.push(ratio.ln());
-        out.push_str(&format!("{name:<8} {:>13.2} ms {:>13.2} ms {ratio:>10.3}  {}\n", a_ms, b_ms, change(ratio)));
+        match (a_ms, b_ms) {
+            (Ok(a_ms), Ok(b_ms)) => {
+                let ratio = b_ms / a_ms;
+                logs.push(ratio.ln());
+                out.push_str(&format!("{name:<8} {a_ms:>13.2} ms {b_ms:>13.2} ms {ratio:>10.3}  {}\n", change(ratio)));
+            }
+            (a, b) => {
+                let cell = |t: &std::result::Result<f64, String>| match t {
+                    Ok(ms) => format!("{ms:>13.2} ms"),
+                    Err(_) => format!("{:>16}", "failed"),
+                };
+                out.push_str(&format!("{name:<8} {} {} {:>10}  failed\n", cell(a), cell(b), "-"));
+                for (label, time) in [(&a_label, a), (&b_label, b)] {
+                    if let Err(error) = time {
+                        failures.push(format!("{name} failed in {label}: {error}"));
+                    }
+                }
+            }
+        }
     }
-    if logs.is_empty() {
+    if logs.is_empty() && failures.is_empty() {
         bail!("{} and {} have no query in common", a_path.display(), b_path.display());
     }
-    let geometric_mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
-    out.push_str(&format!(
-        "geometric mean of B / A over {} queries: {geometric_mean:.3} ({b_label}: {})\n",
-        logs.len(),
-        change(geometric_mean)
-    ));
+    if !logs.is_empty() {
+        let geometric_mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+        out.push_str(&format!(
+            "geometric mean of B / A over {} queries: {geometric_mean:.3} ({b_label}: {})\n",
+            logs.len(),
+            change(geometric_mean)
+        ));
+    }
+    if !failures.is_empty() {
+        out.push_str(&format!("{} failed (left out of the mean):\n", failures.len()));
+        for failure in failures {
+            out.push_str(&format!("  {failure}\n"));
+        }
+    }
     Ok(out)
 }
 
@@ -346,5 +396,33 @@ mod tests {
         assert!(out.contains("q1") && out.contains("2.00x faster"), "{out}");
         assert!(out.contains("4.00x slower"), "{out}");
         assert!(out.contains("geometric mean of B / A over 2 queries: 1.414"), "{out}");
+    }
+
+    #[test]
+    fn compare_shows_failed_queries_and_leaves_them_out_of_the_mean() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, engine: &str, queries: Value| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, json!({"context": {"engine": engine}, "queries": queries}).to_string()).unwrap();
+            path
+        };
+        let a = write(
+            "a.json",
+            "duckdb",
+            json!([{"query": "q1", "iterations": [{"elapsed": 100.0}]}, {"query": "q5", "iterations": [{"elapsed": 10.0}]}]),
+        );
+        let b = write(
+            "b.json",
+            "tarn",
+            json!([{"query": "q1", "iterations": [{"elapsed": 50.0}]}, {"query": "q5", "error": "Invalid function 'rollup'"}]),
+        );
+        let out = compare(&a, &b).unwrap();
+        assert!(out.contains("geometric mean of B / A over 1 queries: 0.500"), "{out}");
+        let q5 = out.lines().find(|l| l.starts_with("q5")).unwrap();
+        assert!(q5.contains("10.00 ms") && q5.contains("failed"), "{out}");
+        assert!(
+            out.contains("1 failed (left out of the mean):\n  q5 failed in b: Invalid function 'rollup'"),
+            "{out}"
+        );
     }
 }

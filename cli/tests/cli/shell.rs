@@ -223,6 +223,32 @@ fn bench_generates_tpch_runs_the_queries_and_compares_results() {
     assert!(out.lines().filter(|l| l.starts_with('q')).count() >= 22, "{out}");
 }
 
+#[test]
+fn bench_run_records_a_failing_query_and_goes_on() {
+    let (dir, wh) = warehouse();
+    assert_success(&tarn(&wh, &["-c", "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (2)"]));
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    std::fs::write(queries.join("q1.sql"), "SELECT count(*) FROM t").unwrap();
+    std::fs::write(queries.join("q2.sql"), "SELECT no_such_column FROM t").unwrap();
+    std::fs::write(queries.join("q3.sql"), "SELECT sum(a) FROM t").unwrap();
+    let result = dir.path().join("result.json");
+    let output = tarn(&wh, &["bench", "run", queries.to_str().unwrap(), "-n", "1", "-o", result.to_str().unwrap()]);
+    assert_success(&output);
+    assert!(stderr(&output).contains("1 of 3 queries failed"), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    let queries = json["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 3);
+    assert!(queries[1]["error"].as_str().unwrap().contains("no_such_column"), "{json}");
+    assert_eq!(queries[2]["iterations"][0]["row_count"], 1);
+
+    let output = tarn(&wh, &["bench", "compare", result.to_str().unwrap(), result.to_str().unwrap()]);
+    assert_success(&output);
+    let out = stdout(&output);
+    assert!(out.contains("geometric mean of B / A over 2 queries"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("q2") && l.ends_with("failed")), "{out}");
+}
+
 /// The REPL on a real terminal: `script` (util-linux) gives tarn a pseudo-terminal whose input
 /// is typed ahead. `~/.tarnrc` ($TARNRC) runs first, Tab completes a table name, `\e` edits the
 /// last statement with $EDITOR, and a result taller than the screen goes through $PAGER.
