@@ -36,3 +36,35 @@ pub fn tpch_lineitem_csv(sf: f64) -> std::path::PathBuf {
     }
     path
 }
+
+/// TPC-H lineitem at scale factor `sf` as one Parquet file written by tpchgen-cli (PyPI
+/// `tpchgen-cli`, on `PATH`), generated once beside [`tpch_lineitem_csv`]'s file.
+pub fn tpch_lineitem_parquet(sf: f64) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tarn-bench-tpch/sf{sf}"));
+    let path = dir.join("lineitem.parquet");
+    if !path.exists() {
+        let partial = dir.join("parquet.partial");
+        std::fs::create_dir_all(&partial).expect("the data directory");
+        let status = std::process::Command::new("tpchgen-cli")
+            .args(["parquet", "-s", &sf.to_string(), "--tables", "lineitem", "--output-dir"])
+            .arg(&partial)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run tpchgen-cli (pip install tpchgen-cli): {e}"));
+        assert!(status.success(), "tpchgen-cli failed");
+        std::fs::rename(partial.join("lineitem.parquet"), &path).expect("move the data file");
+    }
+    path
+}
+
+/// Starts a new peak of this process's resident memory (Linux: `/proc/self/clear_refs`).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// This process's peak resident memory since the last [`reset_peak_rss`], in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -1,13 +1,15 @@
-"""DuckDB's side of benches/copy.rs: loads a TPC-H lineitem CSV into a DuckDB table on disk.
+"""DuckDB's side of benches/copy.rs: loads a TPC-H lineitem file into a DuckDB table on disk.
 
-usage: python3 duckdb_copy.py LINEITEM_CSV RUNS
-Prints one line per run: the seconds `COPY lineitem FROM ...` took, then the row count.
+usage: python3 duckdb_copy.py csv|parquet LINEITEM_FILE RUNS
+Prints one line per run: the seconds the load and its CHECKPOINT took; then the row count;
+then the process's peak resident memory in bytes.
 """
 
+import os
+import resource
 import sys
 import tempfile
 import time
-import os
 
 try:
     import duckdb
@@ -25,18 +27,23 @@ DDL = """CREATE TABLE lineitem (
 
 
 def main():
-    path, runs = sys.argv[1], int(sys.argv[2])
+    fmt, path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    load = {
+        "csv": f"COPY lineitem FROM '{path}' (HEADER)",
+        "parquet": f"INSERT INTO lineitem SELECT * FROM read_parquet('{path}')",
+    }[fmt]
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(runs):
             con = duckdb.connect(os.path.join(tmp, f"run{run}.duckdb"))
             con.execute(DDL)
             started = time.perf_counter()
-            con.execute(f"COPY lineitem FROM '{path}' (HEADER)")
+            con.execute(load)
             con.execute("CHECKPOINT")
             print(f"{time.perf_counter() - started:.6f}")
             rows = con.execute("SELECT count(*) FROM lineitem").fetchone()[0]
             con.close()
         print(rows)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 if __name__ == "__main__":
