@@ -420,9 +420,6 @@ mod tests {
         assert!(out.contains("geometric mean of B / A over 1 queries: 0.500"), "{out}");
         let q5 = out.lines().find(|l| l.starts_with("q5")).unwrap();
         assert!(q5.contains("10.00 ms") && q5.contains("failed"), "{out}");
-        assert!(
-            out.contains("1 failed (left out of the mean):\n  q5 failed in b: Invalid function 'rollup'"),
-            "{out}"
-        );
+        assert!(out.contains("1 failed (left out of the mean):\n  q5 failed in b: Invalid function 'rollup'"), "{out}");
     }
 }

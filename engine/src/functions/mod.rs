@@ -51,6 +51,7 @@ pub(crate) fn register(ctx: &SessionContext, clock: Arc<TransactionClock>) {
             udfs.push(f.as_ref().clone().with_aliases(aliases.iter().copied()));
         }
     }
+    udfs.push(crate::sql::timestamp_text::timestamp_text().as_ref().clone());
     for udf in udfs {
         ctx.register_udf(udf);
     }

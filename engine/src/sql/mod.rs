@@ -9,6 +9,7 @@ mod planner;
 pub(crate) mod redshift_ddl;
 pub(crate) mod rewrite;
 pub(crate) mod search_path;
+pub(crate) mod timestamp_text;
 pub(crate) mod tokens;
 
 use datafusion::execution::SessionState;
