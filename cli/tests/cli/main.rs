@@ -6,6 +6,7 @@ mod lake;
 mod lineage;
 mod serve;
 mod shell;
+mod tpcds;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
