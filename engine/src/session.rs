@@ -469,12 +469,20 @@ impl SessionShared {
     }
 
     /// The first schema of `search_path` that exists (`"$user"` is the user's own), else `public`.
+    /// The first schema of the path that exists: a schema of the warehouse, or an external
+    /// schema named there (`SET search_path TO spectrum`, `--schema tpch_lake`).
     fn search_path_schema(&self) -> String {
         let schemas = self.search_path_schemas();
-        self.with_state(|state| schemas.iter().find(|s| state.schema_by_name(s).is_some()).cloned())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
+        let lake = self.lake_state().ok();
+        self.with_state(|state| {
+            schemas
+                .iter()
+                .find(|s| state.schema_by_name(s).is_some() || lake.as_ref().is_some_and(|l| l.schema(s).is_some()))
+                .cloned()
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| DEFAULT_SCHEMA.to_string())
     }
 
     /// Qualifies the tables and views a statement names without a schema with the first schema

@@ -385,6 +385,9 @@ pub(crate) enum SettingStatement {
 
 /// The setting statement `statement` is, if it is one tarn keeps (DataFusion's own
 /// `datafusion.*` options are left to DataFusion).
+/// DataFusion's option naming the schema of unqualified names: set, it sets `search_path`.
+const DEFAULT_SCHEMA_OPTION: &str = "datafusion.catalog.default_schema";
+
 pub(crate) fn setting_statement(statement: &DFStatement) -> Result<Option<SettingStatement>> {
     let own = |name: &ObjectName| !name.to_string().to_ascii_lowercase().starts_with("datafusion.");
     let statement = match statement {
@@ -395,6 +398,13 @@ pub(crate) fn setting_statement(statement: &DFStatement) -> Result<Option<Settin
         _ => return Ok(None),
     };
     Ok(Some(match statement {
+        // DataFusion's default schema is where unqualified names resolve: tarn's search_path.
+        SqlStatement::Set(Set::SingleAssignment { scope, variable, values, .. })
+            if variable.to_string().eq_ignore_ascii_case(DEFAULT_SCHEMA_OPTION) =>
+        {
+            let local = matches!(scope, Some(ContextModifier::Local));
+            SettingStatement::Set { name: "search_path".into(), value: set_value(values)?, local }
+        }
         SqlStatement::Set(Set::SingleAssignment { scope, variable, values, .. }) if own(variable) => {
             let local = matches!(scope, Some(ContextModifier::Local));
             SettingStatement::Set { name: object_name(variable), value: set_value(values)?, local }
