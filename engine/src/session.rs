@@ -468,9 +468,9 @@ impl SessionShared {
         all
     }
 
-    /// The first schema of `search_path` that exists (`"$user"` is the user's own), else `public`.
-    /// The first schema of the path that exists: a schema of the warehouse, or an external
-    /// schema named there (`SET search_path TO spectrum`, `--schema tpch_lake`).
+    /// The first schema of `search_path` that exists (`"$user"` is the user's own), else `public`:
+    /// a schema of the warehouse, or an external schema named there (`SET search_path TO
+    /// spectrum`, `tarn bench run --schema tpch_lake`).
     fn search_path_schema(&self) -> String {
         let schemas = self.search_path_schemas();
         let lake = self.lake_state().ok();
@@ -985,7 +985,7 @@ impl Session {
             _ => crate::check::KeyGuard::before(self, locks).await?,
         };
         let lineage = work.lineage();
-        crate::system::lineage::start(&self.shared);
+        crate::system::lineage::start(&self.shared, lineage.is_some());
         let output = self.run_work(work).await?;
         if let Some(lineage) = lineage {
             crate::system::lineage::record(self, lineage)?;

@@ -25,6 +25,8 @@ use crate::session::{Session, SessionShared};
 /// The sources the running statement has read so far, in the order first read.
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
+    /// The running statement records lineage: its reads are noted (other statements' are not).
+    active: bool,
     objects: Vec<LineageObject>,
     /// Views the statement names itself (not through other views), as (schema, name).
     views: Vec<(String, String)>,
@@ -107,22 +109,31 @@ fn table_name(table: &TableWithJoins) -> Option<&ObjectName> {
     }
 }
 
-/// Readies the session's sources for a statement.
-pub(crate) fn start(shared: &SessionShared) {
-    *shared.lineage.lock() = Sources::default();
+/// Readies the session's sources for a statement; `active`: it records lineage.
+pub(crate) fn start(shared: &SessionShared, active: bool) {
+    *shared.lineage.lock() = Sources { active, ..Sources::default() };
 }
 
 /// Notes that the statement names the view `schema.name` itself (called as the view is planned
 /// for it, not for another view).
 pub(crate) fn note_view(shared: &SessionShared, schema: &str, name: &str) {
-    shared.lineage.lock().views.push((schema.to_string(), name.to_string()));
+    let mut sources = shared.lineage.lock();
+    if sources.active {
+        sources.views.push((schema.to_string(), name.to_string()));
+    }
 }
 
 /// Notes the relations `plan` scans directly (a view is a source; what it reads is its own
 /// lineage). Scans of system tables are not lineage.
 pub(crate) fn note_plan(shared: &SessionShared, plan: &LogicalPlan) {
+    let views = {
+        let sources = shared.lineage.lock();
+        if !sources.active {
+            return;
+        }
+        sources.views.clone()
+    };
     let default_schema = shared.default_schema();
-    let views = shared.lineage.lock().views.clone();
     let mut references = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
         match node {
@@ -150,6 +161,9 @@ pub(crate) fn note_plan(shared: &SessionShared, plan: &LogicalPlan) {
 /// Notes files read by the statement (COPY's input).
 pub(crate) fn note_files(shared: &SessionShared, files: impl IntoIterator<Item = String>) {
     let mut sources = shared.lineage.lock();
+    if !sources.active {
+        return;
+    }
     for name in files {
         sources.add(LineageObject { kind: LineageKind::File, name, id: None });
     }
@@ -209,7 +223,8 @@ pub(crate) fn record(session: &Session, pending: Pending) -> Result<()> {
             LineageObject { kind, name: format!("{schema}.{name}"), id: Some(id) }
         }
     };
-    let sources: Vec<LineageObject> = std::mem::take(&mut shared.lineage.lock().objects)
+    let sources: Vec<LineageObject> = std::mem::take(&mut *shared.lineage.lock())
+        .objects
         .into_iter()
         .filter(|s| s.id.is_none() || s.id != target.id)
         .collect();
