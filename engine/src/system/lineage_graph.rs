@@ -137,21 +137,27 @@ impl Session {
                 entry.1 = record;
             }
         }
+        // Each object's edges, by the end they are followed from.
+        let mut by_target: HashMap<&Key, Vec<&(Key, Key)>> = HashMap::new();
+        let mut by_source: HashMap<&Key, Vec<&(Key, Key)>> = HashMap::new();
+        for edge in edges.keys() {
+            by_target.entry(&edge.1).or_default().push(edge);
+            by_source.entry(&edge.0).or_default().push(edge);
+        }
         let mut reached: BTreeSet<(Key, Key)> = BTreeSet::new();
         for up in [true, false] {
             if (up && direction == LineageDirection::Down) || (!up && direction == LineageDirection::Up) {
                 continue;
             }
+            let adjacent = if up { &by_target } else { &by_source };
             let mut seen = BTreeSet::from([root.clone()]);
             let mut todo = vec![root.clone()];
             while let Some(node) = todo.pop() {
-                for (source, target) in edges.keys() {
-                    let (here, next) = if up { (target, source) } else { (source, target) };
-                    if *here == node {
-                        reached.insert((source.clone(), target.clone()));
-                        if seen.insert(next.clone()) {
-                            todo.push(next.clone());
-                        }
+                for edge in adjacent.get(&node).into_iter().flatten() {
+                    reached.insert((*edge).clone());
+                    let next = if up { &edge.0 } else { &edge.1 };
+                    if seen.insert(next.clone()) {
+                        todo.push(next.clone());
                     }
                 }
             }
@@ -223,13 +229,10 @@ impl Session {
         if let Some(object) = recorded {
             return Ok(key(object));
         }
+        let lake = self.shared.lake_state()?;
         if let Some(q) = &qualified
             && let Some((schema, table)) = q.split_once('.')
-            && self
-                .shared
-                .lake_state()?
-                .schema(schema)
-                .is_some_and(|s| self.shared.lake_state().is_ok_and(|l| l.table(&s.database, table).is_some()))
+            && lake.schema(schema).is_some_and(|s| lake.table(&s.database, table).is_some())
         {
             return Ok(Key::Named(LineageKind::ExternalTable, q.clone()));
         }
@@ -265,59 +268,22 @@ impl LineageGraph {
         for (up, title) in sides {
             let _ = writeln!(out, "{title}:");
             let before = out.len();
-            let mut expanded = BTreeSet::new();
-            self.tree_children(self.root, *up, "", &mut vec![self.root], &mut expanded, &mut out);
+            // Each object's edges on this side, nearest names first.
+            let mut children: HashMap<usize, Vec<&LineageEdge>> = HashMap::new();
+            for edge in &self.edges {
+                children.entry(if *up { edge.target } else { edge.source }).or_default().push(edge);
+            }
+            let far = |e: &LineageEdge| if *up { e.source } else { e.target };
+            for list in children.values_mut() {
+                list.sort_by(|a, b| self.nodes[far(a)].name.cmp(&self.nodes[far(b)].name));
+            }
+            let tree = Tree { graph: self, children: &children, up: *up };
+            tree.draw(self.root, "", &mut vec![self.root], &mut BTreeSet::new(), &mut out);
             if out.len() == before {
                 out.push_str("    (nothing recorded)\n");
             }
         }
         out
-    }
-
-    fn tree_children(
-        &self,
-        node: usize,
-        up: bool,
-        prefix: &str,
-        path: &mut Vec<usize>,
-        expanded: &mut BTreeSet<usize>,
-        out: &mut String,
-    ) {
-        let mut children: Vec<&LineageEdge> =
-            self.edges.iter().filter(|e| if up { e.target == node } else { e.source == node }).collect();
-        children.sort_by(|a, b| {
-            let name = |e: &LineageEdge| &self.nodes[if up { e.source } else { e.target }].name;
-            name(a).cmp(name(b))
-        });
-        for (i, edge) in children.iter().enumerate() {
-            let child = if up { edge.source } else { edge.target };
-            let last = i + 1 == children.len();
-            let times = if edge.count > 1 { format!(", {} statements", edge.count) } else { String::new() };
-            let _ = write!(
-                out,
-                "{prefix}{}{}  [{} by {} at {}{times}]",
-                if last { "└── " } else { "├── " },
-                self.label(child),
-                edge.statement,
-                edge.user,
-                short_time(&edge.time)
-            );
-            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
-            if path.contains(&child) {
-                out.push_str(" (cycle)\n");
-            } else if !expanded.insert(child) && self.has_children(child, up) {
-                out.push_str(" (see above)\n");
-            } else {
-                out.push('\n');
-                path.push(child);
-                self.tree_children(child, up, &deeper, path, expanded, out);
-                path.pop();
-            }
-        }
-    }
-
-    fn has_children(&self, node: usize, up: bool) -> bool {
-        self.edges.iter().any(|e| if up { e.target == node } else { e.source == node })
     }
 
     /// Graphviz DOT: `dot -Tsvg` draws it.
@@ -381,6 +347,46 @@ impl LineageGraph {
     /// The graph as JSON: `root`, `direction`, `nodes` and `edges` (by node index).
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// One side of a graph drawn as a tree (see [`LineageGraph::to_tree`]).
+struct Tree<'a> {
+    graph: &'a LineageGraph,
+    /// Each object's edges on this side, in drawing order.
+    children: &'a HashMap<usize, Vec<&'a LineageEdge>>,
+    /// Towards sources (else towards what is built from the object).
+    up: bool,
+}
+
+impl Tree<'_> {
+    fn draw(&self, node: usize, prefix: &str, path: &mut Vec<usize>, expanded: &mut BTreeSet<usize>, out: &mut String) {
+        let children = self.children.get(&node).map(Vec::as_slice).unwrap_or_default();
+        for (i, edge) in children.iter().enumerate() {
+            let child = if self.up { edge.source } else { edge.target };
+            let last = i + 1 == children.len();
+            let times = if edge.count > 1 { format!(", {} statements", edge.count) } else { String::new() };
+            let _ = write!(
+                out,
+                "{prefix}{}{}  [{} by {} at {}{times}]",
+                if last { "└── " } else { "├── " },
+                self.graph.label(child),
+                edge.statement,
+                edge.user,
+                short_time(&edge.time)
+            );
+            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+            if path.contains(&child) {
+                out.push_str(" (cycle)\n");
+            } else if !expanded.insert(child) && self.children.contains_key(&child) {
+                out.push_str(" (see above)\n");
+            } else {
+                out.push('\n');
+                path.push(child);
+                self.draw(child, &deeper, path, expanded, out);
+                path.pop();
+            }
+        }
     }
 }
 
