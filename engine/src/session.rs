@@ -106,16 +106,24 @@ struct Recording {
 
 impl Drop for Recording {
     fn drop(&mut self) {
-        let mut record = std::mem::replace(&mut self.record, empty_record());
-        record.endtime = tarn_catalog::now();
-        record.rows = Some(self.rows);
-        (record.status, record.error) = match (self.failed.take(), self.finished) {
-            (Some(error), _) => ("error".into(), Some(error)),
-            (None, true) => ("success".into(), None),
-            (None, false) => ("cancelled".into(), None),
+        let record = std::mem::replace(&mut self.record, empty_record());
+        let (status, error) = match (self.failed.take(), self.finished) {
+            (Some(error), _) => ("error", Some(error)),
+            (None, true) => ("success", None),
+            (None, false) => ("cancelled", None),
         };
-        self.engine.history.record(record);
+        self.engine.history.record(finished(record, Some(self.rows), status, error));
     }
+}
+
+/// `record` of a statement that ended now, with its rows and outcome.
+fn finished(
+    record: tarn_catalog::QueryRecord,
+    rows: Option<i64>,
+    status: &str,
+    error: Option<String>,
+) -> tarn_catalog::QueryRecord {
+    tarn_catalog::QueryRecord { endtime: tarn_catalog::now(), rows, status: status.into(), error, ..record }
 }
 
 fn empty_record() -> tarn_catalog::QueryRecord {
@@ -325,7 +333,8 @@ pub(crate) struct SessionShared {
     pub files: parking_lot::Mutex<crate::lake::files::FilesInPlace>,
     /// What the running statement read, for its lineage (see [`crate::system::lineage`]).
     pub lineage: parking_lot::Mutex<crate::system::lineage::Sources>,
-    /// The text of the running statement, when the caller gave it (`Session::run_text`).
+    /// The text of the running statement, secrets masked, when the caller gave it
+    /// (`Session::run_text`).
     pub statement_text: parking_lot::Mutex<Option<String>>,
 }
 
@@ -818,31 +827,21 @@ impl Session {
     /// Runs one parsed statement and records it, as `text`, in the query history (`stl_query`):
     /// a command when it ends, a query once its rows have been read.
     pub async fn run_text(&mut self, statement: Statement, text: &str) -> Result<Output> {
+        let masked = crate::system::history::mask_secrets(text.trim());
         let record = tarn_catalog::QueryRecord {
             userid: self.user(),
             pid: self.shared.id,
-            querytxt: crate::system::history::mask_secrets(text.trim()),
+            querytxt: masked.clone(),
             starttime: tarn_catalog::now(),
             ..empty_record()
         };
-        let engine = self.shared.engine.clone();
-        let history = &engine.history;
-        let finished = |rows: Option<u64>, error: Option<String>| {
-            let status = if error.is_some() { "error" } else { "success" };
-            tarn_catalog::QueryRecord {
-                endtime: tarn_catalog::now(),
-                rows: rows.map(|r| r as i64),
-                status: status.into(),
-                error,
-                ..record.clone()
-            }
-        };
-        *self.shared.statement_text.lock() = Some(text.to_string());
+        *self.shared.statement_text.lock() = Some(masked);
         let result = self.run(statement).await;
         *self.shared.statement_text.lock() = None;
+        let history = &self.shared.engine.history;
         match result {
             Ok(Output::Command(tag)) => {
-                history.record(finished(tag.rows, None));
+                history.record(finished(record, tag.rows.map(|r| r as i64), "success", None));
                 Ok(Output::Command(tag))
             }
             Ok(Output::Rows(mut rows)) => {
@@ -856,7 +855,7 @@ impl Session {
                 Ok(Output::Rows(rows))
             }
             Err(e) => {
-                history.record(finished(None, Some(e.to_string())));
+                history.record(finished(record, None, "error", Some(e.to_string())));
                 Err(e)
             }
         }
@@ -1293,9 +1292,6 @@ impl Session {
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         let physical = self.ctx.state().create_physical_plan(plan).await?;
         self.count_reads(plan);
-        if !matches!(plan, LogicalPlan::Explain(_)) {
-            crate::system::lineage::note_plan(&self.shared, plan);
-        }
         Ok(crate::file_errors::name_files_in_errors(physical)?)
     }
 
@@ -1306,21 +1302,14 @@ impl Session {
         if let LogicalPlan::Explain(_) = plan {
             return;
         }
+        // Views are planned inline, so a view's tables are scans of the plan like any other.
         let mut scanned = Vec::new();
-        // Views count as reads of the tables they scan.
-        let mut plans = vec![plan.clone()];
-        while let Some(plan) = plans.pop() {
-            let _ = plan.apply_with_subqueries(|node| {
-                if let LogicalPlan::TableScan(scan) = node {
-                    scanned.push(scan.table_name.clone());
-                    let view = datafusion::datasource::source_as_provider(&scan.source).ok().and_then(|p| {
-                        p.downcast_ref::<datafusion::catalog::view::ViewTable>().map(|v| v.logical_plan().clone())
-                    });
-                    plans.extend(view);
-                }
-                Ok(TreeNodeRecursion::Continue)
-            });
-        }
+        let _ = plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                scanned.push(scan.table_name.clone());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
         let default_schema = self.shared.default_schema();
         let ids: Vec<i64> = self
             .shared
@@ -1336,9 +1325,17 @@ impl Session {
         self.shared.engine.history.record_reads(ids);
     }
 
-    /// Plans a statement as Redshift means it (see [`crate::sql::plan`]).
+    /// Plans a statement as Redshift means it (see [`crate::sql::plan`]); what it reads counts
+    /// towards the running statement's lineage.
     pub(crate) async fn plan(&self, statement: DFStatement) -> Result<LogicalPlan> {
         let plan = crate::sql::plan(&self.ctx.state(), statement).await?;
+        crate::system::lineage::note_plan(&self.shared, &plan);
+        Ok(plan)
+    }
+
+    /// [`Session::plan`] of one query given as text (the queries MERGE and joined DML generate).
+    pub(crate) async fn plan_sql(&self, sql: &str) -> Result<LogicalPlan> {
+        let plan = crate::sql::plan_query(&self.ctx.state(), sql).await?;
         crate::system::lineage::note_plan(&self.shared, &plan);
         Ok(plan)
     }

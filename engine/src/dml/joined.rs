@@ -131,7 +131,7 @@ impl JoinedDml {
                 self.sources,
                 conditions.join(" AND ")
             );
-            let LogicalPlan::Dml(dml) = crate::sql::plan_query(&session.ctx.state(), &sql).await? else {
+            let LogicalPlan::Dml(dml) = session.plan_sql(&sql).await? else {
                 return Err(Error::Invalid("the INSERT clause did not plan as an insert".into()));
             };
             inserted.extend(write::write_plan(session, &self.target.table, &dml.input).await?);
@@ -146,7 +146,7 @@ impl JoinedDml {
     async fn rewrite_matched(&self, session: &Session) -> Result<u64> {
         let (target, on, sources) = (self.target.sql(), &self.on, &self.sources);
         let alias = quote(&self.target.alias);
-        let plan = |sql: String| async move { crate::sql::plan_query(&session.ctx.state(), &sql).await };
+        let plan = |sql: String| async move { session.plan_sql(&sql).await };
         let matched =
             plan(format!("SELECT {alias}.* FROM {target} WHERE EXISTS (SELECT 1 FROM {sources} WHERE {on})")).await?;
         let kept =
@@ -382,8 +382,7 @@ pub(crate) async fn merge_remove_duplicates(session: &Session, merge: &MergeRemo
         other => return Err(Error::Invalid(format!("MERGE ... REMOVE DUPLICATES needs an alias for {other}"))),
     };
     let source = merge.source.to_string();
-    let width =
-        crate::sql::plan_query(&session.ctx.state(), &format!("SELECT * FROM {source}")).await?.schema().fields().len();
+    let width = session.plan_sql(&format!("SELECT * FROM {source}")).await?.schema().fields().len();
     if width != target.table.columns.len() {
         return Err(Error::Invalid(format!(
             "MERGE ... REMOVE DUPLICATES: the source has {width} columns and the target {}",
@@ -425,7 +424,7 @@ impl JoinedDml {
             self.target.sql(),
             self.on
         );
-        let LogicalPlan::Dml(dml) = crate::sql::plan_query(&session.ctx.state(), &sql).await? else {
+        let LogicalPlan::Dml(dml) = session.plan_sql(&sql).await? else {
             return Err(Error::Invalid("the replacement rows did not plan as an insert".into()));
         };
         write::write_plan(session, &self.target.table, &dml.input).await

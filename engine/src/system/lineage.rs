@@ -4,11 +4,11 @@
 //! time and masked text. Shown by the system table `tarn_lineage` and drawn by
 //! [`crate::system::lineage_graph`].
 //!
-//! Sources are noted while the statement plans (every plan goes through
-//! [`Session::physical_plan`], views through [`note_plan`] too): the relations its plans scan,
-//! views as views (their own lineage says what they read), and the files COPY loads. The
-//! record joins the statement's transaction, so it commits (with the commit's snapshot) or
-//! rolls back with the statement's changes.
+//! Sources are noted while the statement plans (its queries go through [`Session::plan`] or
+//! [`Session::plan_sql`], which call [`note_plan`]): the relations its plans scan, views as
+//! views (their own lineage says what they read), and the files COPY loads; only while a
+//! statement that records lineage runs. The record joins the statement's transaction, so it
+//! commits (with the commit's snapshot) or rolls back with the statement's changes.
 
 use datafusion::common::TableReference;
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -151,7 +151,7 @@ pub(crate) fn note_plan(shared: &SessionShared, plan: &LogicalPlan) {
         }
         Ok(TreeNodeRecursion::Continue)
     });
-    let objects: Vec<LineageObject> = references.iter().flat_map(|r| resolve(shared, r)).collect();
+    let objects: Vec<LineageObject> = references.iter().flat_map(|r| resolve(shared, &default_schema, r)).collect();
     let mut sources = shared.lineage.lock();
     for object in objects {
         sources.add(object);
@@ -170,37 +170,40 @@ pub(crate) fn note_files(shared: &SessionShared, files: impl IntoIterator<Item =
 }
 
 /// What a scanned relation is, as lineage names it (nothing for system tables).
-fn resolve(shared: &SessionShared, reference: &TableReference) -> Vec<LineageObject> {
-    let default_schema = shared.default_schema();
-    let schema = reference.schema().unwrap_or(&default_schema);
+fn resolve(shared: &SessionShared, default_schema: &str, reference: &TableReference) -> Vec<LineageObject> {
+    let schema = reference.schema().unwrap_or(default_schema);
     let name = reference.table();
     if schema == crate::lake::files::FILES_SCHEMA {
         let files = shared.files.lock();
         let patterns = files.patterns(name).map(<[String]>::to_vec).unwrap_or_default();
         return patterns.into_iter().map(|name| LineageObject { kind: LineageKind::File, name, id: None }).collect();
     }
-    let qualified = format!("{schema}.{name}");
-    let relation = shared
-        .with_state(|s| {
-            let schema = s.schema(schema).ok()?;
-            s.relation(schema.id, name).map(|r| match r {
-                Relation::Table(t) => (LineageKind::Table, t.id),
-                Relation::View(v) => (LineageKind::View, v.id),
-            })
-        })
-        .ok()
-        .flatten();
-    if let Some((kind, id)) = relation {
-        return vec![LineageObject { kind, name: qualified, id: Some(id) }];
+    if let Some(relation) = relation(shared, schema, name) {
+        return vec![relation];
     }
     let external = shared
         .lake_state()
         .ok()
         .is_some_and(|lake| lake.schema(schema).is_some_and(|s| lake.table(&s.database, name).is_some()));
     match external {
-        true => vec![LineageObject { kind: LineageKind::ExternalTable, name: qualified, id: None }],
+        true => vec![LineageObject { kind: LineageKind::ExternalTable, name: format!("{schema}.{name}"), id: None }],
         false => Vec::new(),
     }
+}
+
+/// The table or view `schema.name` as the statement sees it.
+fn relation(shared: &SessionShared, schema: &str, name: &str) -> Option<LineageObject> {
+    let (kind, id) = shared
+        .with_state(|s| {
+            let schema_id = s.schema(schema).ok()?.id;
+            s.relation(schema_id, name).map(|r| match r {
+                Relation::Table(t) => (LineageKind::Table, t.id),
+                Relation::View(v) => (LineageKind::View, v.id),
+            })
+        })
+        .ok()
+        .flatten()?;
+    Some(LineageObject { kind, name: format!("{schema}.{name}"), id: Some(id) })
 }
 
 /// Records the lineage of a statement that has just succeeded: with its transaction, or
@@ -212,15 +215,8 @@ pub(crate) fn record(session: &Session, pending: Pending) -> Result<()> {
         Target::Location(location) => LineageObject { kind: LineageKind::File, name: location.clone(), id: None },
         Target::Relation(name) => {
             let (schema, name) = session.resolve_name(name)?;
-            let found = shared.with_state(|s| {
-                let schema = s.schema(&schema).ok()?;
-                s.relation(schema.id, &name).map(|r| match r {
-                    Relation::Table(t) => (LineageKind::Table, t.id),
-                    Relation::View(v) => (LineageKind::View, v.id),
-                })
-            })?;
-            let Some((kind, id)) = found else { return Ok(()) };
-            LineageObject { kind, name: format!("{schema}.{name}"), id: Some(id) }
+            let Some(target) = relation(shared, &schema, &name) else { return Ok(()) };
+            target
         }
     };
     let sources: Vec<LineageObject> = std::mem::take(&mut *shared.lineage.lock())
@@ -231,7 +227,6 @@ pub(crate) fn record(session: &Session, pending: Pending) -> Result<()> {
     if sources.is_empty() {
         return Ok(());
     }
-    let text = shared.statement_text.lock().clone().unwrap_or_default();
     let record = LineageRecord {
         id: 0,
         snapshot: shared.snapshot()?,
@@ -240,7 +235,7 @@ pub(crate) fn record(session: &Session, pending: Pending) -> Result<()> {
         statement: pending.statement.to_string(),
         target,
         sources,
-        querytxt: crate::system::history::mask_secrets(text.trim()),
+        querytxt: shared.statement_text.lock().clone().unwrap_or_default(),
     };
     match pending.target {
         Target::Location(_) => Ok(shared.engine.store.record_lineage(&[record])?),
