@@ -12,6 +12,7 @@ use tarn_catalog::RelationDef;
 use crate::error::{Error, Result};
 use crate::parser::{CheckTable, ConstraintKind};
 use crate::session::{Output, RowStream, Session};
+use crate::sql::{quote, quote_name};
 
 /// `SET tarn.enforce_primary_keys = on`: writes that add duplicates of a declared PRIMARY KEY or
 /// UNIQUE constraint fail (off by default, as in Redshift, which never enforces them).
@@ -221,7 +222,7 @@ struct KeySql {
 impl KeySql {
     fn new(schema: &str, table: &str, columns: &[String]) -> KeySql {
         KeySql {
-            relation: format!("{}.{}", quote(schema), quote(table)),
+            relation: quote_name(schema, table),
             key: columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
             present: columns.iter().map(|c| format!("{} IS NOT NULL", quote(c))).collect::<Vec<_>>().join(" AND "),
             columns: columns.len(),
@@ -249,8 +250,4 @@ fn single_count(batches: &[RecordBatch]) -> Result<i64> {
         Some(batch) => int(batch, 0),
         None => Ok(0),
     }
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -21,6 +21,7 @@ use super::{TargetScan, count_per_file, restrict_to_file, rewrite_files};
 use crate::ddl::normalize;
 use crate::error::{Error, Result};
 use crate::session::{Output, Session, VisibleFile};
+use crate::sql::{quote, quote_name};
 use crate::write;
 
 /// What a matched clause does to the target row.
@@ -74,14 +75,6 @@ impl Target {
     fn column(&self, column: &str) -> String {
         format!("{}.{}", quote(&self.alias), quote(column))
     }
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_name(schema: &str, name: &str) -> String {
-    format!("{}.{}", quote(schema), quote(name))
 }
 
 /// One joined DML statement (see the module's documentation).

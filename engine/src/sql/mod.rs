@@ -21,6 +21,16 @@ pub(crate) use planner::TarnExprPlanner;
 
 use crate::error::Result;
 
+/// `name` as a quoted SQL identifier (`"a""b"`), for SQL tarn writes itself.
+pub(crate) fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `schema.name`, both quoted.
+pub(crate) fn quote_name(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote(schema), quote(name))
+}
+
 /// Applies Redshift's rewrites to a statement (and the statements and queries it holds).
 pub(crate) fn rewrite_statement(statement: &mut DFStatement) -> Result<()> {
     match statement {

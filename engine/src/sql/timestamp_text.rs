@@ -9,7 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DFSchema, Result};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan, ScalarUDF, TryCast};
@@ -74,6 +74,15 @@ pub(crate) struct RedshiftTimestampText;
 impl AnalyzerRule for RedshiftTimestampText {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|node| {
+            // Most nodes cast nothing to text: they are left alone without building a schema.
+            let mut casts_to_text = false;
+            node.apply_expressions(|expr| {
+                casts_to_text |= expr.exists(|e| Ok(text_cast(e).is_some()))?;
+                Ok(if casts_to_text { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+            })?;
+            if !casts_to_text {
+                return Ok(Transformed::no(node));
+            }
             let mut schema = DFSchema::empty();
             for input in node.inputs() {
                 schema.merge(input.schema());
@@ -91,17 +100,21 @@ impl AnalyzerRule for RedshiftTimestampText {
     }
 }
 
-fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let (inner, data_type, try_cast) = match &expr {
+/// A cast (or TRY_CAST, the flag) of an expression to a text type: (expression, type, flag).
+fn text_cast(expr: &Expr) -> Option<(&Expr, &DataType, bool)> {
+    let (inner, data_type, try_cast) = match expr {
         Expr::Cast(Cast { expr, field }) => (expr, field.data_type(), false),
         Expr::TryCast(TryCast { expr, field }) => (expr, field.data_type(), true),
-        _ => return Ok(Transformed::no(expr)),
+        _ => return None,
     };
-    if !matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-        return Ok(Transformed::no(expr));
-    }
+    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        .then_some((inner, data_type, try_cast))
+}
+
+fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Some((inner, data_type, try_cast)) = text_cast(&expr) else { return Ok(Transformed::no(expr)) };
     let Ok(DataType::Timestamp(..)) = inner.get_type(schema) else { return Ok(Transformed::no(expr)) };
-    let call = timestamp_text().call(vec![inner.as_ref().clone()]);
+    let call = timestamp_text().call(vec![inner.clone()]);
     let out = match (data_type, try_cast) {
         (DataType::Utf8, _) => call,
         (other, false) => Expr::Cast(Cast::new(Box::new(call), other.clone())),
