@@ -238,7 +238,14 @@ pub(crate) fn record(session: &Session, pending: Pending) -> Result<()> {
         querytxt: shared.statement_text.lock().clone().unwrap_or_default(),
     };
     match pending.target {
-        Target::Location(_) => Ok(shared.engine.store.record_lineage(&[record])?),
+        // The UNLOAD's files are written: a catalog that cannot take the record does not make
+        // the statement fail.
+        Target::Location(location) => {
+            if let Err(e) = shared.engine.store.record_lineage(&[record]) {
+                log::warn!("could not record the lineage of the UNLOAD to {location}: {e}");
+            }
+            Ok(())
+        }
         Target::Relation(_) => session.with_txn(|txn| {
             txn.record_lineage(record);
             Ok(())

@@ -94,18 +94,17 @@ fn key(object: &LineageObject) -> Key {
 }
 
 /// The lineage records the session's user may see: superusers all; others those of their own
-/// statements and those whose target they may see.
-pub(crate) fn visible_records(shared: &SessionShared) -> Result<Vec<LineageRecord>> {
+/// statements and those whose target they may see (in `state`, the catalog as they see it).
+pub(crate) fn visible_records(shared: &SessionShared, state: &CatalogState) -> Result<Vec<LineageRecord>> {
     let records = shared.engine.store.lineage()?;
     let access = shared.engine.access_state()?;
     if shared.is_superuser(&access) {
         return Ok(records);
     }
     let user = shared.user.read().clone();
-    let state = super::visible_state(shared)?;
     Ok(records
         .into_iter()
-        .filter(|r| r.userid == user || r.target.id.is_some_and(|id| current(&state, id).is_some()))
+        .filter(|r| r.userid == user || r.target.id.is_some_and(|id| current(state, id).is_some()))
         .collect())
 }
 
@@ -121,8 +120,8 @@ impl Session {
     /// The lineage of `name` (a table, view, external table, or a file path or prefix as
     /// COPY, UNLOAD or a query named it), following `direction`.
     pub fn lineage(&self, name: &str, direction: LineageDirection) -> Result<LineageGraph> {
-        let records = visible_records(&self.shared)?;
         let state = super::visible_state(&self.shared)?;
+        let records = visible_records(&self.shared, &state)?;
         let root = self.lineage_root(name, &records, &state)?;
 
         // One edge per (source, target): the latest statement, and how many there were.

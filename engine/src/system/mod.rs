@@ -334,7 +334,7 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
         (PG_CATALOG, "tarn_lineage") => {
             // One row per source of each recorded statement; `*_current` is the object's name
             // now (NULL once dropped), so renamed objects stay traceable.
-            let records = lineage_graph::visible_records(shared)?;
+            let records = lineage_graph::visible_records(shared, &state)?;
             let now = |o: &tarn_catalog::LineageObject| match o.id {
                 Some(id) => opt_text(lineage_graph::current(&state, id).map(|(name, _)| name)),
                 None => text(&o.name),
