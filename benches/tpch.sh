@@ -50,4 +50,4 @@ if python3 -c 'import datafusion' 2>/dev/null; then
 fi
 echo
 # shellcheck disable=SC2086 # RESULTS is a list of files
-python3 "$PEERS/tpch_summary.py" $RESULTS | tee "$OUT/summary.txt"
+python3 "$PEERS/summary.py" $RESULTS | tee "$OUT/summary.txt"

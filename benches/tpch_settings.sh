@@ -30,4 +30,4 @@ for variant in "$@"; do
     RESULTS="$RESULTS $OUT/variant-$n.json"
 done
 # shellcheck disable=SC2086 # RESULTS is a list of files
-python3 "$PEERS/tpch_summary.py" $RESULTS
+python3 "$PEERS/summary.py" $RESULTS

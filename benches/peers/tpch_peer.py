@@ -1,4 +1,4 @@
-"""What the TPC-H peers share: the tables, the queries in natural order (q2 before q10), a cold
+"""What the TPC-H and TPC-DS peers share: the TPC-H tables, the queries in natural order (q2 before q10), a cold
 run of each (its first, in a fresh database instance), one warm-up then N timed runs, and a
 result in `tarn bench run`'s JSON format for `tarn bench compare`."""
 

@@ -3,9 +3,10 @@ requirements.txt): data, and tarn's answers checked against DuckDB's.
 
 usage:
   python3 tpcds.py generate SF DIR     # DIR/<table>/<table>.parquet for the 24 tables
-  python3 tpcds.py check DIR QUERIES TARN WAREHOUSE
+  python3 tpcds.py check DIR QUERIES TARN WAREHOUSE [SCHEMA]
       # runs every QUERIES/qNN.sql in DuckDB over DIR's files and with the tarn binary TARN in
-      # WAREHOUSE (where the tables are registered), compares the answers as multisets of rows
+      # WAREHOUSE (where `tarn bench tpcds` registered the tables: managed ones in public, the
+      # external ones in schema tpcds_lake; SCHEMA picks which, public by default), compares the answers as multisets of rows
       # (numbers within 1e-6 relative or 0.011 absolute), prints one line per query and exits
       # with 1 if any differs.
 
@@ -102,9 +103,9 @@ def same(a, b):
     return True
 
 
-def check(data, queries, tarn, warehouse):
+def check(data, queries, tarn, warehouse, schema="public"):
     con = connect()
-    for table in sorted(os.listdir(data)):
+    for table in sorted(t for t in os.listdir(data) if not t.startswith(".")):
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM '{os.path.join(data, table, table)}.parquet'")
     con.execute(REDSHIFT_AVG)
     failed = []
@@ -112,7 +113,11 @@ def check(data, queries, tarn, warehouse):
         path = os.path.join(queries, name)
         sql = open(path).read()
         expected = [tuple(value(v) for v in row) for row in con.execute(redshift_avgs(sql)).fetchall()]
-        run = subprocess.run([tarn, "--warehouse", warehouse, "--format", "csv", "-f", path], capture_output=True, text=True)
+        run = subprocess.run(
+            [tarn, "--warehouse", warehouse, "--format", "csv", "-c", f"SET search_path TO {schema}", "-f", path],
+            capture_output=True,
+            text=True,
+        )
         if run.returncode != 0:
             failed.append(name)
             print(f"{name}: tarn failed: {run.stderr.strip()[:300]}")
@@ -127,7 +132,7 @@ def check(data, queries, tarn, warehouse):
             diff = next(((a, b) for a, b in zip(expected, got) if not same(a, b)), None)
             print(f"{name}: differs: {len(expected)} rows expected, {len(got)} answered; first difference {diff}")
     total = len([f for f in os.listdir(queries) if f.endswith(".sql")])
-    print(f"{total - len(failed)} of {total} queries answered as DuckDB answers them")
+    print(f"{total - len(failed)} of {total} queries answered as DuckDB answers them ({schema})")
     sys.exit(1 if failed else 0)
 
 
@@ -135,6 +140,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "generate":
         generate(float(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "check":
-        check(*sys.argv[2:6])
+        check(*sys.argv[2:7])
     else:
         sys.exit(__doc__)

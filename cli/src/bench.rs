@@ -1,10 +1,11 @@
 //! Benchmarking query plans: `\bench [N] QUERY` in the REPL, and `tarn bench run | compare |
-//! tpch`: a directory of `.sql` queries run for N iterations into a JSON result, two results
-//! compared query by query with the geometric mean of the ratios (like DataFusion's
-//! `compare.py`), and TPC-H data generated and registered in a warehouse.
+//! tpch | tpcds`: a directory of `.sql` queries run for N iterations into a JSON result, two
+//! results compared query by query with the geometric mean of the ratios (like DataFusion's
+//! `compare.py`), and TPC-H or TPC-DS data generated and registered in a warehouse.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -359,6 +360,113 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) 
         // Each writer wrote a sorted run; VACUUM merges them into one, as after a Redshift load.
         session.query(&format!("VACUUM SORT ONLY tpch_sorted.{table}")).await?;
         eprintln!("tpch_sorted.{table}: written sorted in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// The 24 tables of TPC-DS.
+pub const TPCDS_TABLES: [&str; 24] = [
+    "call_center",
+    "catalog_page",
+    "catalog_returns",
+    "catalog_sales",
+    "customer",
+    "customer_address",
+    "customer_demographics",
+    "date_dim",
+    "household_demographics",
+    "income_band",
+    "inventory",
+    "item",
+    "promotion",
+    "reason",
+    "ship_mode",
+    "store",
+    "store_returns",
+    "store_sales",
+    "time_dim",
+    "warehouse",
+    "web_page",
+    "web_returns",
+    "web_sales",
+    "web_site",
+];
+
+/// The generator (DuckDB's dsdgen, driven by `benches/tpcds/tpcds.py`) and the wheels it pins.
+const TPCDS_SCRIPT: &str = include_str!("../../benches/tpcds/tpcds.py");
+const TPCDS_REQUIREMENTS: &str = include_str!("../../benches/tpcds/requirements.txt");
+
+/// `tarn bench tpcds --sf N`: generates the 24 TPC-DS tables as Parquet under `data`
+/// (`data/<table>/<table>.parquet`, with DuckDB's dsdgen run by `python`, or by a virtual
+/// environment made in `data/.python` from the pinned wheels), registers them as the external
+/// tables of schema `tpcds_lake` and copies them into managed tables of the same names in
+/// `public`.
+pub async fn tpcds(session: &mut Session, sf: f64, data: &Path, python: Option<PathBuf>) -> Result<()> {
+    let data = std::path::absolute(data)?;
+    let parquet = |table: &str| data.join(table).join(format!("{table}.parquet"));
+    if !TPCDS_TABLES.iter().all(|table| parquet(table).exists()) {
+        let python = match python {
+            Some(python) => python,
+            None => tpcds_venv(&data.join(".python"))?,
+        };
+        let partial = data.join(".partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
+        let script = partial.join("tpcds.py");
+        std::fs::write(&script, TPCDS_SCRIPT)?;
+        eprintln!("generating TPC-DS SF {sf} with DuckDB's dsdgen");
+        run_python(Command::new(&python).arg(&script).arg("generate").arg(sf.to_string()).arg(&partial))?;
+        for table in TPCDS_TABLES {
+            let _ = std::fs::remove_dir_all(data.join(table));
+            std::fs::rename(partial.join(table), data.join(table))
+                .with_context(|| format!("dsdgen wrote no {table} in {}", partial.display()))?;
+        }
+        std::fs::remove_dir_all(&partial)?;
+    }
+    session
+        .query("CREATE EXTERNAL SCHEMA IF NOT EXISTS tpcds_lake FROM DATA CATALOG DATABASE 'tpcds_lake' CREATE EXTERNAL DATABASE IF NOT EXISTS")
+        .await?;
+    for table in TPCDS_TABLES {
+        let started = std::time::Instant::now();
+        session.query(&format!("DROP TABLE IF EXISTS tpcds_lake.{table}")).await?;
+        session
+            .query(&format!(
+                "CREATE EXTERNAL TABLE tpcds_lake.{table} STORED AS PARQUET LOCATION '{}/'",
+                data.join(table).display()
+            ))
+            .await?;
+        session.query(&format!("DROP TABLE IF EXISTS {table}")).await?;
+        session.query(&format!("CREATE TABLE {table} AS SELECT * FROM tpcds_lake.{table}")).await?;
+        eprintln!("{table}: registered and loaded in {:.1} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// A virtual environment at `dir` with the generator's pinned wheels (remade when the pins change).
+fn tpcds_venv(dir: &Path) -> Result<PathBuf> {
+    let python = dir.join("bin/python");
+    let marker = dir.join("requirements.txt");
+    if python.exists() && std::fs::read_to_string(&marker).is_ok_and(|pins| pins == TPCDS_REQUIREMENTS) {
+        return Ok(python);
+    }
+    eprintln!("installing DuckDB's TPC-DS generator into {}", dir.display());
+    run_python(Command::new("python3").args(["-m", "venv", "--clear"]).arg(dir))
+        .context("TPC-DS data needs python3 with venv (or --python)")?;
+    let requirements = dir.join("requirements.in");
+    std::fs::write(&requirements, TPCDS_REQUIREMENTS)?;
+    run_python(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary", ":all:", "-r"])
+            .arg(&requirements),
+    )?;
+    std::fs::write(&marker, TPCDS_REQUIREMENTS)?;
+    Ok(python)
+}
+
+fn run_python(command: &mut Command) -> Result<()> {
+    let status = command.status().with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    if !status.success() {
+        bail!("{command:?} failed ({status})");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! tarn [--warehouse DIR] bench run DIR [--iterations N] [--output FILE] [--schema S] [--set NAME=VALUE]...
 //! tarn bench compare A.json B.json
 //! tarn [--warehouse DIR] bench tpch --sf N [--data DIR]
+//! tarn [--warehouse DIR] bench tpcds --sf N [--data DIR] [--python PYTHON]
 //! tarn [--warehouse DIR] serve [--listen 127.0.0.1:5439] [--init-user NAME] [--tls-cert F --tls-key F]
 //! ```
 //! With `-c`/`-f` (run in the order given) or piped stdin it runs non-interactively and stops at
@@ -169,6 +170,20 @@ enum BenchAction {
         #[arg(long)]
         sort_keys: bool,
     },
+    /// Generate TPC-DS data as Parquet (DuckDB's dsdgen), register it as external tables
+    /// (schema tpcds_lake) and copy it into managed tables (public)
+    Tpcds {
+        /// Scale factor (1 = about 1 GB of raw data)
+        #[arg(long, default_value_t = 1.0)]
+        sf: f64,
+        /// Where to write the generated files [default: ./tpcds-sfN]
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// A Python with duckdb and duckdb-extension-tpcds [default: a virtual environment made
+        /// in DIR/.python from the pinned wheels of benches/tpcds/requirements.txt]
+        #[arg(long, value_name = "PYTHON")]
+        python: Option<PathBuf>,
+    },
 }
 
 /// Parses `4GB`, `512MB`, `64K`, `1073741824` (bytes): more than zero.
@@ -322,6 +337,15 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             let data = data.unwrap_or_else(|| PathBuf::from(format!("tpch-sf{sf}")));
             runtime.block_on(bench::tpch(&mut session, sf, &data, sort_keys))?;
             eprintln!("TPC-H SF {sf} is in {} (tables in public, Parquet tables in tpch_lake).", warehouse.display());
+            return Ok(());
+        }
+        Some(Action::Bench(BenchAction::Tpcds { sf, data, python })) => {
+            if sf <= 0.0 {
+                anyhow::bail!("--sf must be more than zero");
+            }
+            let data = data.unwrap_or_else(|| PathBuf::from(format!("tpcds-sf{sf}")));
+            runtime.block_on(bench::tpcds(&mut session, sf, &data, python))?;
+            eprintln!("TPC-DS SF {sf} is in {} (tables in public, Parquet tables in tpcds_lake).", warehouse.display());
             return Ok(());
         }
         Some(Action::Bench(BenchAction::Compare { .. }) | Action::Serve(_)) | None => {}
