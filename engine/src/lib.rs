@@ -34,6 +34,7 @@ mod error;
 mod file_errors;
 mod filter_order;
 pub mod functions;
+mod join_order;
 mod lake;
 mod locks;
 mod maintenance;

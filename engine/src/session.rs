@@ -722,6 +722,7 @@ impl Session {
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_analyzer_rule(Arc::new(crate::sql::timestamp_text::RedshiftTimestampText))
+            .with_physical_optimizer_rules(crate::join_order::with_default_rules())
             .with_physical_optimizer_rule(Arc::new(crate::filter_order::OrderFilterConjuncts))
             .with_physical_optimizer_rule(Arc::new(crate::decimal_math::UncheckedDecimalArithmetic))
             .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }));
