@@ -28,8 +28,13 @@ tarn() { "$TARN" -w "$OUT/warehouse" --threads "$THREADS" ${TARN_BENCH_ARGS:-} "
 if ! tarn -c "SELECT 1 FROM web_site LIMIT 1" >/dev/null 2>&1; then
     tarn bench tpcds --sf "$SF" --data "$OUT/data"
 fi
-# The generator's virtual environment (made by `tarn bench tpcds`) has the pinned DuckDB.
+# The generator's virtual environment (made by `tarn bench tpcds` when it generates the data)
+# has the pinned DuckDB.
 PYTHON="$OUT/data/.python/bin/python"
+if [ ! -x "$PYTHON" ]; then
+    python3 -m venv "$OUT/data/.python"
+    "$PYTHON" -m pip install --quiet --only-binary :all: -r "$ROOT/benches/tpcds/requirements.txt"
+fi
 if [ "$CHECK" = 1 ]; then
     for schema in tpcds_lake public; do
         "$PYTHON" "$ROOT/benches/tpcds/tpcds.py" check "$OUT/data" "$QUERIES" "$TARN" "$OUT/warehouse" "$schema" \

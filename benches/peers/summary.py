@@ -67,19 +67,18 @@ def main():
         print()
         columns = "".join(f" {label[:22]:>22}" for label, _ in tarn)
         print(f"{'query':<6} {'DuckDB native':>14} {'read_parquet':>13}{columns}   (warm ms; tarn: ratio to its DuckDB peer)")
-        worst = {}
         for q in names:
             cells = ""
             for label, run in tarn:
                 peer = parquet if "managed" not in label else native
-                ratio = run[q]["warm"] / peer[q]["warm"]
-                worst.setdefault(label, []).append((ratio, q))
-                cells += f" {run[q]['warm']:>10.1f} ({ratio:>6.2f}x)"
+                cells += f" {run[q]['warm']:>10.1f} ({run[q]['warm'] / peer[q]['warm']:>6.2f}x)"
             print(f"{q:<6} {native[q]['warm']:>14.1f} {parquet[q]['warm']:>13.1f}{cells}")
         print()
-        for label, ratios in worst.items():
-            top = ", ".join(f"{q} {r:.2f}x" for r, q in sorted(ratios, reverse=True)[:5])
-            print(f"worst of {label}: {top}")
+        for label, run in tarn:
+            for peer_label, peer in [("DuckDB native", native), ("DuckDB read_parquet", parquet)]:
+                ratios = sorted(((run[q]["warm"] / peer[q]["warm"], q) for q in names), reverse=True)
+                top = ", ".join(f"{q} {r:.2f}x" for r, q in ratios[:6])
+                print(f"worst of {label} vs {peer_label}: {top}")
 
     mismatched = [q for q in names if len({r[q]["rows"] for _, r in runs}) > 1]
     print()

@@ -49,7 +49,7 @@ def generate(sf, out):
 
 # Redshift's AVG: an integer argument gives a truncated integer, a decimal keeps its scale (2 in
 # TPC-DS).
-REDSHIFT_AVG = """CREATE MACRO redshift_avg(x) AS CASE
+REDSHIFT_AVG = """CREATE OR REPLACE TEMP MACRO redshift_avg(x) AS CASE
     WHEN typeof(any_value(x)) IN ('TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT') THEN trunc(avg(x))
     WHEN typeof(any_value(x)) LIKE 'DECIMAL%' THEN round(avg(x), 2)
     ELSE avg(x) END"""

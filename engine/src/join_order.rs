@@ -16,7 +16,8 @@
 //! distinct count comes from statistics (ANALYZE), else from its value range, capped by its
 //! relation's rows. The new order is kept only when its estimated intermediate rows are well
 //! below the written order's; a projection on top restores the region's columns. Inner joins
-//! and filters commute, so the rows are the same.
+//! and filters commute, so the rows are the same. `SET datafusion.optimizer.join_reordering =
+//! false` keeps the written order (as it keeps JoinSelection's sides).
 
 use std::sync::Arc;
 
@@ -61,7 +62,11 @@ pub(crate) fn with_default_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send +
 pub(crate) struct ReorderJoins;
 
 impl PhysicalOptimizerRule for ReorderJoins {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> DFResult<Arc<dyn ExecutionPlan>> {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> DFResult<Arc<dyn ExecutionPlan>> {
+        // DataFusion's switch for "the original join order in the query is used".
+        if !config.optimizer.join_reordering {
+            return Ok(plan);
+        }
         reorder(plan)
     }
 
@@ -217,7 +222,7 @@ impl Region {
         }
         let Some(greedy) = greedy_order(&estimates, &conjuncts) else { return Ok(None) };
         let written = written_cost(&estimates, &conjuncts, &self.written);
-        if !(greedy.cost < written * KEEP_BELOW) {
+        if greedy.cost >= written * KEEP_BELOW || greedy.cost.is_nan() {
             return Ok(None);
         }
         let mode = root.downcast_ref::<HashJoinExec>().map_or(PartitionMode::Auto, |j| j.mode);
