@@ -37,13 +37,22 @@ if [ ! -x "$PYTHON" ]; then
 fi
 if [ "$CHECK" = 1 ]; then
     for schema in tpcds_lake public; do
-        "$PYTHON" "$ROOT/benches/tpcds/tpcds.py" check "$OUT/data" "$QUERIES" "$TARN" "$OUT/warehouse" "$schema" \
-            | tee "$OUT/check-$schema.txt" | tail -1
+        # A differing answer stops the run after its report.
+        if ! "$PYTHON" "$ROOT/benches/tpcds/tpcds.py" check "$OUT/data" "$QUERIES" "$TARN" "$OUT/warehouse" "$schema" \
+            >"$OUT/check-$schema.txt"; then
+            grep -v ': ok' "$OUT/check-$schema.txt"
+            exit 1
+        fi
+        tail -n 1 "$OUT/check-$schema.txt"
     done
 fi
 tarn bench run "$QUERIES" -n "$ITERATIONS" --name managed -o "$OUT/tarn-managed.json"
 tarn bench run "$QUERIES" -n "$ITERATIONS" --schema tpcds_lake --name lake -o "$OUT/tarn-lake.json"
 "$PYTHON" "$PEERS/duckdb_tpcds.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/duckdb.json" "$OUT/duckdb-parquet.json" "$THREADS"
 echo
+# Fails (after printing) when a query failed or the engines disagree on a row count.
+status=0
 python3 "$PEERS/summary.py" --title TPC-DS "$OUT/duckdb.json" "$OUT/duckdb-parquet.json" "$OUT/tarn-managed.json" \
-    "$OUT/tarn-lake.json" | tee "$OUT/summary.txt"
+    "$OUT/tarn-lake.json" >"$OUT/summary.txt" || status=$?
+cat "$OUT/summary.txt"
+exit "$status"
