@@ -105,7 +105,7 @@ def same(a, b):
 
 def check(data, queries, tarn, warehouse, schema="public"):
     con = connect()
-    for table in sorted(t for t in os.listdir(data) if not t.startswith(".")):
+    for table in sorted(t for t in os.listdir(data) if os.path.exists(os.path.join(data, t, f"{t}.parquet"))):
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM '{os.path.join(data, table, table)}.parquet'")
     con.execute(REDSHIFT_AVG)
     failed = []

@@ -1,9 +1,10 @@
 //! TPC-DS correctness: `tarn bench tpcds --sf 0.01` (DuckDB's dsdgen from the pinned wheels of
 //! `benches/tpcds/requirements.txt`, installed into `target/python-tpcds`; the data is cached
-//! under `target/tpcds-sf0.01`) registers the Parquet files as external tables and copies them
-//! into managed tables; the 99 queries of `benches/tpcds/queries` (DuckDB's `tpcds_queries()`)
-//! must answer on both exactly as DuckDB does on the same files (`benches/tpcds/tpcds.py check`:
-//! rows as multisets, numbers within a tolerance, AVG with Redshift's result type).
+//! under `target/tpcds-test-sf0.01`, apart from `benches/tpcds.sh`'s `target/tpcds-sfN`)
+//! registers the Parquet files as external tables and copies them into managed tables; the 99
+//! queries of `benches/tpcds/queries` (DuckDB's `tpcds_queries()`) must answer on both exactly
+//! as DuckDB does on the same files (`benches/tpcds/tpcds.py check`: rows as multisets, numbers
+//! within a tolerance, AVG with Redshift's result type).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +25,7 @@ fn target_dir() -> PathBuf {
 fn tpcds_99_queries_answer_as_duckdb_does_on_lake_and_managed_tables() {
     let python = tarn_testkit::python::venv("python-tpcds", &tpcds_dir().join("requirements.txt"))
         .unwrap_or_else(|e| panic!("cannot set up DuckDB's TPC-DS (python3 with venv and PyPI are needed): {e}"));
-    let data = target_dir().join("tpcds-sf0.01");
+    let data = target_dir().join("tpcds-test-sf0.01");
     let (_dir, wh) = warehouse();
     let args =
         ["bench", "tpcds", "--sf", "0.01", "--data", data.to_str().unwrap(), "--python", python.to_str().unwrap()];
