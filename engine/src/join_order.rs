@@ -74,7 +74,7 @@ impl PhysicalOptimizerRule for ReorderJoins {
         if !config.optimizer.join_reordering {
             return Ok(plan);
         }
-        reorder(plan)
+        reorder(plan).map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -86,20 +86,22 @@ impl PhysicalOptimizerRule for ReorderJoins {
     }
 }
 
-/// `plan` with every join region in it reordered, inner regions first.
-fn reorder(plan: Arc<dyn ExecutionPlan>) -> DFResult<Arc<dyn ExecutionPlan>> {
-    let children =
-        |plan: Arc<dyn ExecutionPlan>| plan.map_children(|c| reorder(c).map(Transformed::yes)).map(|t| t.data);
+/// `plan` with every join region in it reordered, inner regions first (subtrees nothing
+/// changed in are kept as they are).
+fn reorder(plan: Arc<dyn ExecutionPlan>) -> DFResult<Transformed<Arc<dyn ExecutionPlan>>> {
     if !reorderable(&plan) {
-        return children(plan);
+        return plan.map_children(reorder);
     }
     let mut region = Region::default();
-    let Some(root_ids) = region.collect(&plan)? else { return children(plan) };
+    let Some(root_ids) = region.collect(&plan)? else { return plan.map_children(reorder) };
     // The relations' own subtrees first (a subquery may hold a region of its own).
-    region.leaves = region.leaves.into_iter().map(reorder).collect::<DFResult<_>>()?;
+    let leaves = region.leaves.into_iter().map(reorder).collect::<DFResult<Vec<_>>>()?;
+    let changed = leaves.iter().any(|leaf| leaf.transformed);
+    region.leaves = leaves.into_iter().map(|leaf| leaf.data).collect();
     match region.rebuild(&plan, &root_ids)? {
-        Some(reordered) => Ok(reordered),
-        None => with_leaves(plan, &mut region.leaves.into_iter()),
+        Some(reordered) => Ok(Transformed::yes(reordered)),
+        None if changed => with_leaves(plan, &mut region.leaves.into_iter()).map(Transformed::yes),
+        None => Ok(Transformed::no(plan)),
     }
 }
 
@@ -144,7 +146,28 @@ struct Conjunct {
     /// The relations it reads.
     relations: u64,
     /// `left = right` over two disjoint sets of relations: a possible join key.
-    key: Option<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)>,
+    key: Option<Key>,
+}
+
+/// The two sides of an equality, with the relations each reads.
+struct Key {
+    left: Arc<dyn PhysicalExpr>,
+    right: Arc<dyn PhysicalExpr>,
+    left_relations: u64,
+    right_relations: u64,
+}
+
+impl Key {
+    /// The key's sides as (`a`'s, `b`'s) when relations `a` hold one side and `b` the other.
+    fn between(&self, a: u64, b: u64) -> Option<(&Arc<dyn PhysicalExpr>, &Arc<dyn PhysicalExpr>)> {
+        if self.left_relations & !a == 0 && self.right_relations & !b == 0 {
+            Some((&self.left, &self.right))
+        } else if self.right_relations & !a == 0 && self.left_relations & !b == 0 {
+            Some((&self.right, &self.left))
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Default)]
@@ -155,6 +178,8 @@ struct Region {
     fields: Vec<FieldRef>,
     /// The relation each global column belongs to.
     owner: Vec<usize>,
+    /// Each relation's first global id.
+    starts: Vec<usize>,
     conjuncts: Vec<Arc<dyn PhysicalExpr>>,
     /// The written order: each join's two sides, as sets of relations.
     written: Vec<(u64, u64)>,
@@ -206,12 +231,9 @@ impl Region {
         let first = self.fields.len();
         self.fields.extend(plan.schema().fields().iter().cloned());
         self.owner.resize(self.fields.len(), relation);
+        self.starts.push(first);
         self.leaves.push(plan.clone());
         Ok(Some((first..self.fields.len()).collect()))
-    }
-
-    fn relations_of(&self, ids: &[usize]) -> u64 {
-        ids.iter().fold(0, |set, id| set | 1 << self.owner[*id])
     }
 
     fn relations_read(&self, expr: &Arc<dyn PhysicalExpr>) -> u64 {
@@ -225,14 +247,18 @@ impl Region {
             return Ok(None);
         }
         let conjuncts: Vec<Conjunct> = self.conjuncts.iter().map(|expr| self.conjunct(expr)).collect();
+        let statistics = StatisticsContext::new();
         let mut estimates = Vec::with_capacity(self.leaves.len());
-        for (relation, leaf) in self.leaves.iter().enumerate() {
-            let Some(estimate) = self.leaf_estimate(relation, leaf)? else { return Ok(None) };
+        for relation in 0..self.leaves.len() {
+            let Some(estimate) = self.leaf_estimate(&statistics, relation)? else { return Ok(None) };
             estimates.push(estimate);
         }
-        let Some(greedy) = greedy_order(&estimates, &conjuncts) else { return Ok(None) };
         let Some((written, growth)) = written_cost(&estimates, &conjuncts, &self.written) else { return Ok(None) };
-        if growth < MIN_GROWTH || greedy.cost >= written * KEEP_BELOW || greedy.cost.is_nan() {
+        if growth < MIN_GROWTH {
+            return Ok(None);
+        }
+        let Some(greedy) = greedy_order(&estimates, &conjuncts) else { return Ok(None) };
+        if greedy.cost >= written * KEEP_BELOW || greedy.cost.is_nan() {
             return Ok(None);
         }
         let mode = root.downcast_ref::<HashJoinExec>().map_or(PartitionMode::Auto, |j| j.mode);
@@ -241,8 +267,9 @@ impl Region {
             .iter()
             .enumerate()
             .map(|(relation, leaf)| {
-                let first = self.owner.iter().position(|o| *o == relation).unwrap_or(0);
-                Some(Built { plan: leaf.clone(), ids: (first..first + leaf.schema().fields().len()).collect() })
+                let first = self.starts[relation];
+                let ids = (first..first + leaf.schema().fields().len()).collect();
+                Some(Built { plan: leaf.clone(), ids, relations: 1 << relation })
             })
             .collect();
         let mut applied = vec![false; conjuncts.len()];
@@ -275,19 +302,24 @@ impl Region {
         let relations = self.relations_read(expr);
         let key = expr.downcast_ref::<BinaryExpr>().filter(|b| *b.op() == Operator::Eq).and_then(|b| {
             let (l, r) = (self.relations_read(b.left()), self.relations_read(b.right()));
-            (l != 0 && r != 0 && l & r == 0).then(|| (b.left().clone(), b.right().clone()))
+            (l != 0 && r != 0 && l & r == 0).then(|| Key {
+                left: b.left().clone(),
+                right: b.right().clone(),
+                left_relations: l,
+                right_relations: r,
+            })
         });
         Conjunct { expr: expr.clone(), relations, key }
     }
 
     /// A relation's rows and its columns' distinct counts, or None without a row estimate.
-    fn leaf_estimate(&self, relation: usize, leaf: &Arc<dyn ExecutionPlan>) -> DFResult<Option<Estimate>> {
-        let stats = StatisticsContext::new().compute(leaf.as_ref(), &StatisticsArgs::new())?;
+    fn leaf_estimate(&self, statistics: &StatisticsContext, relation: usize) -> DFResult<Option<Estimate>> {
+        let stats = statistics.compute(self.leaves[relation].as_ref(), &StatisticsArgs::new())?;
         let rows = match stats.num_rows {
             Precision::Exact(n) | Precision::Inexact(n) => n.max(1) as f64,
             Precision::Absent => return Ok(None),
         };
-        let first = self.owner.iter().position(|o| *o == relation).unwrap_or(0);
+        let first = self.starts[relation];
         let distinct = stats
             .column_statistics
             .iter()
@@ -317,8 +349,7 @@ impl Region {
     ) -> DFResult<Built> {
         // The smaller side on the left, where the hash table is built (JoinSelection may swap).
         let (left, right) = if x_rows <= y_rows { (x, y) } else { (y, x) };
-        let (left_set, right_set) = (self.relations_of(&left.ids), self.relations_of(&right.ids));
-        let both = left_set | right_set;
+        let both = left.relations | right.relations;
         let local = |expr: &Arc<dyn PhysicalExpr>, ids: &[usize], plan: &Arc<dyn ExecutionPlan>| {
             let position = |id| ids.iter().position(|i| *i == id).expect("a column of this side");
             renumber(expr, position, plan.schema().fields())
@@ -330,14 +361,9 @@ impl Region {
                 continue;
             }
             applied[at] = true;
-            match &conjunct.key {
-                Some((l, r)) if self.relations_read(l) & !left_set == 0 && self.relations_read(r) & !right_set == 0 => {
-                    on.push((local(l, &left.ids, &left.plan)?, local(r, &right.ids, &right.plan)?))
-                }
-                Some((l, r)) if self.relations_read(r) & !left_set == 0 && self.relations_read(l) & !right_set == 0 => {
-                    on.push((local(r, &left.ids, &left.plan)?, local(l, &right.ids, &right.plan)?))
-                }
-                _ => filters.push(conjunct.expr.clone()),
+            match conjunct.key.as_ref().and_then(|key| key.between(left.relations, right.relations)) {
+                Some((l, r)) => on.push((local(l, &left.ids, &left.plan)?, local(r, &right.ids, &right.plan)?)),
+                None => filters.push(conjunct.expr.clone()),
             }
         }
         let filter = if filters.is_empty() {
@@ -378,7 +404,7 @@ impl Region {
             NullEquality::NullEqualsNothing,
             false,
         )?;
-        Ok(Built { plan: Arc::new(plan), ids })
+        Ok(Built { plan: Arc::new(plan), ids, relations: both })
     }
 }
 
@@ -399,10 +425,11 @@ fn renumber(
         .map(|t| t.data)
 }
 
-/// A joined part of the region: its plan and the global ids of its columns.
+/// A joined part of the region: its plan, the global ids of its columns and its relations.
 struct Built {
     plan: Arc<dyn ExecutionPlan>,
     ids: Vec<usize>,
+    relations: u64,
 }
 
 /// A relation or a join of relations: its estimated rows and distinct counts per global column.
@@ -425,22 +452,10 @@ impl Estimate {
     /// them.
     fn join(&self, other: &Estimate, conjuncts: &[Conjunct]) -> Option<Estimate> {
         let mut denominator: Option<f64> = None;
-        for conjunct in conjuncts {
-            let Some((l, r)) = &conjunct.key else { continue };
-            let within = |e: &Estimate, expr: &Arc<dyn PhysicalExpr>| {
-                let read = conjunct.relations & e.relations;
-                read != 0 && collect_columns(expr).iter().all(|c| e.distinct.iter().any(|(id, _)| *id == c.index()))
-            };
-            let pair = if within(self, l) && within(other, r) {
-                Some((self.distinct_of(l), other.distinct_of(r)))
-            } else if within(self, r) && within(other, l) {
-                Some((self.distinct_of(r), other.distinct_of(l)))
-            } else {
-                None
-            };
-            if let Some((a, b)) = pair {
-                denominator = Some(denominator.unwrap_or(1.0).max(a.max(b)));
-            }
+        let keys = conjuncts.iter().filter_map(|c| c.key.as_ref()?.between(self.relations, other.relations));
+        for (mine, theirs) in keys {
+            let distinct = self.distinct_of(mine).max(other.distinct_of(theirs));
+            denominator = Some(denominator.unwrap_or(1.0).max(distinct));
         }
         let rows = (self.rows * other.rows / denominator?).max(1.0);
         let distinct = self.distinct.iter().chain(&other.distinct).map(|(id, n)| (*id, n.min(rows))).collect();
@@ -516,10 +531,16 @@ mod tests {
         Estimate { relations: 1 << relation, rows, distinct: distinct.to_vec() }
     }
 
-    fn key(l: usize, r: usize, relations: u64) -> Conjunct {
-        let (l, r): (Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>) =
+    /// `column l of relation a = column r of relation b`.
+    fn key((l, a): (usize, usize), (r, b): (usize, usize)) -> Conjunct {
+        let (left, right): (Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>) =
             (Arc::new(Column::new("l", l)), Arc::new(Column::new("r", r)));
-        Conjunct { expr: Arc::new(BinaryExpr::new(l.clone(), Operator::Eq, r.clone())), relations, key: Some((l, r)) }
+        let (left_relations, right_relations) = (1 << a, 1 << b);
+        Conjunct {
+            expr: Arc::new(BinaryExpr::new(left.clone(), Operator::Eq, right.clone())),
+            relations: left_relations | right_relations,
+            key: Some(Key { left, right, left_relations, right_relations }),
+        }
     }
 
     #[test]
@@ -531,7 +552,7 @@ mod tests {
             leaf(1, 11.7e6, &[(2, 18_000.0)]),
             leaf(2, 365.0, &[(3, 365.0)]),
         ];
-        let conjuncts = [key(0, 2, 0b011), key(1, 3, 0b101)];
+        let conjuncts = [key((0, 0), (2, 1)), key((1, 0), (3, 2))];
         let greedy = greedy_order(&leaves, &conjuncts).unwrap();
         assert_eq!((greedy.steps[0].a, greedy.steps[0].b), (0, 2), "fact joins the dates first");
         let (written, growth) = written_cost(&leaves, &conjuncts, &[(0b001, 0b010), (0b011, 0b100)]).unwrap();
@@ -542,6 +563,6 @@ mod tests {
     #[test]
     fn relations_no_key_connects_keep_the_written_order() {
         let leaves = [leaf(0, 10.0, &[(0, 10.0)]), leaf(1, 10.0, &[(1, 10.0)]), leaf(2, 10.0, &[(2, 10.0)])];
-        assert!(greedy_order(&leaves, &[key(0, 1, 0b011)]).is_none());
+        assert!(greedy_order(&leaves, &[key((0, 0), (1, 1))]).is_none());
     }
 }
