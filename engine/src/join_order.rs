@@ -30,9 +30,9 @@ use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{JoinSide, JoinType, NullEquality};
 use datafusion::logical_expr::Operator;
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column};
 use datafusion::physical_expr::utils::{collect_columns, conjunction, split_conjunction};
+use datafusion::physical_expr::{PhysicalExpr, PhysicalExprRef};
 use datafusion::physical_expr_common::physical_expr::is_volatile;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -159,7 +159,7 @@ struct Key {
 
 impl Key {
     /// The key's sides as (`a`'s, `b`'s) when relations `a` hold one side and `b` the other.
-    fn between(&self, a: u64, b: u64) -> Option<(&Arc<dyn PhysicalExpr>, &Arc<dyn PhysicalExpr>)> {
+    fn between(&self, a: u64, b: u64) -> Option<(&PhysicalExprRef, &PhysicalExprRef)> {
         if self.left_relations & !a == 0 && self.right_relations & !b == 0 {
             Some((&self.left, &self.right))
         } else if self.right_relations & !a == 0 && self.left_relations & !b == 0 {
