@@ -25,15 +25,15 @@ cargo build --release -p tarn-cli --manifest-path "$ROOT/Cargo.toml"
 TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
 # shellcheck disable=SC2086 # TARN_BENCH_ARGS is a list of flags
 tarn() { "$TARN" -w "$OUT/warehouse" --threads "$THREADS" ${TARN_BENCH_ARGS:-} "$@"; }
-if ! tarn -c "SELECT 1 FROM web_site LIMIT 1" >/dev/null 2>&1; then
-    tarn bench tpcds --sf "$SF" --data "$OUT/data"
-fi
-# The generator's virtual environment (made by `tarn bench tpcds` when it generates the data)
-# has the pinned DuckDB.
-PYTHON="$OUT/data/.python/bin/python"
-if [ ! -x "$PYTHON" ]; then
-    python3 -m venv "$OUT/data/.python"
+# DuckDB (generator, checker and peer) in a virtual environment of the pinned wheels.
+PYTHON="$OUT/python/bin/python"
+if ! cmp -s "$ROOT/benches/tpcds/requirements.txt" "$OUT/python/requirements.txt"; then
+    python3 -m venv --clear "$OUT/python"
     "$PYTHON" -m pip install --quiet --only-binary :all: -r "$ROOT/benches/tpcds/requirements.txt"
+    cp "$ROOT/benches/tpcds/requirements.txt" "$OUT/python/requirements.txt"
+fi
+if ! tarn -c "SELECT 1 FROM web_site LIMIT 1" >/dev/null 2>&1; then
+    tarn bench tpcds --sf "$SF" --data "$OUT/data" --python "$PYTHON"
 fi
 if [ "$CHECK" = 1 ]; then
     for schema in tpcds_lake public; do

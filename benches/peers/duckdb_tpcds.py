@@ -19,7 +19,7 @@ import tempfile
 from tpch_peer import run_queries, write_result
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tpcds"))
-from tpcds import REDSHIFT_AVG, redshift_avgs  # noqa: E402
+from tpcds import REDSHIFT_AVG, redshift_avgs, tables  # noqa: E402
 
 
 def main():
@@ -28,7 +28,6 @@ def main():
     data, queries, iterations = sys.argv[1], sys.argv[2], int(sys.argv[3])
     native_out, parquet_out = sys.argv[4], sys.argv[5]
     threads = int(sys.argv[6]) if len(sys.argv) > 6 else os.cpu_count()
-    tables = sorted(t for t in os.listdir(data) if os.path.exists(os.path.join(data, t, f"{t}.parquet")))
     current = []
 
     def fresh(database, setup):
@@ -50,7 +49,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         database = os.path.join(tmp, "tpcds.duckdb")
         con = duckdb.connect(database)
-        for table in tables:
+        for table in tables(data):
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{parquet(table)}')")
         con.execute("CHECKPOINT")
         con.close()
@@ -60,7 +59,7 @@ def main():
             current.pop().close()
 
     def views(con):
-        for table in tables:
+        for table in tables(data):
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{parquet(table)}')")
 
     results = run_queries(queries, iterations, fresh(":memory:", views))

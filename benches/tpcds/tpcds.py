@@ -47,6 +47,11 @@ def generate(sf, out):
         con.execute(f"COPY {table} TO '{os.path.join(out, table, table)}.parquet' (FORMAT PARQUET)")
 
 
+def tables(data):
+    """The tables `generate` wrote under `data` (each DIR/<table>/<table>.parquet)."""
+    return sorted(t for t in os.listdir(data) if os.path.exists(os.path.join(data, t, f"{t}.parquet")))
+
+
 # Redshift's AVG: an integer argument gives a truncated integer, a decimal keeps its scale (2 in
 # TPC-DS).
 REDSHIFT_AVG = """CREATE OR REPLACE TEMP MACRO redshift_avg(x) AS CASE
@@ -105,7 +110,7 @@ def same(a, b):
 
 def check(data, queries, tarn, warehouse, schema="public"):
     con = connect()
-    for table in sorted(t for t in os.listdir(data) if os.path.exists(os.path.join(data, t, f"{t}.parquet"))):
+    for table in tables(data):
         con.execute(f"CREATE VIEW {table} AS SELECT * FROM '{os.path.join(data, table, table)}.parquet'")
     con.execute(REDSHIFT_AVG)
     failed = []
