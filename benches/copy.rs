@@ -3,7 +3,9 @@
 //! run with DuckDB loading the same files into a table of the same types on disk
 //! (`benches/peers/duckdb_copy.py`: `COPY ... FROM` the CSV, `INSERT ... SELECT FROM
 //! read_parquet` the Parquet, each followed by a `CHECKPOINT`). Reports rows/s, tarn's ratio to
-//! DuckDB's (targets: 2.5x from CSV, 2x from Parquet) and peak resident memory.
+//! DuckDB's (targets: 2.5x from CSV, 2x from Parquet), peak resident memory, the size of the
+//! files tarn wrote and how long three queries take to read them back with the decoded-data
+//! cache off (what a file layout costs reads).
 //!
 //! `cargo bench -p tarn-benches --bench copy [-- SF [csv|parquet] [--tarn-only]]` (default scale
 //! factor 1: 6,001,215 rows; both inputs; `--tarn-only` skips DuckDB, for profiling).
@@ -21,11 +23,45 @@ struct Measured {
     time: Duration,
     rows: i64,
     peak_rss: Option<u64>,
+    /// Bytes of the Parquet files tarn wrote (its tables' size on disk).
+    written: Option<u64>,
+    /// Reading the loaded table back without the decoded-data cache (median of the runs'
+    /// sums of [`READS`]): what the files' layout costs queries.
+    read: Option<Duration>,
+}
+
+/// Queries over the loaded table: TPC-H Q1 (numbers, dates, two flags), Q6 (a selective
+/// filter) and a scan of every character column.
+const READS: &[&str] = &[
+    "SELECT l_returnflag, l_linestatus, sum(l_quantity), sum(l_extendedprice), \
+     sum(l_extendedprice * (1 - l_discount) * (1 + l_tax)), avg(l_discount), count(*) \
+     FROM lineitem WHERE l_shipdate <= DATE '1998-09-02' GROUP BY 1, 2 ORDER BY 1, 2",
+    "SELECT sum(l_extendedprice * l_discount) FROM lineitem WHERE l_shipdate >= DATE '1994-01-01' \
+     AND l_shipdate < DATE '1995-01-01' AND l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24",
+    "SELECT count(*) FROM lineitem WHERE l_comment LIKE '%special%' OR l_shipinstruct = 'NONE' \
+     OR l_shipmode = 'FOB' OR l_returnflag = 'X' OR l_linestatus = 'X'",
+];
+
+/// Bytes of the `.parquet` files under `dir`, at any depth.
+fn parquet_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => parquet_bytes(&path),
+                Ok(_) if path.extension().is_some_and(|e| e == "parquet") => entry.metadata().map_or(0, |m| m.len()),
+                _ => 0,
+            }
+        })
+        .sum()
 }
 
 async fn tarn_copy(file: &Path, options: &str) -> Measured {
     let mut samples = Vec::new();
-    let (mut rows, mut peak) = (0, None);
+    let (mut rows, mut peak, mut written) = (0, None, None);
+    let mut reads = Vec::new();
     for _ in 0..RUNS {
         let dir = tempfile::tempdir().expect("temporary directory");
         let engine = Engine::open(dir.path().join("warehouse")).expect("warehouse");
@@ -41,8 +77,15 @@ async fn tarn_copy(file: &Path, options: &str) -> Measured {
         samples.push(timed(&mut session, &copy).await.0);
         peak = peak.max(peak_rss());
         rows = scalar(&mut session, "SELECT count(*) FROM lineitem").await;
+        written = Some(parquet_bytes(dir.path()));
+        session.query("SET tarn.cache_size = 0").await.expect("cache off");
+        let mut read = Duration::ZERO;
+        for query in READS {
+            read += timed(&mut session, query).await.0;
+        }
+        reads.push(read);
     }
-    Measured { time: median(samples), rows, peak_rss: peak }
+    Measured { time: median(samples), rows, peak_rss: peak, written, read: Some(median(reads)) }
 }
 
 fn duckdb_copy(format: &str, file: &Path) -> Option<Measured> {
@@ -58,6 +101,8 @@ fn duckdb_copy(format: &str, file: &Path) -> Option<Measured> {
                 time: median(times),
                 rows: rows.trim().parse().expect("row count"),
                 peak_rss: rss.trim().parse().ok(),
+                written: None,
+                read: None,
             })
         }
         Ok(out) => {
@@ -75,8 +120,21 @@ fn report(input: &str, target: f64, tarn: &Measured, duckdb: Option<&Measured>) 
     let rate = |m: &Measured| m.rows as f64 / m.time.as_secs_f64();
     let mb = |m: &Measured| m.peak_rss.map_or("?".to_string(), |b| format!("{:.0} MB", b as f64 / 1e6));
     println!("\nfrom {input}");
-    println!("{:<8} {:>10} {:>14} {:>12}", "engine", "median", "rows/s", "peak RSS");
-    println!("{:<8} {:>8.2} s {:>14.0} {:>12}", "tarn", tarn.time.as_secs_f64(), rate(tarn), mb(tarn));
+    let files = |m: &Measured| m.written.map_or("".to_string(), |b| format!("{:.0} MB", b as f64 / 1e6));
+    let read = |m: &Measured| m.read.map_or("".to_string(), |t| format!("{:.2} s", t.as_secs_f64()));
+    println!(
+        "{:<8} {:>10} {:>14} {:>12} {:>12} {:>12}",
+        "engine", "median", "rows/s", "peak RSS", "files", "read back"
+    );
+    println!(
+        "{:<8} {:>8.2} s {:>14.0} {:>12} {:>12} {:>12}",
+        "tarn",
+        tarn.time.as_secs_f64(),
+        rate(tarn),
+        mb(tarn),
+        files(tarn),
+        read(tarn)
+    );
     if let Some(duckdb) = duckdb {
         assert_eq!(duckdb.rows, tarn.rows, "DuckDB loaded another row count");
         println!("{:<8} {:>8.2} s {:>14.0} {:>12}", "duckdb", duckdb.time.as_secs_f64(), rate(duckdb), mb(duckdb));

@@ -111,9 +111,16 @@ const DEFINITIONS: &[Definition] = &[
     def(
         crate::write::DICTIONARY_SETTING,
         crate::write::DEFAULT_DICTIONARY,
-        Accepts::OneOf(&["on", "off"]),
+        Accepts::OneOf(&["on", "off", "auto"]),
         false,
-        "Whether managed tables' Parquet files dictionary-encode columns (where it pays).",
+        "Whether managed tables' Parquet files dictionary-encode columns: on, off, or auto (character columns whose values repeat).",
+    ),
+    def(
+        crate::write::ENCODING_SETTING,
+        crate::write::DEFAULT_ENCODING,
+        Accepts::OneOf(&["plain", "delta"]),
+        false,
+        "How managed tables' Parquet files encode values: plain, or delta (integers, dates, timestamps and decimals of up to 18 digits as differences, strings with their lengths apart).",
     ),
     def(
         crate::write::ROW_GROUP_SETTING,

@@ -23,7 +23,9 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execut
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use tarn_catalog::{NewDataFile, SortKey, TableDef};
 use tokio::task::JoinSet;
 
@@ -33,13 +35,15 @@ use crate::session::{Output, Session, SessionShared};
 
 /// `SET tarn.parquet_compression`: the codec of managed tables' files.
 pub(crate) const COMPRESSION_SETTING: &str = "tarn.parquet_compression";
-/// Chosen from the file-layout study in benches/README.md: with dictionaries off, the smallest
-/// files (0.74x snappy's) and the fastest cold reads (0.92x) and writes (0.86x) measured.
+/// Chosen from the file-layout study and the COPY measurements in benches/README.md: with delta
+/// encodings and dictionaries the codec sees few bytes, and zstd(1) gives the smallest files
+/// (0.85x lz4_raw's) at the same write and read speed.
 pub(crate) const DEFAULT_COMPRESSION: &str = "zstd(1)";
-/// Dictionary encoding off by default (benches/README.md): zstd compresses repeated values as
-/// well, writes skip building dictionaries, and strings decode straight into views.
-pub(crate) const DEFAULT_DICTIONARY: &str = "off";
-/// `SET tarn.parquet_dictionary`: dictionary encoding on or off.
+/// Dictionaries for character columns whose values repeat (decided per file from its first
+/// rows): they shrink such columns to a few bits per value, where unique strings would only
+/// pay for building a dictionary.
+pub(crate) const DEFAULT_DICTIONARY: &str = "auto";
+/// `SET tarn.parquet_dictionary`: dictionary encoding on, off or auto.
 pub(crate) const DICTIONARY_SETTING: &str = "tarn.parquet_dictionary";
 /// `SET tarn.parquet_row_group_size`: rows per Parquet row group.
 pub(crate) const ROW_GROUP_SETTING: &str = "tarn.parquet_row_group_size";
@@ -72,17 +76,102 @@ pub(crate) fn row_group_setting(value: &str) -> Option<String> {
     (1024..=1 << 24).contains(&rows).then(|| rows.to_string())
 }
 
-/// How the session writes managed tables' Parquet files.
-fn writer_properties(shared: &SessionShared) -> WriterProperties {
-    let setting = |name: &str, default: &str| shared.setting(name).unwrap_or_else(|| default.to_string());
-    let compression =
-        parse_compression(&setting(COMPRESSION_SETTING, DEFAULT_COMPRESSION)).unwrap_or(Compression::SNAPPY);
-    let rows = setting(ROW_GROUP_SETTING, DEFAULT_ROW_GROUP_ROWS).parse().unwrap_or(122_880);
-    WriterProperties::builder()
-        .set_compression(compression)
-        .set_dictionary_enabled(setting(DICTIONARY_SETTING, DEFAULT_DICTIONARY) == "on")
-        .set_max_row_group_row_count(Some(rows))
-        .build()
+/// `SET tarn.parquet_encoding`: how values that are not dictionary-encoded are laid out.
+pub(crate) const ENCODING_SETTING: &str = "tarn.parquet_encoding";
+/// Chosen from the COPY and layout measurements in benches/README.md: with delta encodings
+/// the compressor sees a fraction of the bytes, so files are smaller and written faster.
+pub(crate) const DEFAULT_ENCODING: &str = "delta";
+
+/// How the session writes managed tables' Parquet files (its `tarn.parquet_*` settings).
+#[derive(Debug, Clone)]
+struct Layout {
+    compression: Compression,
+    dictionary: Dictionary,
+    /// `delta`: integer-like columns as DELTA_BINARY_PACKED, character columns (where no
+    /// dictionary is kept) as DELTA_LENGTH_BYTE_ARRAY; `plain`: Parquet's PLAIN.
+    delta: bool,
+    row_group_rows: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dictionary {
+    On,
+    Off,
+    /// Character columns whose first batch of a file repeats its values enough.
+    Auto,
+}
+
+impl Layout {
+    fn of(shared: &SessionShared) -> Layout {
+        let setting = |name: &str, default: &str| shared.setting(name).unwrap_or_else(|| default.to_string());
+        let compression =
+            parse_compression(&setting(COMPRESSION_SETTING, DEFAULT_COMPRESSION)).unwrap_or(Compression::SNAPPY);
+        let dictionary = match setting(DICTIONARY_SETTING, DEFAULT_DICTIONARY).as_str() {
+            "on" => Dictionary::On,
+            "auto" => Dictionary::Auto,
+            _ => Dictionary::Off,
+        };
+        let row_group_rows = setting(ROW_GROUP_SETTING, DEFAULT_ROW_GROUP_ROWS).parse().unwrap_or(122_880);
+        let delta = setting(ENCODING_SETTING, DEFAULT_ENCODING) == "delta";
+        Layout { compression, dictionary, delta, row_group_rows }
+    }
+
+    /// The properties of a file of `schema` whose first rows are `first`.
+    fn properties(&self, schema: &SchemaRef, first: &RecordBatch) -> WriterProperties {
+        let mut builder = WriterProperties::builder()
+            .set_compression(self.compression)
+            .set_dictionary_enabled(self.dictionary == Dictionary::On)
+            .set_max_row_group_row_count(Some(self.row_group_rows));
+        for (field, column) in schema.fields().iter().zip(first.columns()) {
+            let path = ColumnPath::from(field.name().as_str());
+            let encoding = match field.data_type() {
+                DataType::Int8
+                | DataType::Int16
+                | DataType::Int32
+                | DataType::Int64
+                | DataType::Date32
+                | DataType::Timestamp(..) => self.delta.then_some(Encoding::DELTA_BINARY_PACKED),
+                // Stored as 32- or 64-bit integers.
+                DataType::Decimal128(precision, _) if *precision <= 18 => {
+                    self.delta.then_some(Encoding::DELTA_BINARY_PACKED)
+                }
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                    if self.dictionary == Dictionary::Auto && repeats(column) {
+                        builder = builder.set_column_dictionary_enabled(path.clone(), true);
+                    }
+                    self.delta.then_some(Encoding::DELTA_LENGTH_BYTE_ARRAY)
+                }
+                _ => None,
+            };
+            if let Some(encoding) = encoding {
+                builder = builder.set_column_encoding(path, encoding);
+            }
+        }
+        builder.build()
+    }
+}
+
+/// Whether a character column's values repeat enough for a dictionary to pay: at most one
+/// distinct value in 16 among its (first few thousand) values.
+fn repeats(column: &ArrayRef) -> bool {
+    let sample = column.len().min(8192);
+    if sample < 256 {
+        return false;
+    }
+    let limit = sample / 16;
+    let mut seen = std::collections::HashSet::with_capacity(limit + 1);
+    let values: Box<dyn Iterator<Item = Option<&str>>> = match column.data_type() {
+        DataType::Utf8 => Box::new(column.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => Box::new(column.as_string::<i64>().iter()),
+        DataType::Utf8View => Box::new(column.as_string_view().iter()),
+        _ => return false,
+    };
+    for value in values.take(sample).flatten() {
+        if seen.insert(value) && seen.len() > limit {
+            return false;
+        }
+    }
+    true
 }
 
 /// Rows per data file: DML rewrites whole files, so keep them moderate.
@@ -151,7 +240,7 @@ pub(crate) async fn write_streams(
     streams: Vec<SendableRecordBatchStream>,
 ) -> Result<Vec<NewDataFile>> {
     let target = Arc::new(Target {
-        properties: writer_properties(&session.shared),
+        layout: Layout::of(&session.shared),
         shared: session.shared.clone(),
         schema: Arc::new(table.arrow_schema()),
         qualified: qualified_name(session, table)?,
@@ -257,7 +346,7 @@ fn qualified_name(session: &Session, table: &TableDef) -> Result<String> {
 struct Target {
     shared: Arc<SessionShared>,
     /// How files are written (the session's `tarn.parquet_*` settings).
-    properties: WriterProperties,
+    layout: Layout,
     table: TableDef,
     schema: SchemaRef,
     qualified: String,
@@ -280,7 +369,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         }
         let file = match open.as_mut() {
             Some(file) => file,
-            None => open.insert(open_file(&target)?),
+            None => open.insert(open_file(&target, &batch)?),
         };
         file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
         file.rows += batch.num_rows();
@@ -296,7 +385,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
     Ok(done)
 }
 
-fn open_file(target: &Target) -> Result<OpenFile> {
+fn open_file(target: &Target, first: &RecordBatch) -> Result<OpenFile> {
     let engine = &target.shared.engine;
     let relative = format!("{}/{}-{}.parquet", target.table.path, engine.engine_id, uuid::Uuid::now_v7().simple());
     target.shared.note_written(&relative)?;
@@ -307,7 +396,8 @@ fn open_file(target: &Target) -> Result<OpenFile> {
     }
     let file = File::create_new(&absolute).map_err(io)?;
     let handle = file.try_clone().map_err(io)?;
-    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(target.properties.clone()))
+    let properties = target.layout.properties(&target.schema, first);
+    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     Ok(OpenFile { relative, writer, handle, rows: 0 })
 }
@@ -328,7 +418,9 @@ fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<NewDataFile> {
     Ok(NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats })
 }
 
-/// Casts a batch to the table's types and checks NOT NULL and character lengths.
+/// Casts a batch to the table's types and checks NOT NULL and character lengths. Character
+/// columns may stay string views (the Parquet writer encodes them as they are) unless the
+/// rows are sorted before they are written.
 fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
     let fields = target.schema.fields();
     if batch.num_columns() != fields.len() {
@@ -340,9 +432,12 @@ fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
         )));
     }
     let cast_options = CastOptions { safe: false, ..Default::default() };
+    let keep_views = target.table.sort_key.is_none();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
     for ((array, field), column) in batch.columns().iter().zip(fields.iter()).zip(&target.table.columns) {
-        let array = if array.data_type() == field.data_type() {
+        let same = array.data_type() == field.data_type()
+            || (keep_views && array.data_type() == &DataType::Utf8View && field.data_type() == &DataType::Utf8);
+        let array = if same {
             array.clone()
         } else {
             cast_with_options(array, field.data_type(), &cast_options).map_err(|e| {
@@ -361,25 +456,76 @@ fn conform(batch: RecordBatch, target: &Target) -> Result<RecordBatch> {
                 target.qualified
             )));
         }
-        if let (Some(max), DataType::Utf8) = (column.sql_type.max_length(), array.data_type()) {
-            let strings = array.as_string::<i32>();
-            // Offsets first: a batch whose every slot fits needs no look at the values.
-            let max = max as usize;
-            let fits = strings.offsets().windows(2).all(|w| (w[1] - w[0]) as usize <= max);
-            if !fits && let Some(value) = strings.iter().flatten().find(|v| v.len() > max) {
-                return Err(Error::Invalid(format!(
-                    "value too long for type {} in column \"{}\" of table {}: {} bytes",
-                    column.sql_type,
-                    field.name(),
-                    target.qualified,
-                    value.len()
-                )));
-            }
+        if let Some(max) = column.sql_type.max_length()
+            && let Some(row) = too_long(&array, max as usize).next()
+        {
+            let bytes = array
+                .as_string_opt::<i32>()
+                .map_or_else(|| array.as_string_view().value(row).len(), |s| s.value(row).len());
+            return Err(Error::Invalid(format!(
+                "value too long for type {} in column \"{}\" of table {}: {bytes} bytes",
+                column.sql_type,
+                field.name(),
+                target.qualified,
+            )));
         }
         columns.push(array);
     }
-    RecordBatch::try_new(target.schema.clone(), columns)
-        .map_err(|e| Error::Invalid(format!("writing {}: {e}", target.qualified)))
+    batch_of(&target.schema, columns).map_err(|e| Error::Invalid(format!("writing {}: {e}", target.qualified)))
+}
+
+/// A batch of a table's `columns` under `schema`, whose character fields may hold string
+/// views instead (the batch then says so in its own schema).
+pub(crate) fn batch_of(
+    schema: &SchemaRef,
+    columns: Vec<ArrayRef>,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let fields = schema.fields();
+    if columns.iter().zip(fields.iter()).all(|(c, f)| c.data_type() == f.data_type()) {
+        return RecordBatch::try_new(schema.clone(), columns);
+    }
+    let fields: Vec<_> = columns
+        .iter()
+        .zip(fields.iter())
+        .map(|(c, f)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns)
+}
+
+/// The rows of a character column (`Utf8` or `Utf8View`) whose values are longer than `max`
+/// bytes; other columns have none. Lengths are read from offsets or views first, so a batch
+/// whose every value fits is not looked at further.
+pub(crate) fn too_long(array: &ArrayRef, max: usize) -> Box<dyn Iterator<Item = usize> + '_> {
+    match array.data_type() {
+        DataType::Utf8 => {
+            let offsets = array.as_string::<i32>().offsets();
+            if offsets.windows(2).all(|w| (w[1] - w[0]) as usize <= max) {
+                return Box::new(std::iter::empty());
+            }
+            Box::new(
+                offsets
+                    .windows(2)
+                    .enumerate()
+                    .filter(move |(row, w)| (w[1] - w[0]) as usize > max && array.is_valid(*row))
+                    .map(|(row, _)| row),
+            )
+        }
+        DataType::Utf8View => {
+            // A view's low 32 bits are its value's length.
+            let views = array.as_string_view().views();
+            if views.iter().all(|v| (*v as u32) as usize <= max) {
+                return Box::new(std::iter::empty());
+            }
+            Box::new(
+                views
+                    .iter()
+                    .enumerate()
+                    .filter(move |(row, v)| (**v as u32) as usize > max && array.is_valid(*row))
+                    .map(|(row, _)| row),
+            )
+        }
+        _ => Box::new(std::iter::empty()),
+    }
 }
 
 /// Makes new directory entries durable (best effort: not every platform can sync a directory).

@@ -173,26 +173,28 @@ impl Job {
                     column.sql_type
                 )));
             }
-            let safe = CastOptions { safe: true, ..Default::default() };
-            let mut converted = cast_with_options(source, data_type, &safe)
-                .map_err(|e| Error::Invalid(format!("column {} of {file}: {e}", position + 1)))?;
+            // Strings read as views go to the writer as they are (it encodes views), unless
+            // TRUNCATECOLUMNS rewrites them or enforced keys compare them with the table's.
+            let keep_views = source.data_type() == &DataType::Utf8View
+                && data_type == &DataType::Utf8
+                && !self.options.truncate_columns
+                && self.keys.is_none();
+            let mut converted = if keep_views {
+                source.clone()
+            } else {
+                let safe = CastOptions { safe: true, ..Default::default() };
+                cast_with_options(source, data_type, &safe)
+                    .map_err(|e| Error::Invalid(format!("column {} of {file}: {e}", position + 1)))?
+            };
             if let (Some(max), DataType::Utf8) = (column.sql_type.max_length(), data_type) {
                 let max = max as usize;
-                let strings = converted.as_string::<i32>();
                 if self.options.truncate_columns {
+                    let strings = converted.as_string::<i32>();
                     let truncated: StringArray = strings.iter().map(|v| v.map(|v| truncate(v, max))).collect();
                     converted = Arc::new(truncated);
-                } else if strings.offsets().windows(2).any(|w| (w[1] - w[0]) as usize > max) {
-                    // Offsets first: a batch whose every value fits needs no look at them.
-                    for (row, value) in strings.iter().enumerate() {
-                        if value.is_some_and(|v| v.len() > max) {
-                            reject(
-                                row,
-                                column,
-                                Some(position),
-                                Rejection::new(1204, "String length exceeds DDL length"),
-                            );
-                        }
+                } else {
+                    for row in crate::write::too_long(&converted, max) {
+                        reject(row, column, Some(position), Rejection::new(1204, "String length exceeds DDL length"));
                     }
                 }
             }
@@ -247,7 +249,7 @@ impl Job {
             columns =
                 columns.iter().map(|c| filter(c, &keep)).collect::<std::result::Result<_, _>>().map_err(failed)?;
         }
-        RecordBatch::try_new(schema.clone(), columns).map(Some).map_err(failed)
+        crate::write::batch_of(schema, columns).map(Some).map_err(failed)
     }
 }
 
