@@ -36,6 +36,10 @@ use crate::write;
 /// Rows per batch handed to the writer.
 const BATCH_ROWS: usize = 65_536;
 
+/// Chunks a parser finds not plain (or with a rejected field) before it stops trying the
+/// column-by-column path: input full of quotes or bad rows would pay for two parses.
+const PLAIN_MISSES: usize = 4;
+
 pub(crate) async fn copy_from(session: &Session, copy: CopyFrom) -> Result<Output> {
     let (schema, name) = session.resolve_name(&copy.table)?;
     let table = session
@@ -342,12 +346,32 @@ impl Job {
         let mut builders = Builders::new(&self.table.columns);
         let mut record = Record::default();
         let mut spare_row = Vec::new();
+        // Chunks of plain records are converted column by column into batches of their own.
+        let plain = self.plain_records();
+        let (mut plain_builders, mut spans) = (Builders::new(&self.table.columns), Vec::new());
+        let mut plain_misses = 0;
         loop {
             let next = chunks.lock().unwrap_or_else(|p| p.into_inner()).recv();
             let Ok(chunk) = next else { break };
             if self.failing() || sender.is_closed() {
                 // The load fails, or the writer stopped (it reports why): stop parsing.
                 break;
+            }
+            if let Some((delimiter, quote)) = plain.filter(|_| plain_misses < PLAIN_MISSES) {
+                let fields = self.targets.len();
+                let converted =
+                    text::plain_records(&chunk.bytes, delimiter, quote, fields, &mut spans).is_some_and(|text| {
+                        plain_builders.append_plain(&self.converter, &self.table.columns, &self.targets, text, &spans)
+                    });
+                if converted {
+                    if !self.send(&mut plain_builders, schema, sender)? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                // Not plain, or a field is rejected: drop the partial batch, parse record by record.
+                plain_builders.finish();
+                plain_misses += 1;
             }
             let mut reader = RecordReader::new(&chunk.bytes[..], &self.options, chunk.first_line);
             let io = |e| Error::Io { context: format!("reading {}", files[chunk.file]), source: e };
@@ -376,6 +400,21 @@ impl Job {
             self.send(&mut builders, schema, sender)?;
         }
         Ok(())
+    }
+
+    /// The delimiter and (CSV) quote byte when chunks may be plain records (see
+    /// [`text::plain_records`]): no option changes how records or fields are read or checked
+    /// beyond the field conversions themselves.
+    fn plain_records(&self) -> Option<(u8, Option<u8>)> {
+        let options = &self.options;
+        let plain_text = matches!(options.format, InputFormat::Text) && !options.escape && !options.remove_quotes;
+        let usable = (plain_text || matches!(options.format, InputFormat::Csv { .. }))
+            && !options.ignore_blank_lines
+            && options.null_as.as_deref() != Some("\0")
+            && self.keys.is_none()
+            && self.left_out_not_null.is_none()
+            && !self.targets.is_empty();
+        usable.then(|| (options.field_delimiter() as u8, options.csv_quote().map(|q| q as u8)))
     }
 
     /// More rows were rejected than MAXERROR allows.

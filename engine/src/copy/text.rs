@@ -303,6 +303,60 @@ fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape:
     record.end_field(&mut start);
 }
 
+/// The fields of a chunk of plain records, when it is one: valid UTF-8 without NUL bytes or
+/// (CSV) quote characters, every record with exactly `fields` fields. Then fields are the runs
+/// between delimiters and line ends (a record's trailing `\r` dropped, as the record reader
+/// does), found in one pass over the chunk; `spans` gets each record's fields in order and the
+/// chunk's text is returned. `None` sends the chunk the record-by-record way (which handles
+/// quotes and reports bad records with their lines).
+pub fn plain_records<'a>(
+    bytes: &'a [u8],
+    delimiter: u8,
+    quote: Option<u8>,
+    fields: usize,
+    spans: &mut Vec<(u32, u32)>,
+) -> Option<&'a str> {
+    spans.clear();
+    if bytes.len() > u32::MAX as usize
+        || memchr::memchr(0, bytes).is_some()
+        || quote.is_some_and(|q| memchr::memchr(q, bytes).is_some())
+    {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let record_end = |start: usize, mut end: usize| {
+        while end > start && bytes[end - 1] == b'\r' {
+            end -= 1;
+        }
+        (start as u32, end as u32)
+    };
+    let (mut start, mut in_record) = (0, 0);
+    for at in memchr::memchr2_iter(delimiter, b'\n', bytes) {
+        in_record += 1;
+        if bytes[at] == b'\n' {
+            if in_record != fields {
+                return None;
+            }
+            spans.push(record_end(start, at));
+            in_record = 0;
+        } else {
+            if in_record >= fields {
+                return None;
+            }
+            spans.push((start as u32, at as u32));
+        }
+        start = at + 1;
+    }
+    if start < bytes.len() || in_record > 0 {
+        // The last record has no line end.
+        if in_record + 1 != fields {
+            return None;
+        }
+        spans.push(record_end(start, bytes.len()));
+    }
+    Some(text)
+}
+
 /// A converted field.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
@@ -571,6 +625,39 @@ enum Builder {
     Timestamp(TimestampMicrosecondBuilder, bool),
 }
 
+impl Builder {
+    fn push(&mut self, value: Value<'_>) {
+        match (self, value) {
+            (Builder::I16(b), Value::I16(v)) => b.append_value(v),
+            (Builder::I32(b), Value::I32(v)) => b.append_value(v),
+            (Builder::I64(b), Value::I64(v)) => b.append_value(v),
+            (Builder::F32(b), Value::F32(v)) => b.append_value(v),
+            (Builder::F64(b), Value::F64(v)) => b.append_value(v),
+            (Builder::Decimal(b, ..), Value::Decimal(v)) => b.append_value(v),
+            (Builder::Bool(b), Value::Bool(v)) => b.append_value(v),
+            (Builder::Text(b), Value::Text(v)) => b.append_value(v),
+            (Builder::Date(b), Value::Date(v)) => b.append_value(v),
+            (Builder::Timestamp(b, _), Value::Timestamp(v)) => b.append_value(v),
+            (builder, _) => builder.push_nulls(1),
+        }
+    }
+
+    fn push_nulls(&mut self, n: usize) {
+        match self {
+            Builder::I16(b) => b.append_nulls(n),
+            Builder::I32(b) => b.append_nulls(n),
+            Builder::I64(b) => b.append_nulls(n),
+            Builder::F32(b) => b.append_nulls(n),
+            Builder::F64(b) => b.append_nulls(n),
+            Builder::Decimal(b, ..) => b.append_nulls(n),
+            Builder::Bool(b) => b.append_nulls(n),
+            Builder::Text(b) => b.append_nulls(n),
+            Builder::Date(b) => b.append_nulls(n),
+            Builder::Timestamp(b, _) => b.append_nulls(n),
+        }
+    }
+}
+
 impl Builders {
     pub fn new(columns: &[ColumnDef]) -> Self {
         let columns = columns
@@ -595,30 +682,40 @@ impl Builders {
     /// Appends one row of converted values (one per table column, in order).
     pub fn append(&mut self, row: &[Value<'_>]) {
         for (builder, &value) in self.columns.iter_mut().zip(row) {
-            match (builder, value) {
-                (Builder::I16(b), Value::I16(v)) => b.append_value(v),
-                (Builder::I32(b), Value::I32(v)) => b.append_value(v),
-                (Builder::I64(b), Value::I64(v)) => b.append_value(v),
-                (Builder::F32(b), Value::F32(v)) => b.append_value(v),
-                (Builder::F64(b), Value::F64(v)) => b.append_value(v),
-                (Builder::Decimal(b, ..), Value::Decimal(v)) => b.append_value(v),
-                (Builder::Bool(b), Value::Bool(v)) => b.append_value(v),
-                (Builder::Text(b), Value::Text(v)) => b.append_value(v),
-                (Builder::Date(b), Value::Date(v)) => b.append_value(v),
-                (Builder::Timestamp(b, _), Value::Timestamp(v)) => b.append_value(v),
-                (Builder::I16(b), _) => b.append_null(),
-                (Builder::I32(b), _) => b.append_null(),
-                (Builder::I64(b), _) => b.append_null(),
-                (Builder::F32(b), _) => b.append_null(),
-                (Builder::F64(b), _) => b.append_null(),
-                (Builder::Decimal(b, ..), _) => b.append_null(),
-                (Builder::Bool(b), _) => b.append_null(),
-                (Builder::Text(b), _) => b.append_null(),
-                (Builder::Date(b), _) => b.append_null(),
-                (Builder::Timestamp(b, _), _) => b.append_null(),
-            }
+            builder.push(value);
         }
         self.rows += 1;
+    }
+
+    /// Appends the records of a plain chunk (see [`plain_records`]: `spans` holds each record's
+    /// `targets.len()` fields in order) converted column by column; false when the rules reject
+    /// a field, and the builders then hold a partial batch to drop (the chunk goes the record
+    /// path, which reports the rejection with its line).
+    pub fn append_plain(
+        &mut self,
+        converter: &Converter,
+        columns: &[ColumnDef],
+        targets: &[usize],
+        text: &str,
+        spans: &[(u32, u32)],
+    ) -> bool {
+        let fields = targets.len();
+        let rows = spans.len() / fields;
+        for (index, builder) in self.columns.iter_mut().enumerate() {
+            let Some(position) = targets.iter().position(|&t| t == index) else {
+                builder.push_nulls(rows);
+                continue;
+            };
+            let column = &columns[index];
+            for &(start, end) in spans[position..].iter().step_by(fields) {
+                match converter.convert(&text[start as usize..end as usize], column) {
+                    Ok(value) => builder.push(value),
+                    Err(_) => return false,
+                }
+            }
+        }
+        self.rows += rows;
+        true
     }
 
     /// The rows appended so far, as arrays (the builders start over).
@@ -679,6 +776,25 @@ mod tests {
         assert_eq!(text("\"a|b\"|c", true, false), ["a|b", "c"]);
         assert_eq!(text("a\\|b|c", false, true), ["a|b", "c"]);
         assert_eq!(text("x|\"y\"", false, false), ["x", "\"y\""]);
+    }
+
+    #[test]
+    fn plain_chunks_split_into_fields_or_are_left_to_the_record_reader() {
+        let plain = |bytes: &[u8], quote: Option<u8>, fields: usize| {
+            let mut spans = Vec::new();
+            let text = plain_records(bytes, b',', quote, fields, &mut spans)?;
+            Some(spans.iter().map(|&(s, e)| text[s as usize..e as usize].to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(plain(b"1,a\n2,b\r\n3,", Some(b'"'), 2).unwrap(), ["1", "a", "2", "b", "3", ""]);
+        assert_eq!(plain(b"1,a\n,\n", None, 2).unwrap(), ["1", "a", "", ""]);
+        assert_eq!(plain(b"x\n\ny\n", None, 1).unwrap(), ["x", "", "y"]);
+        // A quote, a record of too few or too many fields, NUL, invalid UTF-8: record by record.
+        assert!(plain(b"1,\"a\"\n", Some(b'"'), 2).is_none());
+        assert!(plain(b"1,a\n2\n", None, 2).is_none());
+        assert!(plain(b"1,a,b\n", None, 2).is_none());
+        assert!(plain(b"1,a\n2", None, 2).is_none());
+        assert!(plain(b"1,\0\n", None, 2).is_none());
+        assert!(plain(b"1,\xff\n", None, 2).is_none());
     }
 
     #[test]
