@@ -737,7 +737,7 @@ pub fn auto_date_or_timestamp(value: &str) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD`, the common case of `auto`, without a format string.
-fn iso_date(value: &str) -> Option<NaiveDate> {
+pub(crate) fn iso_date(value: &str) -> Option<NaiveDate> {
     let b = value.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;

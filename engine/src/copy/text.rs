@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use tarn_catalog::{ColumnDef, SqlType};
 
 use super::options::CopyOptions;
-use crate::datefmt::{DateFormat, UNIX_EPOCH_DAYS_FROM_CE, auto_date, auto_timestamp};
+use crate::datefmt::{DateFormat, UNIX_EPOCH_DAYS_FROM_CE, auto_date, auto_timestamp, iso_date};
 
 /// One input record: its raw text and its fields, kept in one reusable buffer.
 #[derive(Debug, Default)]
@@ -303,12 +303,14 @@ fn split_text(record: &mut Record, delimiter: char, remove_quotes: bool, escape:
     record.end_field(&mut start);
 }
 
-/// The fields of a chunk of plain records, when it is one: valid UTF-8 without NUL bytes or
-/// (CSV) quote characters, every record with exactly `fields` fields. Then fields are the runs
-/// between delimiters and line ends (a record's trailing `\r` dropped, as the record reader
-/// does), found in one pass over the chunk; `spans` gets each record's fields in order and the
-/// chunk's text is returned. `None` sends the chunk the record-by-record way (which handles
-/// quotes and reports bad records with their lines).
+/// The fields of a chunk of plain records, when it is one: valid UTF-8 without NUL bytes,
+/// every record on one line with exactly `fields` fields, and (CSV) a quote only around a whole
+/// field whose text has no quote or line end (`"ly final deposits, slyly"`). Then fields are the
+/// runs between delimiters and line ends (a record's trailing `\r` dropped and a quoted field's
+/// quotes left out, as the record reader does), found in one pass over the chunk; `spans` gets
+/// each record's fields in order and the chunk's text is returned. `None` sends the chunk the
+/// record-by-record way (which handles doubled quotes, records over several lines, and reports
+/// bad records with their lines).
 pub fn plain_records<'a>(
     bytes: &'a [u8],
     delimiter: u8,
@@ -317,42 +319,72 @@ pub fn plain_records<'a>(
     spans: &mut Vec<(u32, u32)>,
 ) -> Option<&'a str> {
     spans.clear();
-    if bytes.len() > u32::MAX as usize
-        || memchr::memchr(0, bytes).is_some()
-        || quote.is_some_and(|q| memchr::memchr(q, bytes).is_some())
-    {
+    if bytes.len() > u32::MAX as usize || memchr::memchr(0, bytes).is_some() {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?;
-    let record_end = |start: usize, mut end: usize| {
-        while end > start && bytes[end - 1] == b'\r' {
+    // Without a quote character the third needle repeats the line end.
+    let q = quote.unwrap_or(b'\n');
+    // The field being read starts at `start`; `open` is its opening quote while inside it,
+    // `closed` its closing quote after it.
+    let (mut start, mut in_record) = (0, 0);
+    let (mut open, mut closed) = (false, None);
+    // The current field, ending at `end` (a delimiter, a line end or the chunk's end).
+    let field = |start: usize, closed: Option<usize>, mut end: usize, line_end: bool| -> Option<(u32, u32)> {
+        while line_end && end > start && bytes[end - 1] == b'\r' {
             end -= 1;
         }
-        (start as u32, end as u32)
+        match closed {
+            None => Some((start as u32, end as u32)),
+            Some(close) if close + 1 == end => Some((start as u32 + 1, close as u32)),
+            Some(_) => None,
+        }
     };
-    let (mut start, mut in_record) = (0, 0);
-    for at in memchr::memchr2_iter(delimiter, b'\n', bytes) {
-        in_record += 1;
-        if bytes[at] == b'\n' {
+    for at in memchr::memchr3_iter(delimiter, b'\n', q, bytes) {
+        let byte = bytes[at];
+        if open {
+            match byte {
+                b'\n' => return None,
+                _ if byte == q => {
+                    open = false;
+                    closed = Some(at);
+                }
+                _ => {} // a delimiter inside quotes is text
+            }
+            continue;
+        }
+        if byte == b'\n' {
+            in_record += 1;
             if in_record != fields {
                 return None;
             }
-            spans.push(record_end(start, at));
+            spans.push(field(start, closed.take(), at, true)?);
             in_record = 0;
-        } else {
+        } else if byte == delimiter {
+            in_record += 1;
             if in_record >= fields {
                 return None;
             }
-            spans.push((start as u32, at as u32));
+            spans.push(field(start, closed.take(), at, false)?);
+        } else {
+            // A quote opens a field's text only at the field's start, and only once.
+            if at != start || closed.is_some() {
+                return None;
+            }
+            open = true;
+            continue;
         }
         start = at + 1;
+    }
+    if open {
+        return None;
     }
     if start < bytes.len() || in_record > 0 {
         // The last record has no line end.
         if in_record + 1 != fields {
             return None;
         }
-        spans.push(record_end(start, bytes.len()));
+        spans.push(field(start, closed, bytes.len(), true)?);
     }
     Some(text)
 }
@@ -606,6 +638,27 @@ fn all_digits(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_digit)
 }
 
+/// Appends each field's value: `fast`'s when it has one, else the converter's (`slow`, a
+/// value of the column's type or NULL); false at the first rejected field.
+fn extend_typed<'a, T>(
+    fields: impl Iterator<Item = &'a str>,
+    fast: impl Fn(&'a str) -> Option<T>,
+    slow: impl Fn(&'a str) -> Result<Value<'a>, Rejection>,
+    typed: impl Fn(Value<'a>) -> Option<T>,
+    mut append: impl FnMut(Option<T>),
+) -> bool {
+    for raw in fields {
+        match fast(raw) {
+            Some(value) => append(Some(value)),
+            None => match slow(raw) {
+                Ok(value) => append(typed(value)),
+                Err(_) => return false,
+            },
+        }
+    }
+    true
+}
+
 /// Arrow builders for one batch of a table's columns.
 pub struct Builders {
     columns: Vec<Builder>,
@@ -639,6 +692,109 @@ impl Builder {
             (Builder::Date(b), Value::Date(v)) => b.append_value(v),
             (Builder::Timestamp(b, _), Value::Timestamp(v)) => b.append_value(v),
             (builder, _) => builder.push_nulls(1),
+        }
+    }
+
+    /// Converts one column's fields: a common field (not NULL, blank or padded) of a common type
+    /// directly, any other through [`Converter::convert`] (the same result, by the same rules);
+    /// false at the first rejected field.
+    fn extend<'a>(&mut self, converter: &Converter, column: &ColumnDef, fields: impl Iterator<Item = &'a str>) -> bool {
+        let slow = |raw: &'a str| converter.convert(raw, column);
+        let common = |raw: &str| {
+            let padded = match raw.as_bytes() {
+                [first, .., last] => !first.is_ascii_graphic() || !last.is_ascii_graphic(),
+                [only] => !only.is_ascii_graphic(),
+                [] => true,
+            };
+            !padded && raw != converter.null_as
+        };
+        match self {
+            Builder::I16(b) => extend_typed(
+                fields,
+                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
+                slow,
+                |v| match v {
+                    Value::I16(v) => Some(v),
+                    _ => None,
+                },
+                |v| b.append_option(v),
+            ),
+            Builder::I32(b) => extend_typed(
+                fields,
+                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
+                slow,
+                |v| match v {
+                    Value::I32(v) => Some(v),
+                    _ => None,
+                },
+                |v| b.append_option(v),
+            ),
+            Builder::I64(b) => extend_typed(
+                fields,
+                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
+                slow,
+                |v| match v {
+                    Value::I64(v) => Some(v),
+                    _ => None,
+                },
+                |v| b.append_option(v),
+            ),
+            Builder::Decimal(b, precision, scale) => {
+                let (precision, scale) = (*precision, *scale);
+                let fast = |raw: &str| common(raw).then(|| parse_decimal(raw, precision, scale).ok()).flatten();
+                extend_typed(
+                    fields,
+                    fast,
+                    slow,
+                    |v| match v {
+                        Value::Decimal(v) => Some(v),
+                        _ => None,
+                    },
+                    |v| b.append_option(v),
+                )
+            }
+            Builder::Text(b) => {
+                let max = column.sql_type.max_length().unwrap_or(u32::MAX) as usize;
+                let fast = |raw: &'a str| (raw.len() <= max && common(raw)).then_some(raw);
+                extend_typed(
+                    fields,
+                    fast,
+                    slow,
+                    |v| match v {
+                        Value::Text(v) => Some(v),
+                        _ => None,
+                    },
+                    |v| b.append_option(v),
+                )
+            }
+            Builder::Date(b) => {
+                let iso = converter.date_format.as_deref().is_none_or(|f| f == "auto");
+                let fast = |raw: &str| {
+                    (iso && common(raw))
+                        .then(|| iso_date(raw))
+                        .flatten()
+                        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+                };
+                extend_typed(
+                    fields,
+                    fast,
+                    slow,
+                    |v| match v {
+                        Value::Date(v) => Some(v),
+                        _ => None,
+                    },
+                    |v| b.append_option(v),
+                )
+            }
+            builder => {
+                for raw in fields {
+                    match slow(raw) {
+                        Ok(value) => builder.push(value),
+                        Err(_) => return false,
+                    }
+                }
+                true
+            }
         }
     }
 
@@ -688,9 +844,10 @@ impl Builders {
     }
 
     /// Appends the records of a plain chunk (see [`plain_records`]: `spans` holds each record's
-    /// `targets.len()` fields in order) converted column by column; false when the rules reject
-    /// a field, and the builders then hold a partial batch to drop (the chunk goes the record
-    /// path, which reports the rejection with its line).
+    /// `targets.len()` fields in order) converted column by column, a block of rows at a time
+    /// (so that the block's text and spans stay in cache over its columns); false when the rules
+    /// reject a field, and the builders then hold a partial batch to drop (the chunk goes the
+    /// record path, which reports the rejection with its line).
     pub fn append_plain(
         &mut self,
         converter: &Converter,
@@ -699,22 +856,23 @@ impl Builders {
         text: &str,
         spans: &[(u32, u32)],
     ) -> bool {
+        const BLOCK_ROWS: usize = 2048;
         let fields = targets.len();
-        let rows = spans.len() / fields;
-        for (index, builder) in self.columns.iter_mut().enumerate() {
-            let Some(position) = targets.iter().position(|&t| t == index) else {
-                builder.push_nulls(rows);
-                continue;
-            };
-            let column = &columns[index];
-            for &(start, end) in spans[position..].iter().step_by(fields) {
-                match converter.convert(&text[start as usize..end as usize], column) {
-                    Ok(value) => builder.push(value),
-                    Err(_) => return false,
+        for block in spans.chunks(BLOCK_ROWS * fields) {
+            let rows = block.len() / fields;
+            for (index, builder) in self.columns.iter_mut().enumerate() {
+                let Some(position) = targets.iter().position(|&t| t == index) else {
+                    builder.push_nulls(rows);
+                    continue;
+                };
+                let values =
+                    block[position..].iter().step_by(fields).map(|&(start, end)| &text[start as usize..end as usize]);
+                if !builder.extend(converter, &columns[index], values) {
+                    return false;
                 }
             }
+            self.rows += rows;
         }
-        self.rows += rows;
         true
     }
 
@@ -788,13 +946,59 @@ mod tests {
         assert_eq!(plain(b"1,a\n2,b\r\n3,", Some(b'"'), 2).unwrap(), ["1", "a", "2", "b", "3", ""]);
         assert_eq!(plain(b"1,a\n,\n", None, 2).unwrap(), ["1", "a", "", ""]);
         assert_eq!(plain(b"x\n\ny\n", None, 1).unwrap(), ["x", "", "y"]);
-        // A quote, a record of too few or too many fields, NUL, invalid UTF-8: record by record.
-        assert!(plain(b"1,\"a\"\n", Some(b'"'), 2).is_none());
+        // Quotes around a whole field (delimiters inside are text; a `\r` ends only a line).
+        let quoted = plain(b"\"1\",\"a,b\"\r\n\"\",\"\"\n\r,\"c\"", Some(b'"'), 2).unwrap();
+        assert_eq!(quoted, ["1", "a,b", "", "", "\r", "c"]);
+        // Other quotes, a line end inside quotes, a record of too few or too many fields, NUL,
+        // invalid UTF-8: record by record.
+        for odd in [&b"1,\"a\"\"b\"\n"[..], b"1,a\"b\"\n", b"1,\"a\"b\n", b"1,\"a\nb\"\n", b"1,\"a", b"\"1\"\"\n"] {
+            assert!(plain(odd, Some(b'"'), 2).is_none(), "{}", String::from_utf8_lossy(odd));
+        }
+        assert_eq!(plain(b"1,a\"b\"\n", None, 2).unwrap(), ["1", "a\"b\""]);
         assert!(plain(b"1,a\n2\n", None, 2).is_none());
         assert!(plain(b"1,a,b\n", None, 2).is_none());
         assert!(plain(b"1,a\n2", None, 2).is_none());
         assert!(plain(b"1,\0\n", None, 2).is_none());
         assert!(plain(b"1,\xff\n", None, 2).is_none());
+    }
+
+    #[test]
+    fn column_conversion_matches_the_row_conversion() {
+        let options = CopyOptions { null_as: Some("7".into()), trim_blanks: true, ..CopyOptions::default() };
+        let converter = Converter::new(&options).unwrap();
+        let cases: &[(SqlType, &[&str])] = &[
+            (SqlType::SmallInt, &["1", " 2", "-3", "7", "", "+4"]),
+            (SqlType::Integer, &["2147483647", "7 ", "", "-0"]),
+            (SqlType::BigInt, &["9223372036854775807", "-1", "7", " 5 "]),
+            (SqlType::Decimal { precision: 15, scale: 2 }, &["1.005", ".5", "7", " 3.1", "-12"]),
+            (SqlType::Varchar(3), &["abc", " ab ", "", "7", "\\N", "é"]),
+            (SqlType::Date, &["1996-03-13", " 1996-03-13", "19960313", "Jan 08 1999", "", "7"]),
+            (SqlType::Boolean, &["t", "off", ""]),
+        ];
+        let column = |sql_type: &SqlType| ColumnDef {
+            name: "c".into(),
+            sql_type: sql_type.clone(),
+            nullable: true,
+            default: None,
+            primary_key: false,
+            unique: None,
+            comment: None,
+        };
+        for (sql_type, fields) in cases {
+            let column = column(sql_type);
+            let columns = std::slice::from_ref(&column);
+            let mut by_column = Builders::new(columns);
+            assert!(by_column.columns[0].extend(&converter, &column, fields.iter().copied()), "{sql_type:?}");
+            let mut by_row = Builders::new(columns);
+            for field in fields.iter() {
+                by_row.append(&[converter.convert(field, &column).unwrap()]);
+            }
+            assert_eq!(by_column.finish()[0].as_ref(), by_row.finish()[0].as_ref(), "{sql_type:?}");
+        }
+        // A rejected field stops the column.
+        let column = column(&SqlType::SmallInt);
+        let mut builders = Builders::new(std::slice::from_ref(&column));
+        assert!(!builders.columns[0].extend(&converter, &column, ["1", "99999"].into_iter()));
     }
 
     #[test]
