@@ -977,7 +977,7 @@ mod tests {
         ];
         let column = |sql_type: &SqlType| ColumnDef {
             name: "c".into(),
-            sql_type: sql_type.clone(),
+            sql_type: *sql_type,
             nullable: true,
             default: None,
             primary_key: false,
