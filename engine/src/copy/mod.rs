@@ -347,7 +347,7 @@ impl Job {
         let mut record = Record::default();
         let mut spare_row = Vec::new();
         // Chunks of plain records are converted column by column into batches of their own.
-        let plain = self.plain_records();
+        let plain = self.plain_format();
         let (mut plain_builders, mut spans) = (Builders::new(&self.table.columns), Vec::new());
         let mut plain_misses = 0;
         loop {
@@ -405,7 +405,7 @@ impl Job {
     /// The delimiter and (CSV) quote byte when chunks may be plain records (see
     /// [`text::plain_records`]): no option changes how records or fields are read or checked
     /// beyond the field conversions themselves.
-    fn plain_records(&self) -> Option<(u8, Option<u8>)> {
+    fn plain_format(&self) -> Option<(u8, Option<u8>)> {
         let options = &self.options;
         let plain_text = matches!(options.format, InputFormat::Text) && !options.escape && !options.remove_quotes;
         let usable = (plain_text || matches!(options.format, InputFormat::Csv { .. }))

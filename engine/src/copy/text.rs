@@ -708,83 +708,40 @@ impl Builder {
             };
             !padded && raw != converter.null_as
         };
-        match self {
-            Builder::I16(b) => extend_typed(
-                fields,
-                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
-                slow,
-                |v| match v {
-                    Value::I16(v) => Some(v),
-                    _ => None,
-                },
-                |v| b.append_option(v),
-            ),
-            Builder::I32(b) => extend_typed(
-                fields,
-                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
-                slow,
-                |v| match v {
-                    Value::I32(v) => Some(v),
-                    _ => None,
-                },
-                |v| b.append_option(v),
-            ),
-            Builder::I64(b) => extend_typed(
-                fields,
-                |raw| common(raw).then(|| raw.parse().ok()).flatten(),
-                slow,
-                |v| match v {
-                    Value::I64(v) => Some(v),
-                    _ => None,
-                },
-                |v| b.append_option(v),
-            ),
-            Builder::Decimal(b, precision, scale) => {
-                let (precision, scale) = (*precision, *scale);
-                let fast = |raw: &str| common(raw).then(|| parse_decimal(raw, precision, scale).ok()).flatten();
+        // One column's builder `b`: fields converted by `fast`, else by the rules to `Value::$kind`.
+        macro_rules! typed {
+            ($b:ident, $fast:expr, $kind:ident) => {
                 extend_typed(
                     fields,
-                    fast,
+                    $fast,
                     slow,
-                    |v| match v {
-                        Value::Decimal(v) => Some(v),
-                        _ => None,
-                    },
-                    |v| b.append_option(v),
+                    |v| if let Value::$kind(v) = v { Some(v) } else { None },
+                    |v| $b.append_option(v),
                 )
+            };
+        }
+        let number = |raw: &'a str| common(raw).then_some(raw);
+        match self {
+            Builder::I16(b) => typed!(b, |raw| number(raw).and_then(|r| r.parse().ok()), I16),
+            Builder::I32(b) => typed!(b, |raw| number(raw).and_then(|r| r.parse().ok()), I32),
+            Builder::I64(b) => typed!(b, |raw| number(raw).and_then(|r| r.parse().ok()), I64),
+            Builder::Decimal(b, precision, scale) => {
+                let (precision, scale) = (*precision, *scale);
+                typed!(b, |raw| number(raw).and_then(|r| parse_decimal(r, precision, scale).ok()), Decimal)
             }
             Builder::Text(b) => {
                 let max = column.sql_type.max_length().unwrap_or(u32::MAX) as usize;
-                let fast = |raw: &'a str| (raw.len() <= max && common(raw)).then_some(raw);
-                extend_typed(
-                    fields,
-                    fast,
-                    slow,
-                    |v| match v {
-                        Value::Text(v) => Some(v),
-                        _ => None,
-                    },
-                    |v| b.append_option(v),
-                )
+                typed!(b, |raw: &'a str| (raw.len() <= max && common(raw)).then_some(raw), Text)
             }
             Builder::Date(b) => {
                 let iso = converter.date_format.as_deref().is_none_or(|f| f == "auto");
-                let fast = |raw: &str| {
+                let days = |raw: &str| {
                     (iso && common(raw))
                         .then(|| iso_date(raw))
                         .flatten()
                         .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
                 };
-                extend_typed(
-                    fields,
-                    fast,
-                    slow,
-                    |v| match v {
-                        Value::Date(v) => Some(v),
-                        _ => None,
-                    },
-                    |v| b.append_option(v),
-                )
+                typed!(b, days, Date)
             }
             builder => {
                 for raw in fields {
