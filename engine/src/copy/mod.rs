@@ -8,6 +8,7 @@ mod columnar;
 mod json;
 mod keys;
 mod options;
+mod scan;
 mod split;
 mod text;
 pub(crate) use text::truncate;

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 
-use memchr::{memchr_iter, memchr2_iter, memrchr};
+use memchr::{memchr_iter, memrchr};
 
 use super::options::CopyOptions;
 
@@ -40,7 +40,7 @@ impl Boundaries {
         match self.quote {
             Some(quote) => {
                 let mut last = None;
-                for at in memchr2_iter(quote, b'\n', tail) {
+                for at in super::scan::Matches::new(tail, [quote, b'\n', b'\n', b'\n']) {
                     if tail[at] == quote {
                         *in_quotes = !*in_quotes;
                     } else if !*in_quotes {

@@ -319,7 +319,7 @@ pub fn plain_records<'a>(
     spans: &mut Vec<(u32, u32)>,
 ) -> Option<&'a str> {
     spans.clear();
-    if bytes.len() > u32::MAX as usize || memchr::memchr(0, bytes).is_some() {
+    if bytes.len() > u32::MAX as usize {
         return None;
     }
     let text = std::str::from_utf8(bytes).ok()?;
@@ -340,8 +340,12 @@ pub fn plain_records<'a>(
             Some(_) => None,
         }
     };
-    for at in memchr::memchr3_iter(delimiter, b'\n', q, bytes) {
+    // NUL is a needle too: a chunk holding one goes the record way.
+    for at in super::scan::Matches::new(bytes, [delimiter, b'\n', q, 0]) {
         let byte = bytes[at];
+        if byte == 0 {
+            return None;
+        }
         if open {
             match byte {
                 b'\n' => return None,
