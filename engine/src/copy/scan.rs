@@ -44,8 +44,8 @@ impl Iterator for Matches<'_> {
 /// The matches among `bytes[start..start + 64]` (fewer at the end of `bytes`).
 #[inline]
 fn block_mask(bytes: &[u8], start: usize, needles: &[u8; 4]) -> u64 {
-    match bytes.get(start..start + BLOCK) {
-        Some(block) => full_block_mask(block.try_into().expect("a 64-byte block"), needles),
+    match bytes.get(start..).and_then(<[u8]>::first_chunk::<BLOCK>) {
+        Some(block) => full_block_mask(block, needles),
         None => {
             let tail = bytes.get(start..).unwrap_or_default();
             if tail.is_empty() {
