@@ -159,7 +159,8 @@ impl Job {
                 rejected[row] = Some(self.load_error(first_row + row as u64 + 1, &raw_line(row), field, rejection));
             }
         };
-        let mut columns: Vec<ArrayRef> = schema.fields().iter().map(|f| new_null_array(f.data_type(), rows)).collect();
+        // Filled by position below; columns COPY does not load are all NULL.
+        let mut loaded: Vec<Option<ArrayRef>> = vec![None; schema.fields().len()];
         for (position, &target) in self.targets.iter().enumerate() {
             let source = batch.column(position);
             let column = &self.table.columns[target];
@@ -211,8 +212,13 @@ impl Job {
                     reject(row, column, Some(position), Rejection::new(1213, "Missing data for not-null field"));
                 }
             }
-            columns[target] = converted;
+            loaded[target] = Some(converted);
         }
+        let mut columns: Vec<ArrayRef> = loaded
+            .into_iter()
+            .zip(schema.fields())
+            .map(|(column, field)| column.unwrap_or_else(|| new_null_array(field.data_type(), rows)))
+            .collect();
         for (target, column) in self.table.columns.iter().enumerate() {
             if !self.targets.contains(&target) && !column.nullable {
                 for row in 0..rows {
