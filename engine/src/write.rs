@@ -24,6 +24,7 @@ use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::basic::Encoding;
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use tarn_catalog::{NewDataFile, SortKey, TableDef};
@@ -116,12 +117,16 @@ impl Layout {
         Layout { compression, dictionary, delta, row_group_rows }
     }
 
-    /// The properties of a file of `schema` whose first rows are `first`.
-    fn properties(&self, schema: &SchemaRef, first: &RecordBatch) -> WriterProperties {
+    /// The properties of a file of `schema` whose first rows are `first`, leaving the columns
+    /// `incompressible` uncompressed.
+    fn properties(&self, schema: &SchemaRef, first: &RecordBatch, incompressible: &[ColumnPath]) -> WriterProperties {
         let mut builder = WriterProperties::builder()
             .set_compression(self.compression)
             .set_dictionary_enabled(self.dictionary == Dictionary::On)
             .set_max_row_group_row_count(Some(self.row_group_rows));
+        for path in incompressible {
+            builder = builder.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
+        }
         for (field, column) in schema.fields().iter().zip(first.columns()) {
             let path = ColumnPath::from(field.name().as_str());
             let encoding = match field.data_type() {
@@ -362,6 +367,9 @@ struct OpenFile {
 async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
     let mut done = Vec::new();
     let mut open: Option<OpenFile> = None;
+    // Columns the codec did not pay for in this writer's last file: its next files store them
+    // as they are encoded, sparing the compressor bytes it cannot shrink.
+    let mut incompressible = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
@@ -369,23 +377,46 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         }
         let file = match open.as_mut() {
             Some(file) => file,
-            None => open.insert(open_file(&target, &batch)?),
+            None => open.insert(open_file(&target, &batch, &incompressible)?),
         };
         file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
         file.rows += batch.num_rows();
         if file.rows >= FILE_ROWS
             && let Some(file) = open.take()
         {
-            done.push(close_file(file, &target.schema)?);
+            let (new_file, metadata) = close_file(file, &target.schema)?;
+            incompressible = poorly_compressed(&metadata);
+            done.push(new_file);
         }
     }
     if let Some(file) = open.take() {
-        done.push(close_file(file, &target.schema)?);
+        done.push(close_file(file, &target.schema)?.0);
     }
     Ok(done)
 }
 
-fn open_file(target: &Target, first: &RecordBatch) -> Result<OpenFile> {
+/// A codec that saves less than this share of a column's encoded bytes is not worth its time.
+const MIN_COMPRESSION_GAIN: f64 = 0.1;
+
+/// The columns of a written file whose compressed chunks are, in all, not at least
+/// [`MIN_COMPRESSION_GAIN`] smaller than their encoded bytes (columns already stored
+/// uncompressed compare equal, so they stay so).
+fn poorly_compressed(metadata: &ParquetMetaData) -> Vec<ColumnPath> {
+    let Some(first) = metadata.row_groups().first() else { return Vec::new() };
+    (0..first.num_columns())
+        .filter(|&column| {
+            let (compressed, encoded) = metadata.row_groups().iter().fold((0, 0), |(c, e), group| {
+                let chunk = group.column(column);
+                (c + chunk.compressed_size(), e + chunk.uncompressed_size())
+            });
+            compressed as f64 > encoded as f64 * (1.0 - MIN_COMPRESSION_GAIN)
+        })
+        .map(|column| first.column(column).column_path().clone())
+        .collect()
+}
+
+/// `incompressible`: columns to write without the layout's codec.
+fn open_file(target: &Target, first: &RecordBatch, incompressible: &[ColumnPath]) -> Result<OpenFile> {
     let engine = &target.shared.engine;
     let relative = format!("{}/{}-{}.parquet", target.table.path, engine.engine_id, uuid::Uuid::now_v7().simple());
     target.shared.note_written(&relative)?;
@@ -396,14 +427,14 @@ fn open_file(target: &Target, first: &RecordBatch) -> Result<OpenFile> {
     }
     let file = File::create_new(&absolute).map_err(io)?;
     let handle = file.try_clone().map_err(io)?;
-    let properties = target.layout.properties(&target.schema, first);
+    let properties = target.layout.properties(&target.schema, first, incompressible);
     let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     Ok(OpenFile { relative, writer, handle, rows: 0 })
 }
 
-/// Finishes a file and makes it durable.
-fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<NewDataFile> {
+/// Finishes a file and makes it durable; returns it and its Parquet metadata.
+fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<(NewDataFile, ParquetMetaData)> {
     let OpenFile { relative, writer, mut handle, rows } = file;
     let metadata = writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     let io = |source| Error::Io { context: format!("cannot finish {relative}"), source };
@@ -415,7 +446,8 @@ fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<NewDataFile> {
     handle.read_exact(&mut tail).map_err(io)?;
     let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
     let stats = crate::stats::of_parquet(&metadata, schema);
-    Ok(NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats })
+    let new_file = NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats };
+    Ok((new_file, metadata))
 }
 
 /// Casts a batch to the table's types and checks NOT NULL and character lengths. Character
@@ -499,7 +531,9 @@ pub(crate) fn too_long(array: &ArrayRef, max: usize) -> Box<dyn Iterator<Item = 
     match array.data_type() {
         DataType::Utf8 => {
             let offsets = array.as_string::<i32>().offsets();
-            if offsets.windows(2).all(|w| (w[1] - w[0]) as usize <= max) {
+            // A fold over every value (no early exit) is one vectorized pass.
+            let longest = offsets.iter().zip(&offsets[1..]).fold(0, |m, (a, b)| m.max(b - a));
+            if longest as usize <= max {
                 return Box::new(std::iter::empty());
             }
             Box::new(
@@ -513,7 +547,7 @@ pub(crate) fn too_long(array: &ArrayRef, max: usize) -> Box<dyn Iterator<Item = 
         DataType::Utf8View => {
             // A view's low 32 bits are its value's length.
             let views = array.as_string_view().views();
-            if views.iter().all(|v| (*v as u32) as usize <= max) {
+            if views.iter().fold(0, |m, v| m.max(*v as u32)) as usize <= max {
                 return Box::new(std::iter::empty());
             }
             Box::new(
@@ -532,5 +566,42 @@ pub(crate) fn too_long(array: &ArrayRef, max: usize) -> Box<dyn Iterator<Item = 
 fn sync_dir(dir: &std::path::Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+
+    use super::poorly_compressed;
+
+    #[test]
+    fn columns_the_codec_cannot_shrink_are_named() {
+        // One column repeats a value (zstd shrinks it to almost nothing); the other's values
+        // come from a scrambling sequence, so its plain-encoded bytes do not compress.
+        let rows = 100_000;
+        let repeated: ArrayRef = Arc::new(Int64Array::from(vec![42; rows]));
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let scrambled: ArrayRef = Arc::new(Int64Array::from_iter_values((0..rows).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as i64
+        })));
+        let batch = RecordBatch::try_from_iter([("repeated", repeated), ("scrambled", scrambled)]).unwrap();
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_dictionary_enabled(false)
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        let metadata = writer.close().unwrap();
+        let named: Vec<String> = poorly_compressed(&metadata).iter().map(|path| path.string()).collect();
+        assert_eq!(named, ["scrambled"]);
     }
 }
