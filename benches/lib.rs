@@ -4,6 +4,10 @@ use std::time::{Duration, Instant};
 
 use tarn_engine::Session;
 
+/// The allocator of the `tarn` binary (cli/src/main.rs), so that benchmarks measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs `sql` and returns how long it took and the rows of its last statement.
 pub async fn timed(session: &mut Session, sql: &str) -> (Duration, Vec<tarn_engine::arrow::array::RecordBatch>) {
     let started = Instant::now();

@@ -13,6 +13,11 @@
 //! With `-c`/`-f` (run in the order given) or piped stdin it runs non-interactively and stops at
 //! the first error (exit code 1); otherwise it opens the REPL (after running `~/.tarnrc`).
 
+/// mimalloc rather than glibc's malloc: COPY and queries allocate and free large buffers per
+/// batch, which glibc keeps returning to and faulting back from the kernel.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod complete;
 mod helper;
