@@ -123,6 +123,13 @@ const DEFINITIONS: &[Definition] = &[
         "How managed tables' Parquet files encode values: plain, or delta (integers, dates, timestamps and decimals of up to 18 digits as differences, strings with their lengths apart).",
     ),
     def(
+        crate::write::STATISTICS_SETTING,
+        crate::write::DEFAULT_STATISTICS,
+        Accepts::OneOf(&["on", "auto"]),
+        false,
+        "Min/max statistics in managed tables' Parquet files: on (every column), or auto (character columns whose values spread over every row group of a writer's last file get none in its next files).",
+    ),
+    def(
         crate::write::ROW_GROUP_SETTING,
         crate::write::DEFAULT_ROW_GROUP_ROWS,
         Accepts::Checked(crate::write::row_group_setting),

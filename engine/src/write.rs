@@ -25,7 +25,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::basic::Encoding;
 use parquet::file::metadata::ParquetMetaData;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 use tarn_catalog::{NewDataFile, SortKey, TableDef};
 use tokio::task::JoinSet;
@@ -36,10 +37,10 @@ use crate::session::{Output, Session, SessionShared};
 
 /// `SET tarn.parquet_compression`: the codec of managed tables' files.
 pub(crate) const COMPRESSION_SETTING: &str = "tarn.parquet_compression";
-/// Chosen from the file-layout study and the COPY measurements in benches/README.md: with delta
-/// encodings and dictionaries the codec sees few bytes, and zstd(1) gives the smallest files
-/// (0.85x lz4_raw's) at the same write and read speed.
-pub(crate) const DEFAULT_COMPRESSION: &str = "zstd(1)";
+/// Chosen from the COPY measurements in benches/README.md: with delta encodings, dictionaries
+/// and columns the codec cannot shrink left uncompressed, lz4_raw writes and reads faster than
+/// zstd(1) at 1.17x its files' size.
+pub(crate) const DEFAULT_COMPRESSION: &str = "lz4_raw";
 /// Dictionaries for character columns whose values repeat (decided per file from its first
 /// rows): they shrink such columns to a few bits per value, where unique strings would only
 /// pay for building a dictionary.
@@ -77,6 +78,14 @@ pub(crate) fn row_group_setting(value: &str) -> Option<String> {
     (1024..=1 << 24).contains(&rows).then(|| rows.to_string())
 }
 
+/// `SET tarn.parquet_statistics`: `on` (min/max statistics for every column of every file) or
+/// `auto`.
+pub(crate) const STATISTICS_SETTING: &str = "tarn.parquet_statistics";
+/// Min/max statistics only prune where a column's values cluster; `auto` spares the
+/// comparisons of character columns whose every row group spanned a common value in a
+/// writer's last file (benches/README.md: they were a tenth of COPY's CPU).
+pub(crate) const DEFAULT_STATISTICS: &str = "auto";
+
 /// `SET tarn.parquet_encoding`: how values that are not dictionary-encoded are laid out.
 pub(crate) const ENCODING_SETTING: &str = "tarn.parquet_encoding";
 /// Chosen from the COPY and layout measurements in benches/README.md: with delta encodings
@@ -92,6 +101,9 @@ struct Layout {
     /// dictionary is kept) as DELTA_LENGTH_BYTE_ARRAY; `plain`: Parquet's PLAIN.
     delta: bool,
     row_group_rows: usize,
+    /// `tarn.parquet_statistics = auto`: character columns whose statistics could not prune
+    /// (see [`unprunable`]) get none in a writer's next files.
+    adaptive_statistics: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -114,18 +126,22 @@ impl Layout {
         };
         let row_group_rows = setting(ROW_GROUP_SETTING, DEFAULT_ROW_GROUP_ROWS).parse().unwrap_or(122_880);
         let delta = setting(ENCODING_SETTING, DEFAULT_ENCODING) == "delta";
-        Layout { compression, dictionary, delta, row_group_rows }
+        let adaptive_statistics = setting(STATISTICS_SETTING, DEFAULT_STATISTICS) == "auto";
+        Layout { compression, dictionary, delta, row_group_rows, adaptive_statistics }
     }
 
-    /// The properties of a file of `schema` whose first rows are `first`, leaving the columns
-    /// `incompressible` uncompressed.
-    fn properties(&self, schema: &SchemaRef, first: &RecordBatch, incompressible: &[ColumnPath]) -> WriterProperties {
+    /// The properties of a file of `schema` whose first rows are `first`, with what the
+    /// writer's last file taught: columns to leave uncompressed and columns without statistics.
+    fn properties(&self, schema: &SchemaRef, first: &RecordBatch, learned: &Learned) -> WriterProperties {
         let mut builder = WriterProperties::builder()
             .set_compression(self.compression)
             .set_dictionary_enabled(self.dictionary == Dictionary::On)
             .set_max_row_group_row_count(Some(self.row_group_rows));
-        for path in incompressible {
+        for path in &learned.incompressible {
             builder = builder.set_column_compression(path.clone(), Compression::UNCOMPRESSED);
+        }
+        for path in &learned.unprunable {
+            builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
         }
         for (field, column) in schema.fields().iter().zip(first.columns()) {
             let path = ColumnPath::from(field.name().as_str());
@@ -362,14 +378,16 @@ struct OpenFile {
     writer: ArrowWriter<File>,
     handle: File,
     rows: usize,
+    /// NULLs per column, for columns written without statistics.
+    nulls: Vec<u64>,
 }
 
 async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
     let mut done = Vec::new();
     let mut open: Option<OpenFile> = None;
-    // Columns the codec did not pay for in this writer's last file: its next files store them
-    // as they are encoded, sparing the compressor bytes it cannot shrink.
-    let mut incompressible = Vec::new();
+    let mut learned = Learned::default();
+    // Finished files being made durable while the writer goes on encoding.
+    let mut syncing = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if batch.num_rows() == 0 {
@@ -377,22 +395,93 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         }
         let file = match open.as_mut() {
             Some(file) => file,
-            None => open.insert(open_file(&target, &batch, &incompressible)?),
+            None => open.insert(open_file(&target, &batch, &learned)?),
         };
         file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
         file.rows += batch.num_rows();
+        for (nulls, column) in file.nulls.iter_mut().zip(batch.columns()) {
+            *nulls += column.null_count() as u64;
+        }
         if file.rows >= FILE_ROWS
             && let Some(file) = open.take()
         {
-            let (new_file, metadata) = close_file(file, &target.schema)?;
-            incompressible = poorly_compressed(&metadata);
+            let (new_file, metadata, sync) = close_file(file, &target.schema)?;
+            learned = Learned::of(&metadata, &target);
+            syncing.push(sync);
             done.push(new_file);
         }
     }
     if let Some(file) = open.take() {
-        done.push(close_file(file, &target.schema)?.0);
+        let (new_file, _, sync) = close_file(file, &target.schema)?;
+        syncing.push(sync);
+        done.push(new_file);
+    }
+    for sync in syncing {
+        sync.await.map_err(|e| Error::Invalid(format!("syncing a written file failed: {e}")))??;
     }
     Ok(done)
+}
+
+/// What a writer's last file says about how to write its next ones.
+#[derive(Debug, Default)]
+struct Learned {
+    /// Columns the codec did not pay for: stored as they are encoded, sparing the compressor
+    /// bytes it cannot shrink.
+    incompressible: Vec<ColumnPath>,
+    /// Character columns whose statistics could not prune (with `tarn.parquet_statistics =
+    /// auto`): written without, sparing two comparisons per value.
+    unprunable: Vec<ColumnPath>,
+}
+
+impl Learned {
+    fn of(metadata: &ParquetMetaData, target: &Target) -> Learned {
+        let unprunable = match target.layout.adaptive_statistics {
+            true => unprunable(metadata, &target.schema, target.table.sort_key.as_ref()),
+            false => Vec::new(),
+        };
+        Learned { incompressible: poorly_compressed(metadata), unprunable }
+    }
+}
+
+/// The character columns of a written file, outside the table's sort key, whose row groups'
+/// min/max ranges all share a value: their statistics would keep every row group for that
+/// value, and for most others (values spread over each row group, as free text or codes in
+/// arrival order are). Files of one row group say nothing; a column already written without
+/// statistics stays so.
+fn unprunable(metadata: &ParquetMetaData, schema: &SchemaRef, sort_key: Option<&SortKey>) -> Vec<ColumnPath> {
+    let groups = metadata.row_groups();
+    if groups.len() < 2 {
+        return Vec::new();
+    }
+    let sorted = |name: &str| sort_key.is_some_and(|key| key.columns.iter().any(|c| c == name));
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, field)| {
+            matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+                && !sorted(field.name())
+        })
+        .filter(|&(index, _)| {
+            let mut lowest_max: Option<&[u8]> = None;
+            let mut highest_min: Option<&[u8]> = None;
+            for group in groups {
+                let Some(chunk) = group.columns().get(index) else { return false };
+                let stats = match chunk.statistics() {
+                    Some(Statistics::ByteArray(stats)) => stats,
+                    Some(_) => return false,
+                    // Written without statistics (so judged before): it stays so.
+                    None => return true,
+                };
+                // All NULL in a row group: no range to compare.
+                let (Some(min), Some(max)) = (stats.min_opt(), stats.max_opt()) else { return false };
+                highest_min = Some(highest_min.map_or(min.data(), |m| m.max(min.data())));
+                lowest_max = Some(lowest_max.map_or(max.data(), |m| m.min(max.data())));
+            }
+            highest_min <= lowest_max
+        })
+        .map(|(index, _)| groups[0].column(index).column_path().clone())
+        .collect()
 }
 
 /// A codec that saves less than this share of a column's encoded bytes is not worth its time.
@@ -415,8 +504,8 @@ fn poorly_compressed(metadata: &ParquetMetaData) -> Vec<ColumnPath> {
         .collect()
 }
 
-/// `incompressible`: columns to write without the layout's codec.
-fn open_file(target: &Target, first: &RecordBatch, incompressible: &[ColumnPath]) -> Result<OpenFile> {
+/// `learned`: what the writer's last file said about this one's layout.
+fn open_file(target: &Target, first: &RecordBatch, learned: &Learned) -> Result<OpenFile> {
     let engine = &target.shared.engine;
     let relative = format!("{}/{}-{}.parquet", target.table.path, engine.engine_id, uuid::Uuid::now_v7().simple());
     target.shared.note_written(&relative)?;
@@ -427,27 +516,41 @@ fn open_file(target: &Target, first: &RecordBatch, incompressible: &[ColumnPath]
     }
     let file = File::create_new(&absolute).map_err(io)?;
     let handle = file.try_clone().map_err(io)?;
-    let properties = target.layout.properties(&target.schema, first, incompressible);
+    let properties = target.layout.properties(&target.schema, first, learned);
     let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
-    Ok(OpenFile { relative, writer, handle, rows: 0 })
+    let nulls = vec![0; target.schema.fields().len()];
+    Ok(OpenFile { relative, writer, handle, rows: 0, nulls })
 }
 
-/// Finishes a file and makes it durable; returns it and its Parquet metadata.
-fn close_file(file: OpenFile, schema: &SchemaRef) -> Result<(NewDataFile, ParquetMetaData)> {
-    let OpenFile { relative, writer, mut handle, rows } = file;
+/// Finishes a file; returns it, its Parquet metadata and the task making it durable (which
+/// must succeed before the file is committed).
+fn close_file(
+    file: OpenFile,
+    schema: &SchemaRef,
+) -> Result<(NewDataFile, ParquetMetaData, tokio::task::JoinHandle<Result<()>>)> {
+    let OpenFile { relative, writer, mut handle, rows, nulls } = file;
     let metadata = writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     let io = |source| Error::Io { context: format!("cannot finish {relative}"), source };
-    handle.sync_all().map_err(io)?;
     let size = handle.metadata().map_err(io)?.len();
     // The footer's length is stored just before the closing magic bytes.
     let mut tail = [0u8; 8];
     handle.seek(SeekFrom::End(-8)).map_err(io)?;
     handle.read_exact(&mut tail).map_err(io)?;
     let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
-    let stats = crate::stats::of_parquet(&metadata, schema);
+    let mut stats = crate::stats::of_parquet(&metadata, schema);
+    // Columns written without statistics still have exact NULL counts.
+    for (column, nulls) in stats.iter_mut().flat_map(|s| s.columns.iter_mut()).zip(nulls) {
+        column.nulls.get_or_insert(tarn_catalog::Stat { value: nulls, exact: true });
+    }
+    let sync = {
+        let relative = relative.clone();
+        tokio::task::spawn_blocking(move || {
+            handle.sync_all().map_err(|source| Error::Io { context: format!("cannot finish {relative}"), source })
+        })
+    };
     let new_file = NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats };
-    Ok((new_file, metadata))
+    Ok((new_file, metadata, sync))
 }
 
 /// Casts a batch to the table's types and checks NOT NULL and character lengths. Character
@@ -578,7 +681,7 @@ mod tests {
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
 
-    use super::poorly_compressed;
+    use super::{poorly_compressed, unprunable};
 
     #[test]
     fn columns_the_codec_cannot_shrink_are_named() {
@@ -603,5 +706,45 @@ mod tests {
         let metadata = writer.close().unwrap();
         let named: Vec<String> = poorly_compressed(&metadata).iter().map(|path| path.string()).collect();
         assert_eq!(named, ["scrambled"]);
+    }
+
+    #[test]
+    fn character_columns_whose_row_groups_overlap_are_named() {
+        use datafusion::arrow::array::StringArray;
+        use tarn_catalog::SortKey;
+
+        // Two row groups of 4 rows: "spread" ranges over a..z in both, "clustered" over a..d
+        // then e..h, "keyed" is spread but the table's sort key, "id" is not text.
+        let spread: ArrayRef = Arc::new(StringArray::from(vec!["a", "m", "z", "q", "b", "y", "c", "n"]));
+        let clustered: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e", "f", "g", "h"]));
+        let keyed = spread.clone();
+        let id: ArrayRef = Arc::new(Int64Array::from(vec![1, 9, 2, 8, 3, 7, 4, 6]));
+        let batch =
+            RecordBatch::try_from_iter([("spread", spread), ("clustered", clustered), ("keyed", keyed), ("id", id)])
+                .unwrap();
+        let properties = WriterProperties::builder().set_max_row_group_row_count(Some(4)).build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        let metadata = writer.close().unwrap();
+        assert_eq!(metadata.num_row_groups(), 2);
+        let key = SortKey { columns: vec!["keyed".into()], interleaved: false };
+        let named: Vec<String> =
+            unprunable(&metadata, &batch.schema(), Some(&key)).iter().map(|path| path.string()).collect();
+        assert_eq!(named, ["spread"]);
+        // A column written without statistics (judged unprunable before) stays so.
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(4))
+            .set_column_statistics_enabled("clustered".into(), parquet::file::properties::EnabledStatistics::None)
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        let metadata = writer.close().unwrap();
+        let named: Vec<String> =
+            unprunable(&metadata, &batch.schema(), Some(&key)).iter().map(|path| path.string()).collect();
+        assert_eq!(named, ["spread", "clustered"]);
+        // One row group says nothing.
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        assert!(unprunable(&writer.close().unwrap(), &batch.schema(), None).is_empty());
     }
 }
