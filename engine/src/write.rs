@@ -38,8 +38,8 @@ use crate::session::{Output, Session, SessionShared};
 /// `SET tarn.parquet_compression`: the codec of managed tables' files.
 pub(crate) const COMPRESSION_SETTING: &str = "tarn.parquet_compression";
 /// Chosen from the COPY measurements in benches/README.md: with delta encodings, dictionaries
-/// and columns the codec cannot shrink left uncompressed, lz4_raw writes and reads faster than
-/// zstd(1) at 1.17x its files' size.
+/// and columns the codec cannot shrink left uncompressed, lz4_raw writes faster than zstd(1)
+/// and reads as fast, at 1.17x its files' size.
 pub(crate) const DEFAULT_COMPRESSION: &str = "lz4_raw";
 /// Dictionaries for character columns whose values repeat (decided per file from its first
 /// rows): they shrink such columns to a few bits per value, where unique strings would only
@@ -83,7 +83,7 @@ pub(crate) fn row_group_setting(value: &str) -> Option<String> {
 pub(crate) const STATISTICS_SETTING: &str = "tarn.parquet_statistics";
 /// Min/max statistics only prune where a column's values cluster; `auto` spares the
 /// comparisons of character columns whose every row group spanned a common value in a
-/// writer's last file (benches/README.md: they were a tenth of COPY's CPU).
+/// writer's last file (benches/README.md: ~7% of all CPU in a COPY from Parquet).
 pub(crate) const DEFAULT_STATISTICS: &str = "auto";
 
 /// `SET tarn.parquet_encoding`: how values that are not dictionary-encoded are laid out.
