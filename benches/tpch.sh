@@ -11,6 +11,7 @@
 #
 #   benches/tpch.sh [SF] [ITERATIONS]     (default SF 1, 3 iterations; results in target/tpch-sfSF/)
 #   TARN_BENCH_ARGS="--memory-limit 4GB" SORT_KEYS=0 benches/tpch.sh 10 1
+#   TARN=/tmp/tarn-old benches/tpch.sh 1 3     (a given tarn binary instead of building this tree)
 # SORT_KEYS=0 leaves out the tables with AWS's sort keys (at SF 10 their sorted writes spill
 # tens of GB to disk under a 4 GB memory limit).
 set -eu
@@ -22,8 +23,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/target/tpch-sf$SF"
 PEERS="$ROOT/benches/peers"
 mkdir -p "$OUT"
-cargo build --release -p tarn-cli --manifest-path "$ROOT/Cargo.toml"
-TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
+if [ -z "${TARN:-}" ]; then
+    cargo build --release -p tarn-cli --manifest-path "$ROOT/Cargo.toml"
+    TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
+fi
 QUERIES="$ROOT/benches/tpch/queries"
 # shellcheck disable=SC2086 # TARN_BENCH_ARGS is a list of flags
 tarn() { "$TARN" -w "$OUT/warehouse" --threads "$THREADS" ${TARN_BENCH_ARGS:-} "$@"; }
