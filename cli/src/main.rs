@@ -14,7 +14,10 @@
 //! the first error (exit code 1); otherwise it opens the REPL (after running `~/.tarnrc`).
 
 /// mimalloc rather than glibc's malloc: COPY and queries allocate and free large buffers per
-/// batch, which glibc keeps returning to and faulting back from the kernel.
+/// batch, which glibc keeps returning to and faulting back from the kernel. Built without
+/// transparent huge pages (`no_thp`): with them, filling the decoded-data cache for TPC-H SF 10
+/// q1 took 10.5 s, 18-20 s of CPU in the kernel zeroing huge pages; without, 3.4-4.1 s
+/// (benches/README.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
