@@ -6,6 +6,7 @@
 #
 #   benches/tpch_settings.sh SF ITERATIONS "VARIANT FLAGS" ...
 #   benches/tpch_settings.sh 1 3 "" "--threads 4" "--set datafusion.execution.batch_size=32768"
+#   TARN=/tmp/tarn-old benches/tpch_settings.sh 1 3 ""     (a given tarn binary, as in tpch.sh)
 set -eu
 SF=$1
 ITERATIONS=$2
@@ -13,7 +14,7 @@ shift 2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT="$ROOT/target/tpch-sf$SF"
 PEERS="$ROOT/benches/peers"
-TARN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn"
+TARN="${TARN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/tarn}"
 QUERIES="$ROOT/benches/tpch/queries"
 [ -f "$OUT/warehouse/catalog.db" ] || { echo "run benches/tpch.sh $SF first" >&2; exit 2; }
 python3 "$PEERS/duckdb_tpch.py" "$OUT/data" "$QUERIES" "$ITERATIONS" "$OUT/duckdb.json" "$OUT/duckdb-parquet.json" "$(nproc)"
