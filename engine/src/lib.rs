@@ -39,6 +39,7 @@ mod lake;
 mod locks;
 mod maintenance;
 pub mod pg_types;
+mod plan_cache;
 mod prepare;
 mod provider;
 mod scanned;

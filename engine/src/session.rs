@@ -30,6 +30,7 @@ use tarn_catalog::{CatalogOp, CatalogState, DEFAULT_SCHEMA, SnapshotId, TableDef
 use crate::engine::EngineInner;
 use crate::error::{Error, Result};
 use crate::parser::{self, AsOf, Statement};
+use crate::plan_cache::{KeptPlan, PlanCache, PlanKey};
 use crate::provider::{CATALOG_NAME, TarnCatalogList};
 use crate::{ddl, dml, functions, maintenance, write};
 
@@ -336,6 +337,8 @@ pub(crate) struct SessionShared {
     /// The text of the running statement, secrets masked, when the caller gave it
     /// (`Session::run_text`).
     pub statement_text: parking_lot::Mutex<Option<String>>,
+    /// Plans of the session's recent queries (see [`crate::plan_cache`]).
+    pub plans: PlanCache,
 }
 
 /// How far a running statement has got, for progress bars: bytes of input read (of a total,
@@ -672,6 +675,8 @@ impl Work {
 pub struct Session {
     pub(crate) shared: Arc<SessionShared>,
     pub(crate) ctx: SessionContext,
+    /// The physical optimizer rules each run of a kept plan applies again.
+    deferred_rules: Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>>,
 }
 
 impl Session {
@@ -717,15 +722,18 @@ impl Session {
             files: Default::default(),
             lineage: Default::default(),
             statement_text: Default::default(),
+            plans: Default::default(),
         });
+        let mut rules = crate::join_order::with_default_rules();
+        rules.push(Arc::new(crate::filter_order::OrderFilterConjuncts));
+        rules.push(Arc::new(crate::decimal_math::UncheckedDecimalArithmetic));
+        let (rules, deferred_rules) = crate::plan_cache::split_rules(rules);
         let mut builder = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_analyzer_rule(Arc::new(crate::sql::timestamp_text::RedshiftTimestampText))
-            .with_physical_optimizer_rules(crate::join_order::with_default_rules())
-            .with_physical_optimizer_rule(Arc::new(crate::filter_order::OrderFilterConjuncts))
-            .with_physical_optimizer_rule(Arc::new(crate::decimal_math::UncheckedDecimalArithmetic))
+            .with_physical_optimizer_rules(rules)
             .with_catalog_list(Arc::new(TarnCatalogList { shared: shared.clone() }));
         // Redshift's typed arithmetic comes before DataFusion's planners.
         if let Some(planners) = builder.expr_planners() {
@@ -736,7 +744,7 @@ impl Session {
         crate::system::functions::register(&ctx, Arc::downgrade(&shared));
         crate::system::catalog_functions::register(&ctx, Arc::downgrade(&shared));
         let _ = shared.state.set(ctx.state_weak_ref());
-        Ok(Session { shared, ctx })
+        Ok(Session { shared, ctx, deferred_rules })
     }
 
     /// Parses `sql` (any number of `;`-separated statements); [`Results::next`] runs them in
@@ -782,9 +790,14 @@ impl Session {
             _ => return Err(Error::Invalid("only one query (SELECT or WITH) can be timed".into())),
         };
         self.start_statement(parser::uses_pseudo_columns(&statement));
-        let state = self.ctx.state();
-        let plan = crate::sql::plan(&state, *statement).await?;
-        let physical = self.physical_plan(&plan).await?;
+        let key = self.plan_key(&statement)?;
+        let physical = match key.as_ref().and_then(|key| self.shared.plans.get(key)) {
+            Some(kept) => self.run_kept(&kept)?,
+            None => {
+                let plan = crate::sql::plan(&self.ctx.state(), *statement).await?;
+                self.query_physical_plan(plan, key).await?
+            }
+        };
         let planning = started.elapsed();
         let started = std::time::Instant::now();
         let mut stream = datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())?;
@@ -1265,6 +1278,13 @@ impl Session {
 
     /// Plans a statement with DataFusion and runs it; writes go through tarn's write path.
     async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
+        let key = self.plan_key(&statement)?;
+        if let Some(kept) = key.as_ref().and_then(|key| self.shared.plans.get(key)) {
+            crate::system::lineage::note_plan(&self.shared, &kept.logical);
+            let schema: SchemaRef = Arc::new(kept.logical.schema().as_arrow().clone());
+            let inner = datafusion::physical_plan::execute_stream(self.run_kept(&kept)?, self.ctx.task_ctx())?;
+            return Ok(Output::Rows(RowStream::with_output_names(schema, inner, &self.shared)));
+        }
         let plan = self.plan(statement).await?;
         match plan {
             LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(InsertOp::Append) => write::insert(self, dml).await,
@@ -1280,7 +1300,7 @@ impl Session {
             }
             plan => {
                 let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-                let physical = self.physical_plan(&plan).await?;
+                let physical = self.query_physical_plan(plan, key).await?;
                 let inner = datafusion::physical_plan::execute_stream(physical, self.ctx.task_ctx())?;
                 Ok(Output::Rows(RowStream::with_output_names(schema, inner, &self.shared)))
             }
@@ -1294,6 +1314,67 @@ impl Session {
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
         let physical = self.ctx.state().create_physical_plan(plan).await?;
         self.count_reads(plan);
+        Ok(crate::file_errors::name_files_in_errors(physical)?)
+    }
+
+    /// What the plan of query `statement` depends on (see [`crate::plan_cache`]), or `None`
+    /// when its plan is not kept: it is not a query, or it runs inside `BEGIN ... COMMIT`
+    /// (whose writes change what it reads) or records lineage.
+    fn plan_key(&self, statement: &DFStatement) -> Result<Option<PlanKey>> {
+        let DFStatement::Statement(inner) = statement else { return Ok(None) };
+        if !matches!(inner.as_ref(), SqlStatement::Query(_))
+            || self.shared.in_explicit_transaction()
+            || crate::system::lineage::active(&self.shared)
+        {
+            return Ok(None);
+        }
+        let mut settings = String::new();
+        {
+            use std::fmt::Write;
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            for entry in state.config_options().entries() {
+                let _ = writeln!(settings, "{}={:?}", entry.key, entry.value);
+            }
+            let _ = write!(settings, "{:?}", self.shared.settings.read());
+        }
+        Ok(Some(PlanKey {
+            text: inner.to_string(),
+            snapshot: self.shared.snapshot()?,
+            lake_version: self.shared.lake_state()?.version,
+            user: self.user(),
+            settings,
+        }))
+    }
+
+    /// The physical plan of query `plan`. With a `key`, the plan is kept for the next run of
+    /// the same query when it can be (see [`crate::plan_cache`]).
+    async fn query_physical_plan(
+        &self,
+        plan: LogicalPlan,
+        key: Option<PlanKey>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        let default_schema = self.shared.default_schema();
+        let key = match key {
+            Some(key) if self.shared.with_state(|s| crate::plan_cache::cacheable(&plan, s, &default_schema))? => key,
+            _ => return self.physical_plan(&plan).await,
+        };
+        let physical = crate::plan_cache::plan_to_keep(self.ctx.state().create_physical_plan(&plan)).await?;
+        let kept = Arc::new(KeptPlan::new(plan, physical));
+        if kept.reusable() {
+            self.shared.plans.insert(key, kept.clone());
+        }
+        self.run_kept(&kept)
+    }
+
+    /// A plan to run of a kept query plan (fresh state, the deferred rules applied).
+    fn run_kept(&self, kept: &KeptPlan) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        self.count_reads(&kept.logical);
+        let physical = {
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            kept.instantiate(&self.deferred_rules, state.config_options())?
+        };
         Ok(crate::file_errors::name_files_in_errors(physical)?)
     }
 

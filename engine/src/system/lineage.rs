@@ -110,6 +110,11 @@ fn table_name(table: &TableWithJoins) -> Option<&ObjectName> {
 }
 
 /// Readies the session's sources for a statement; `active`: it records lineage.
+/// Whether the running statement records lineage.
+pub(crate) fn active(shared: &SessionShared) -> bool {
+    shared.lineage.lock().active
+}
+
 pub(crate) fn start(shared: &SessionShared, active: bool) {
     *shared.lineage.lock() = Sources { active, ..Sources::default() };
 }

@@ -41,6 +41,7 @@ const PG_TABLES: &[&str] = &[
     "tarn_data_files",
     "tarn_column_stats",
     "tarn_cache",
+    "tarn_plan_cache",
     "svv_external_schemas",
     "svv_external_tables",
     "svv_external_columns",
@@ -499,6 +500,17 @@ pub(crate) async fn table(shared: &SessionShared, schema: &str, name: &str) -> R
                         .map(|n| int(n as i64))
                         .collect(),
                 ],
+            )?
+        }
+        (PG_CATALOG, "tarn_plan_cache") => {
+            let stats = shared.plans.stats();
+            table_of(
+                vec![
+                    field("entries", DataType::Int64),
+                    field("hits", DataType::Int64),
+                    field("misses", DataType::Int64),
+                ],
+                vec![[stats.entries, stats.hits, stats.misses].into_iter().map(|n| int(n as i64)).collect()],
             )?
         }
         (INFORMATION_SCHEMA, "schemata") => table_of(
