@@ -1279,8 +1279,8 @@ impl Session {
     /// Plans a statement with DataFusion and runs it; writes go through tarn's write path.
     async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
         let key = self.plan_key(&statement)?;
+        // A kept plan's query records no lineage (see `plan_key`).
         if let Some(kept) = key.as_ref().and_then(|key| self.shared.plans.get(key)) {
-            crate::system::lineage::note_plan(&self.shared, &kept.logical);
             let schema: SchemaRef = Arc::new(kept.logical.schema().as_arrow().clone());
             let inner = datafusion::physical_plan::execute_stream(self.run_kept(&kept)?, self.ctx.task_ctx())?;
             return Ok(Output::Rows(RowStream::with_output_names(schema, inner, &self.shared)));
