@@ -790,7 +790,7 @@ impl Session {
             _ => return Err(Error::Invalid("only one query (SELECT or WITH) can be timed".into())),
         };
         self.start_statement(parser::uses_pseudo_columns(&statement));
-        let key = self.plan_key(&statement)?;
+        let key = self.plan_key(&statement);
         let physical = match key.as_ref().and_then(|key| self.shared.plans.get(key)) {
             Some(kept) => self.run_kept(&kept)?,
             None => {
@@ -1278,7 +1278,7 @@ impl Session {
 
     /// Plans a statement with DataFusion and runs it; writes go through tarn's write path.
     async fn run_plan(&mut self, statement: DFStatement) -> Result<Output> {
-        let key = self.plan_key(&statement)?;
+        let key = self.plan_key(&statement);
         // A kept plan's query records no lineage (see `plan_key`).
         if let Some(kept) = key.as_ref().and_then(|key| self.shared.plans.get(key)) {
             let schema: SchemaRef = Arc::new(kept.logical.schema().as_arrow().clone());
@@ -1319,15 +1319,19 @@ impl Session {
 
     /// What the plan of query `statement` depends on (see [`crate::plan_cache`]), or `None`
     /// when its plan is not kept: it is not a query, or it runs inside `BEGIN ... COMMIT`
-    /// (whose writes change what it reads) or records lineage.
-    fn plan_key(&self, statement: &DFStatement) -> Result<Option<PlanKey>> {
-        let DFStatement::Statement(inner) = statement else { return Ok(None) };
+    /// (whose writes change what it reads) or records lineage. A key that cannot be read (the
+    /// catalog's snapshot, the lake catalog's version) only means planning afresh: planning
+    /// reports what it needs itself, and a query of managed tables does not need the lake's.
+    fn plan_key(&self, statement: &DFStatement) -> Option<PlanKey> {
+        let DFStatement::Statement(inner) = statement else { return None };
         if !matches!(inner.as_ref(), SqlStatement::Query(_))
             || self.shared.in_explicit_transaction()
             || crate::system::lineage::active(&self.shared)
         {
-            return Ok(None);
+            return None;
         }
+        let snapshot = self.shared.snapshot().ok()?;
+        let lake_version = self.shared.lake_state().ok()?.version;
         let mut settings = String::new();
         {
             use std::fmt::Write;
@@ -1338,13 +1342,7 @@ impl Session {
             }
             let _ = write!(settings, "{:?}", self.shared.settings.read());
         }
-        Ok(Some(PlanKey {
-            text: inner.to_string(),
-            snapshot: self.shared.snapshot()?,
-            lake_version: self.shared.lake_state()?.version,
-            user: self.user(),
-            settings,
-        }))
+        Some(PlanKey { text: inner.to_string(), snapshot, lake_version, user: self.user(), settings })
     }
 
     /// The physical plan of query `plan`. With a `key`, the plan is kept for the next run of
