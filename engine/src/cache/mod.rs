@@ -7,6 +7,7 @@
 //! and the bound can be changed while it runs (`SET tarn.cache_size`). Scans reach it through
 //! [`scan::CachedParquetFormat`].
 
+mod int_set;
 pub(crate) mod scan;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -63,6 +63,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::file::metadata::ParquetMetaData;
 
+use super::int_set::{IntSet, int_set};
 use super::{ChunkKey, DecodedCache, FileIdentity};
 
 /// `ParquetFormat`, reading through the decoded-data cache.
@@ -337,7 +338,34 @@ struct ScanShared {
 
 /// The cheap parts of a scan's dynamic filters over its columns, and the generations of the
 /// filters they were taken from.
-type PreparedFilters = (Vec<u64>, Arc<Vec<Arc<dyn PhysicalExpr>>>);
+type PreparedFilters = (Vec<u64>, Arc<Vec<RowFilter>>);
+
+/// One cheap dynamic filter, ready to evaluate.
+enum RowFilter {
+    Expr(Arc<dyn PhysicalExpr>),
+    /// An IN list of dense integers (most join keys), as a bitmap.
+    Set(IntSet),
+}
+
+impl RowFilter {
+    fn new(expr: Arc<dyn PhysicalExpr>, schema: &Schema) -> RowFilter {
+        match int_set(&expr, schema) {
+            Some(set) => RowFilter::Set(set),
+            None => RowFilter::Expr(expr),
+        }
+    }
+
+    /// The rows of `batch` that pass (`None`: the filter did not give booleans).
+    fn evaluate(&self, batch: &RecordBatch) -> DFResult<Option<BooleanArray>> {
+        match self {
+            RowFilter::Set(set) => Ok(Some(set.filter(batch))),
+            RowFilter::Expr(expr) => {
+                let result = expr.evaluate(batch)?.into_array(batch.num_rows())?;
+                Ok(result.as_any().downcast_ref::<BooleanArray>().cloned())
+            }
+        }
+    }
+}
 
 impl ScanShared {
     /// The cheap parts of the dynamic filters as they stand now, over `narrow_schema`. Bounds and
@@ -346,7 +374,7 @@ impl ScanShared {
     /// scan does not return. Prepared again only when a filter changes (a join fills its filter
     /// in once, when its build side is complete), not for every row group: an IN list's set is
     /// built once.
-    fn cheap_dynamic_filters(&self) -> DFResult<Arc<Vec<Arc<dyn PhysicalExpr>>>> {
+    fn cheap_dynamic_filters(&self) -> DFResult<Arc<Vec<RowFilter>>> {
         let generations: Vec<u64> = self.dynamic.iter().map(snapshot_generation).collect();
         let mut prepared = self.prepared.lock();
         if let Some((seen, filters)) = prepared.as_ref()
@@ -357,7 +385,12 @@ impl ScanShared {
         let mut filters = Vec::new();
         for dynamic in &self.dynamic {
             let current = snapshot_physical_expr(dynamic.clone())?;
-            filters.extend(split_conjunction(&current).into_iter().filter_map(|p| cheap_part(p, &self.narrow_schema)));
+            filters.extend(
+                split_conjunction(&current)
+                    .into_iter()
+                    .filter_map(|p| cheap_part(p, &self.narrow_schema))
+                    .map(|p| RowFilter::new(p, &self.narrow_schema)),
+            );
         }
         let filters = Arc::new(filters);
         *prepared = Some((generations, filters.clone()));
@@ -610,11 +643,10 @@ impl FileScan {
     fn apply_dynamic_filters(&self, batch: RecordBatch) -> DFResult<RecordBatch> {
         let mut mask: Option<BooleanArray> = None;
         for filter in self.scan.cheap_dynamic_filters()?.iter() {
-            let result = filter.evaluate(&batch)?.into_array(batch.num_rows())?;
-            let Some(result) = result.as_any().downcast_ref::<BooleanArray>() else { continue };
+            let Some(result) = filter.evaluate(&batch)? else { continue };
             mask = Some(match mask {
-                None => result.clone(),
-                Some(mask) => and(&mask, result)?,
+                None => result,
+                Some(mask) => and(&mask, &result)?,
             });
         }
         let Some(mask) = mask else { return Ok(batch) };
