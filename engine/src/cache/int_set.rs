@@ -29,6 +29,8 @@ const MAX_SPAN: u64 = 1 << 24;
 #[derive(Debug)]
 pub(crate) struct IntSet {
     column: usize,
+    /// Looks the column's values up (chosen for its type when the set is made).
+    scan: ScanFn,
     min: i64,
     span: u64,
     bits: Vec<u64>,
@@ -42,10 +44,7 @@ impl IntSet {
             return None;
         }
         let column = list.expr().downcast_ref::<Column>()?;
-        let data_type = schema.fields().get(column.index())?.data_type();
-        if !supported(data_type) {
-            return None;
-        }
+        let scan = scan_for(schema.fields().get(column.index())?.data_type())?;
         let mut values = Vec::with_capacity(list.list().len());
         for item in list.list() {
             match item.downcast_ref::<Literal>()?.value().cast_to(&DataType::Int64).ok()? {
@@ -55,10 +54,10 @@ impl IntSet {
                 _ => return None,
             }
         }
-        IntSet::new(column.index(), &values)
+        IntSet::new(column.index(), scan, &values)
     }
 
-    fn new(column: usize, values: &[i64]) -> Option<IntSet> {
+    fn new(column: usize, scan: ScanFn, values: &[i64]) -> Option<IntSet> {
         let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
             return None;
         };
@@ -72,25 +71,13 @@ impl IntSet {
             let offset = v.wrapping_sub(min) as u64;
             bits[(offset / 64) as usize] |= 1 << (offset % 64);
         }
-        Some(IntSet { column, min, span, bits })
+        Some(IntSet { column, scan, min, span, bits })
     }
 
     /// True for the rows of `batch` whose value is in the set; false for the others and NULL.
     pub(crate) fn filter(&self, batch: &RecordBatch) -> BooleanArray {
         let array = batch.column(self.column);
-        let found = match array.data_type() {
-            DataType::Int8 => self.scan::<Int8Type>(array),
-            DataType::Int16 => self.scan::<Int16Type>(array),
-            DataType::Int32 => self.scan::<Int32Type>(array),
-            DataType::Int64 => self.scan::<Int64Type>(array),
-            DataType::UInt8 => self.scan::<UInt8Type>(array),
-            DataType::UInt16 => self.scan::<UInt16Type>(array),
-            DataType::UInt32 => self.scan::<UInt32Type>(array),
-            DataType::Date32 => self.scan::<Date32Type>(array),
-            DataType::Date64 => self.scan::<Date64Type>(array),
-            // The column's type was checked when the set was made.
-            _ => BooleanBuffer::new_set(array.len()),
-        };
+        let found = (self.scan)(self, array);
         let found = match array.logical_nulls() {
             Some(nulls) => &found & nulls.inner(),
             None => found,
@@ -112,19 +99,22 @@ impl IntSet {
     }
 }
 
-fn supported(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::Date32
-            | DataType::Date64
-    )
+type ScanFn = fn(&IntSet, &Arc<dyn Array>) -> BooleanBuffer;
+
+/// The lookup for columns of `data_type`, if it holds integers a set can be made of.
+fn scan_for(data_type: &DataType) -> Option<ScanFn> {
+    Some(match data_type {
+        DataType::Int8 => IntSet::scan::<Int8Type>,
+        DataType::Int16 => IntSet::scan::<Int16Type>,
+        DataType::Int32 => IntSet::scan::<Int32Type>,
+        DataType::Int64 => IntSet::scan::<Int64Type>,
+        DataType::UInt8 => IntSet::scan::<UInt8Type>,
+        DataType::UInt16 => IntSet::scan::<UInt16Type>,
+        DataType::UInt32 => IntSet::scan::<UInt32Type>,
+        DataType::Date32 => IntSet::scan::<Date32Type>,
+        DataType::Date64 => IntSet::scan::<Date64Type>,
+        _ => return None,
+    })
 }
 
 /// `expr` as an [`IntSet`] when it is an IN list one can be made of.
