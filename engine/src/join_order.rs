@@ -8,17 +8,26 @@
 //!
 //! This rule takes each region of inner hash joins (with the filters and column-only
 //! projections between them), estimates every relation's rows from its statistics (the
-//! catalog's row counts and column ranges, narrowed by the filters above the scans) and
-//! rebuilds the region greedily: of all pairs of relations a join predicate connects, it joins
-//! the pair with the smallest estimated result first, and goes on until one relation is left
-//! (no cross products; bushy trees allowed). Each join's size is estimated as
-//! `|L| * |R| / max(ndv(l), ndv(r))` over its most selective key pair, where a column's
-//! distinct count comes from statistics (ANALYZE), else from its value range, capped by its
-//! relation's rows. The new order is kept only when the written order has a join that
-//! multiplies rows (as q72's item-only join does) and the new order's estimated intermediate
-//! rows are well below the written order's; a projection on top restores the region's
-//! columns. Inner joins and filters commute, so the rows are the same. `SET
-//! datafusion.optimizer.join_reordering = false` keeps the written order (as it keeps
+//! catalog's row counts, column ranges and ANALYZE's distinct counts, narrowed by the filters
+//! above the scans: an equality with a literal keeps `1 / distinct` of the rows, as in
+//! [`crate::filter_selectivity`]) and rebuilds the region in the order with the fewest
+//! estimated intermediate rows: every bushy tree without cross products, by dynamic programming
+//! over subsets of up to ten relations, greedily (smallest join first) beyond. Equalities make classes of equal columns, so a join may use an
+//! equality the query implies but does not write (TPC-H q5's `c_nationkey = s_nationkey AND
+//! s_nationkey = n_nationkey` lets the region's nations cut the customers before their orders
+//! meet lineitem). Each join's size is estimated as `|L| * |R| / max(ndv(l), ndv(r))` over its
+//! most selective key pair, where a column's distinct count comes from statistics (ANALYZE),
+//! else from its value range, capped by its relation's rows.
+//!
+//! The new order is kept when its estimated intermediate rows are well below the written
+//! order's, and either every join key's distinct count was counted (ANALYZE, or COPY's
+//! `STATUPDATE ON`) or the written order has a join that multiplies rows (as q72's item-only
+//! join does). Without counts, a foreign key's distinct values are guessed from its range
+//! (`l_orderkey`: 6 M where 1.5 M orders exist), which makes joins along foreign keys look
+//! selective when they are not; the written order, which probes the fact table with the
+//! dimensions' hash tables and their dynamic filters, is then rarely bad. A projection on top
+//! restores the region's columns. Inner joins and filters commute, so the rows are the same.
+//! `SET datafusion.optimizer.join_reordering = false` keeps the written order (as it keeps
 //! JoinSelection's sides).
 
 use std::sync::Arc;
@@ -26,7 +35,6 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema};
 use datafusion::common::Result as DFResult;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{JoinSide, JoinType, NullEquality};
 use datafusion::logical_expr::Operator;
@@ -40,27 +48,31 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
-use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
+use datafusion::physical_plan::statistics::StatisticsContext;
+
+use crate::filter_selectivity::{FilterSelectivity, columns_estimate};
 
 /// Regions of fewer relations are left alone: `JoinSelection` already orders two.
 const MIN_RELATIONS: usize = 3;
 /// Relations are sets of bits.
 const MAX_RELATIONS: usize = 64;
+/// Regions of up to this many relations are ordered by trying every split of every connected
+/// subset (3^n pairs); larger ones greedily.
+const MAX_EXHAUSTIVE: usize = 10;
 /// The greedy order replaces the written one when its estimated intermediate rows are below
 /// this share of the written order's,
 const KEEP_BELOW: f64 = 0.5;
-/// and only when a join of the written order multiplies its larger side's rows by this much:
-/// joins along foreign keys, however ordered, are left as written (the estimates of filters on
-/// strings without distinct counts are guesses; DataFusion's written order probes the fact
-/// table with the dimensions' hash tables and their dynamic filters, which is rarely bad).
+/// and, unless the join keys' distinct counts were counted, only when a join of the written
+/// order multiplies its larger side's rows by this much (see the module docs).
 const MIN_GROWTH: f64 = 10.0;
 
-/// DataFusion's physical optimizer rules with [`ReorderJoins`] before `JoinSelection` (which
-/// then picks each join's build side from the new order's statistics).
+/// DataFusion's physical optimizer rules with [`FilterSelectivity`] and [`ReorderJoins`] before
+/// `JoinSelection` (which then picks each join's build side from the new order's statistics).
 pub(crate) fn with_default_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules.iter().position(|r| r.name() == "join_selection").unwrap_or(0);
     rules.insert(at, Arc::new(ReorderJoins));
+    rules.insert(at, Arc::new(FilterSelectivity));
     rules
 }
 
@@ -147,6 +159,94 @@ struct Conjunct {
     relations: u64,
     /// `left = right` over two disjoint sets of relations: a possible join key.
     key: Option<Key>,
+    /// The class of equal columns it belongs to, when it equates two columns (see [`Class`]).
+    class: Option<usize>,
+}
+
+/// Columns that the region's equalities make equal (`c_nationkey = s_nationkey AND
+/// s_nationkey = n_nationkey`): any two of them from different sides can key a join, so
+/// customer may meet nation directly. Each member is a global column id with its relation's
+/// bit; a class holds at most one column per relation, so that joining two parts on one pair
+/// of members makes every member of the union equal (each part's members already are).
+struct Class {
+    members: Vec<(usize, u64)>,
+}
+
+/// The predicates that connect the region's relations.
+struct Graph {
+    conjuncts: Vec<Conjunct>,
+    classes: Vec<Class>,
+}
+
+impl Graph {
+    /// Groups the column equalities of `conjuncts` into classes; a class that would hold two
+    /// columns of one relation (or columns of different types) is left as plain conjuncts.
+    fn new(mut conjuncts: Vec<Conjunct>, fields: &[FieldRef], owner: &[usize]) -> Self {
+        let pair = |c: &Conjunct| {
+            let key = c.key.as_ref()?;
+            let (l, r) = (key.left.downcast_ref::<Column>()?, key.right.downcast_ref::<Column>()?);
+            (fields[l.index()].data_type() == fields[r.index()].data_type()).then(|| (l.index(), r.index()))
+        };
+        // Union-find over global column ids.
+        let mut parent: Vec<usize> = (0..fields.len()).collect();
+        fn root(parent: &mut [usize], mut at: usize) -> usize {
+            while parent[at] != at {
+                parent[at] = parent[parent[at]];
+                at = parent[at];
+            }
+            at
+        }
+        for (l, r) in conjuncts.iter().filter_map(pair) {
+            let (a, b) = (root(&mut parent, l), root(&mut parent, r));
+            parent[a] = b;
+        }
+        let mut by_root: Vec<Option<usize>> = vec![None; fields.len()];
+        let mut classes: Vec<Class> = Vec::new();
+        for conjunct in conjuncts.iter_mut() {
+            let Some((l, r)) = pair(conjunct) else { continue };
+            let at = root(&mut parent, l);
+            let class = *by_root[at].get_or_insert_with(|| {
+                classes.push(Class { members: Vec::new() });
+                classes.len() - 1
+            });
+            for id in [l, r] {
+                let member = (id, 1u64 << owner[id]);
+                if !classes[class].members.contains(&member) {
+                    classes[class].members.push(member);
+                }
+            }
+            conjunct.class = Some(class);
+        }
+        // One column per relation, or the class is not used (its equalities stay plain keys).
+        for (at, class) in classes.iter_mut().enumerate() {
+            let relations = class.members.iter().fold(0u64, |set, (_, r)| set | r);
+            if relations.count_ones() as usize != class.members.len() {
+                class.members.clear();
+                conjuncts.iter_mut().filter(|c| c.class == Some(at)).for_each(|c| c.class = None);
+            }
+        }
+        Graph { conjuncts, classes }
+    }
+
+    /// The join keys between relations `a` and `b`, as (`a`'s side, `b`'s side): one pair per
+    /// class with members on both sides, then the equalities outside classes.
+    fn keys_between(&self, a: u64, b: u64) -> impl Iterator<Item = (PhysicalExprRef, PhysicalExprRef)> + '_ {
+        let classes = self.classes.iter().filter_map(move |class| {
+            let side = |set: u64| class.members.iter().find(|(_, r)| r & set != 0).map(|(id, _)| *id);
+            let (x, y) = (side(a)?, side(b)?);
+            Some((column_ref(x), column_ref(y)))
+        });
+        let others = self.conjuncts.iter().filter(|c| c.class.is_none()).filter_map(move |c| {
+            let (x, y) = c.key.as_ref()?.between(a, b)?;
+            Some((x.clone(), y.clone()))
+        });
+        classes.chain(others)
+    }
+}
+
+/// A reference to global column `id` (named by its id: only its index is read).
+fn column_ref(id: usize) -> PhysicalExprRef {
+    Arc::new(Column::new("", id))
 }
 
 /// The two sides of an equality, with the relations each reads.
@@ -246,19 +346,25 @@ impl Region {
         if self.leaves.len() < MIN_RELATIONS || self.conjuncts.iter().any(is_volatile) {
             return Ok(None);
         }
-        let conjuncts: Vec<Conjunct> = self.conjuncts.iter().map(|expr| self.conjunct(expr)).collect();
+        let conjuncts = self.conjuncts.iter().map(|expr| self.conjunct(expr)).collect();
+        let graph = Graph::new(conjuncts, &self.fields, &self.owner);
         let statistics = StatisticsContext::new();
         let mut estimates = Vec::with_capacity(self.leaves.len());
         for relation in 0..self.leaves.len() {
             let Some(estimate) = self.leaf_estimate(&statistics, relation)? else { return Ok(None) };
             estimates.push(estimate);
         }
-        let Some((written, growth)) = written_cost(&estimates, &conjuncts, &self.written) else { return Ok(None) };
-        if growth < MIN_GROWTH {
+        let Some((written, growth)) = written_cost(&estimates, &graph, &self.written) else { return Ok(None) };
+        if growth < MIN_GROWTH && !self.keys_counted(&statistics, &graph)? {
             return Ok(None);
         }
-        let Some(greedy) = greedy_order(&estimates, &conjuncts) else { return Ok(None) };
-        if greedy.cost >= written * KEEP_BELOW || greedy.cost.is_nan() {
+        let order = if estimates.len() <= MAX_EXHAUSTIVE {
+            cheapest_order(&estimates, &graph)
+        } else {
+            greedy_order(&estimates, &graph)
+        };
+        let Some(order) = order else { return Ok(None) };
+        if order.cost >= written * KEEP_BELOW || order.cost.is_nan() {
             return Ok(None);
         }
         let mode = root.downcast_ref::<HashJoinExec>().map_or(PartitionMode::Auto, |j| j.mode);
@@ -272,12 +378,12 @@ impl Region {
                 Some(Built { plan: leaf.clone(), ids, relations: 1 << relation })
             })
             .collect();
-        let mut applied = vec![false; conjuncts.len()];
+        let mut applied = vec![false; graph.conjuncts.len()];
         let mut last = 0;
-        for step in greedy.steps {
+        for step in order.steps {
             let (x, y) =
                 (components[step.a].take().expect("a component"), components[step.b].take().expect("a component"));
-            components[step.a] = Some(self.join(x, y, step.rows, &conjuncts, &mut applied, mode)?);
+            components[step.a] = Some(self.join(x, y, step.rows, &graph, &mut applied, mode)?);
             last = step.a;
         }
         let joined = components[last].take().expect("the joined region");
@@ -309,31 +415,29 @@ impl Region {
                 right_relations: r,
             })
         });
-        Conjunct { expr: expr.clone(), relations, key }
+        Conjunct { expr: expr.clone(), relations, key, class: None }
     }
 
     /// A relation's rows and its columns' distinct counts, or None without a row estimate.
     fn leaf_estimate(&self, statistics: &StatisticsContext, relation: usize) -> DFResult<Option<Estimate>> {
-        let stats = statistics.compute(self.leaves[relation].as_ref(), &StatisticsArgs::new())?;
-        let rows = match stats.num_rows {
-            Precision::Exact(n) | Precision::Inexact(n) => n.max(1) as f64,
-            Precision::Absent => return Ok(None),
-        };
+        let Some(columns) = columns_estimate(statistics, &self.leaves[relation])? else { return Ok(None) };
         let first = self.starts[relation];
-        let distinct = stats
-            .column_statistics
-            .iter()
-            .enumerate()
-            .map(|(at, column)| {
-                let counted = column.distinct_count.get_value().map(|n| *n as f64);
-                let ranged = match (column.min_value.get_value(), column.max_value.get_value()) {
-                    (Some(min), Some(max)) => min.distance(max).map(|d| d as f64 + 1.0),
-                    _ => None,
-                };
-                (first + at, counted.or(ranged).unwrap_or(rows).min(rows).max(1.0))
-            })
-            .collect();
-        Ok(Some(Estimate { relations: 1 << relation, rows, distinct }))
+        let distinct = columns.distinct.iter().enumerate().map(|(at, d)| (first + at, d.value)).collect();
+        Ok(Some(Estimate { relations: 1 << relation, rows: columns.rows, distinct }))
+    }
+
+    /// Whether every join key of the region is a column whose distinct count was counted
+    /// (ANALYZE), not guessed from its range.
+    fn keys_counted(&self, statistics: &StatisticsContext, graph: &Graph) -> DFResult<bool> {
+        let mut counted = Vec::with_capacity(self.fields.len());
+        for leaf in &self.leaves {
+            let Some(columns) = columns_estimate(statistics, leaf)? else { return Ok(false) };
+            counted.extend(columns.distinct.iter().map(|d| d.counted));
+        }
+        let column_counted = |expr: &PhysicalExprRef| expr.downcast_ref::<Column>().is_some_and(|c| counted[c.index()]);
+        let classes = graph.classes.iter().flat_map(|class| &class.members).all(|(id, _)| counted[*id]);
+        let keys = graph.conjuncts.iter().filter(|c| c.class.is_none()).filter_map(|c| c.key.as_ref());
+        Ok(classes && keys.clone().all(|key| column_counted(&key.left) && column_counted(&key.right)))
     }
 
     /// Joins two built components on the keys between them, filtering with every predicate
@@ -343,7 +447,7 @@ impl Region {
         x: Built,
         y: Built,
         (x_rows, y_rows): (f64, f64),
-        conjuncts: &[Conjunct],
+        graph: &Graph,
         applied: &mut [bool],
         mode: PartitionMode,
     ) -> DFResult<Built> {
@@ -355,15 +459,21 @@ impl Region {
             renumber(expr, position, plan.schema().fields())
         };
         let mut on = Vec::new();
+        for (l, r) in graph.keys_between(left.relations, right.relations) {
+            on.push((local(&l, &left.ids, &left.plan)?, local(&r, &right.ids, &right.plan)?));
+        }
+        // Every predicate the two sides are the first to read: the keys above, and the rest as
+        // the join's filter (a class's equalities hold once their relations are joined).
         let mut filters = Vec::new();
-        for (at, conjunct) in conjuncts.iter().enumerate() {
+        for (at, conjunct) in graph.conjuncts.iter().enumerate() {
             if applied[at] || conjunct.relations & !both != 0 {
                 continue;
             }
             applied[at] = true;
-            match conjunct.key.as_ref().and_then(|key| key.between(left.relations, right.relations)) {
-                Some((l, r)) => on.push((local(l, &left.ids, &left.plan)?, local(r, &right.ids, &right.plan)?)),
-                None => filters.push(conjunct.expr.clone()),
+            let keyed = conjunct.class.is_some()
+                || conjunct.key.as_ref().is_some_and(|key| key.between(left.relations, right.relations).is_some());
+            if !keyed {
+                filters.push(conjunct.expr.clone());
             }
         }
         let filter = if filters.is_empty() {
@@ -449,12 +559,11 @@ impl Estimate {
     }
 
     /// The estimated join with `other` on the keys between them, or None when no key connects
-    /// them.
-    fn join(&self, other: &Estimate, conjuncts: &[Conjunct]) -> Option<Estimate> {
+    /// them: `|L| * |R|` over the largest distinct count of any key's sides.
+    fn join(&self, other: &Estimate, graph: &Graph) -> Option<Estimate> {
         let mut denominator: Option<f64> = None;
-        let keys = conjuncts.iter().filter_map(|c| c.key.as_ref()?.between(self.relations, other.relations));
-        for (mine, theirs) in keys {
-            let distinct = self.distinct_of(mine).max(other.distinct_of(theirs));
+        for (mine, theirs) in graph.keys_between(self.relations, other.relations) {
+            let distinct = self.distinct_of(&mine).max(other.distinct_of(&theirs));
             denominator = Some(denominator.unwrap_or(1.0).max(distinct));
         }
         let rows = (self.rows * other.rows / denominator?).max(1.0);
@@ -463,8 +572,8 @@ impl Estimate {
     }
 }
 
-/// The greedy order: its steps and their estimated intermediate rows.
-struct Greedy {
+/// An order of the region's joins: its steps and their estimated intermediate rows.
+struct Order {
     steps: Vec<Step>,
     cost: f64,
 }
@@ -476,7 +585,63 @@ struct Step {
     rows: (f64, f64),
 }
 
-fn greedy_order(leaves: &[Estimate], conjuncts: &[Conjunct]) -> Option<Greedy> {
+/// The order with the fewest estimated intermediate rows among all bushy trees without cross
+/// products, by dynamic programming over the subsets of relations (each connected subset's
+/// cheapest split into two connected parts that a key joins).
+fn cheapest_order(leaves: &[Estimate], graph: &Graph) -> Option<Order> {
+    struct Best {
+        estimate: Estimate,
+        cost: f64,
+        split: (u64, u64),
+    }
+    let all = (1u64 << leaves.len()) - 1;
+    let mut best: Vec<Option<Best>> = (0..=all).map(|_| None).collect();
+    for (relation, leaf) in leaves.iter().enumerate() {
+        best[1 << relation] = Some(Best { estimate: leaf.clone(), cost: 0.0, split: (0, 0) });
+    }
+    // A subset's parts are numerically smaller than it: ascending order meets them first.
+    for set in 1..=all {
+        if set.count_ones() < 2 {
+            continue;
+        }
+        let mut found: Option<Best> = None;
+        let mut part = (set - 1) & set;
+        while part > 0 {
+            let rest = set ^ part;
+            if part < rest
+                && let (Some(x), Some(y)) = (&best[part as usize], &best[rest as usize])
+                && let Some(joined) = x.estimate.join(&y.estimate, graph)
+            {
+                let cost = x.cost + y.cost + joined.rows;
+                if found.as_ref().is_none_or(|f| cost < f.cost) {
+                    found = Some(Best { estimate: joined, cost, split: (part, rest) });
+                }
+            }
+            part = (part - 1) & set;
+        }
+        best[set as usize] = found;
+    }
+    // The steps of the cheapest tree, children first; a joined part sits at its first step's `a`.
+    fn steps(best: &[Option<Best>], set: u64, out: &mut Vec<Step>) -> usize {
+        let entry = best[set as usize].as_ref().expect("a connected part");
+        if set.count_ones() == 1 {
+            return set.trailing_zeros() as usize;
+        }
+        let (x, y) = entry.split;
+        let (a, b) = (steps(best, x, out), steps(best, y, out));
+        let rows = |part: u64| best[part as usize].as_ref().expect("a connected part").estimate.rows;
+        out.push(Step { a, b, rows: (rows(x), rows(y)) });
+        a
+    }
+    let cost = best[all as usize].as_ref()?.cost;
+    let mut out = Vec::with_capacity(leaves.len() - 1);
+    steps(&best, all, &mut out);
+    Some(Order { steps: out, cost })
+}
+
+/// For regions too large to enumerate: joins the pair with the smallest estimated result first,
+/// until one part is left.
+fn greedy_order(leaves: &[Estimate], graph: &Graph) -> Option<Order> {
     let mut components: Vec<Option<Estimate>> = leaves.iter().cloned().map(Some).collect();
     let mut steps = Vec::new();
     let mut cost = 0.0;
@@ -485,7 +650,7 @@ fn greedy_order(leaves: &[Estimate], conjuncts: &[Conjunct]) -> Option<Greedy> {
         for a in 0..components.len() {
             for b in a + 1..components.len() {
                 let (Some(x), Some(y)) = (&components[a], &components[b]) else { continue };
-                let Some(joined) = x.join(y, conjuncts) else { continue };
+                let Some(joined) = x.join(y, graph) else { continue };
                 let better = best.as_ref().is_none_or(|(_, _, e)| joined.rows < e.rows);
                 if better {
                     best = Some((a, b, joined));
@@ -500,18 +665,18 @@ fn greedy_order(leaves: &[Estimate], conjuncts: &[Conjunct]) -> Option<Greedy> {
         components[b] = None;
         steps.push(Step { a, b, rows });
     }
-    Some(Greedy { steps, cost })
+    Some(Order { steps, cost })
 }
 
 /// The written order by the same estimates: its intermediate rows, and the most any of its
 /// joins multiplies the rows of its larger side (None when a side cannot be estimated).
-fn written_cost(leaves: &[Estimate], conjuncts: &[Conjunct], written: &[(u64, u64)]) -> Option<(f64, f64)> {
+fn written_cost(leaves: &[Estimate], graph: &Graph, written: &[(u64, u64)]) -> Option<(f64, f64)> {
     let mut known: Vec<Estimate> = leaves.to_vec();
     let (mut cost, mut growth) = (0.0, 0.0f64);
     for (left, right) in written {
         let l = known.iter().find(|e| e.relations == *left)?.clone();
         let r = known.iter().find(|e| e.relations == *right)?.clone();
-        let joined = l.join(&r, conjuncts).unwrap_or_else(|| Estimate {
+        let joined = l.join(&r, graph).unwrap_or_else(|| Estimate {
             relations: l.relations | r.relations,
             rows: l.rows * r.rows,
             distinct: l.distinct.iter().chain(&r.distinct).cloned().collect(),
@@ -540,7 +705,13 @@ mod tests {
             expr: Arc::new(BinaryExpr::new(left.clone(), Operator::Eq, right.clone())),
             relations: left_relations | right_relations,
             key: Some(Key { left, right, left_relations, right_relations }),
+            class: None,
         }
+    }
+
+    /// A graph of plain keys (no classes of equal columns).
+    fn plain(conjuncts: Vec<Conjunct>) -> Graph {
+        Graph { conjuncts, classes: Vec::new() }
     }
 
     #[test]
@@ -552,17 +723,84 @@ mod tests {
             leaf(1, 11.7e6, &[(2, 18_000.0)]),
             leaf(2, 365.0, &[(3, 365.0)]),
         ];
-        let conjuncts = [key((0, 0), (2, 1)), key((1, 0), (3, 2))];
-        let greedy = greedy_order(&leaves, &conjuncts).unwrap();
-        assert_eq!((greedy.steps[0].a, greedy.steps[0].b), (0, 2), "fact joins the dates first");
-        let (written, growth) = written_cost(&leaves, &conjuncts, &[(0b001, 0b010), (0b011, 0b100)]).unwrap();
-        assert!(greedy.cost < written * KEEP_BELOW, "{} vs {written}", greedy.cost);
+        let graph = plain(vec![key((0, 0), (2, 1)), key((1, 0), (3, 2))]);
+        let (written, growth) = written_cost(&leaves, &graph, &[(0b001, 0b010), (0b011, 0b100)]).unwrap();
         assert!(growth > MIN_GROWTH, "fact to inventory on the item alone multiplies rows: {growth}");
+        for order in [greedy_order(&leaves, &graph).unwrap(), cheapest_order(&leaves, &graph).unwrap()] {
+            assert_eq!((order.steps[0].a, order.steps[0].b), (0, 2), "fact joins the dates first");
+            assert!(order.cost < written * KEEP_BELOW, "{} vs {written}", order.cost);
+        }
     }
 
     #[test]
     fn relations_no_key_connects_keep_the_written_order() {
         let leaves = [leaf(0, 10.0, &[(0, 10.0)]), leaf(1, 10.0, &[(1, 10.0)]), leaf(2, 10.0, &[(2, 10.0)])];
-        assert!(greedy_order(&leaves, &[key((0, 0), (1, 1))]).is_none());
+        let graph = plain(vec![key((0, 0), (1, 1))]);
+        assert!(greedy_order(&leaves, &graph).is_none());
+        assert!(cheapest_order(&leaves, &graph).is_none());
+    }
+
+    /// TPC-H q5's shape: customer(0), orders(1), lineitem(2), supplier(3), nation(4), region(5)
+    /// filtered to one row; customer meets nation only through `c_nationkey = s_nationkey AND
+    /// s_nationkey = n_nationkey`.
+    fn q5() -> (Vec<Estimate>, Vec<Conjunct>, Vec<FieldRef>, Vec<usize>) {
+        let leaves = vec![
+            leaf(0, 150_000.0, &[(0, 150_000.0), (1, 25.0)]),
+            leaf(1, 228_000.0, &[(2, 228_000.0), (3, 100_000.0)]),
+            leaf(2, 6.0e6, &[(4, 1.5e6), (5, 10_000.0)]),
+            leaf(3, 10_000.0, &[(6, 10_000.0), (7, 25.0)]),
+            leaf(4, 25.0, &[(8, 25.0), (9, 5.0)]),
+            leaf(5, 1.0, &[(10, 1.0)]),
+        ];
+        let owner = vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5];
+        let fields = (0..owner.len())
+            .map(|id| Arc::new(Field::new(format!("c{id}"), datafusion::arrow::datatypes::DataType::Int64, true)))
+            .collect();
+        let conjuncts = vec![
+            key((0, 0), (3, 1)),
+            key((2, 1), (4, 2)),
+            key((5, 2), (6, 3)),
+            key((1, 0), (7, 3)),
+            key((7, 3), (8, 4)),
+            key((9, 4), (10, 5)),
+        ];
+        (leaves, conjuncts, fields, owner)
+    }
+
+    #[test]
+    fn equal_columns_let_a_dimension_filter_reach_the_table_it_cuts() {
+        let (leaves, conjuncts, fields, owner) = q5();
+        let graph = Graph::new(conjuncts, &fields, &owner);
+        let nation_keys = graph.classes.iter().find(|c| c.members.len() == 3).expect("one class of nation keys");
+        assert_eq!(nation_keys.members, [(1, 1 << 0), (7, 1 << 3), (8, 1 << 4)]);
+        let order = cheapest_order(&leaves, &graph).unwrap();
+        // The relations each step has joined: region to nation, then customer to those nations,
+        // then orders, lineitem, supplier.
+        let mut parts: Vec<u64> = (0..leaves.len()).map(|r| 1 << r).collect();
+        let joined: Vec<u64> = order
+            .steps
+            .iter()
+            .map(|step| {
+                parts[step.a] |= parts[step.b];
+                parts[step.a]
+            })
+            .collect();
+        assert_eq!(joined, [0b110000, 0b110001, 0b110011, 0b110111, 0b111111]);
+        let greedy = greedy_order(&leaves, &graph).unwrap();
+        assert!(order.cost < greedy.cost, "{} vs greedy {}", order.cost, greedy.cost);
+        let (written, _) = written_cost(&leaves, &graph, &[(1, 2), (3, 4), (7, 8), (15, 16), (31, 32)]).unwrap();
+        assert!(order.cost < written * KEEP_BELOW, "{} vs written {written}", order.cost);
+    }
+
+    #[test]
+    fn a_class_with_two_columns_of_one_relation_stays_plain_keys() {
+        // a.x = b.y AND a.z = b.y: joining on one pair would not check a.x = a.z.
+        let owner = vec![0, 0, 1];
+        let fields: Vec<FieldRef> = (0..3)
+            .map(|id| Arc::new(Field::new(format!("c{id}"), datafusion::arrow::datatypes::DataType::Int64, true)))
+            .collect();
+        let graph = Graph::new(vec![key((0, 0), (2, 1)), key((1, 0), (2, 1))], &fields, &owner);
+        assert!(graph.conjuncts.iter().all(|c| c.class.is_none()));
+        assert_eq!(graph.keys_between(1, 2).count(), 2, "both equalities key the join");
     }
 }

@@ -33,6 +33,7 @@ mod engine;
 mod error;
 mod file_errors;
 mod filter_order;
+mod filter_selectivity;
 pub mod functions;
 mod join_order;
 mod lake;
