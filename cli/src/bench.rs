@@ -304,7 +304,8 @@ fn change(ratio: f64) -> String {
 /// DDL in `schema.sql`), loads them into managed tables with COPY, unloads them as Parquet and
 /// registers those as external tables of schema `tpch_lake`, and with `sort_keys` copies them
 /// into schema `tpch_sorted` with the sort keys of AWS's Redshift TPC-H DDL (the same queries
-/// run on each with the default schema set).
+/// run on each with the default schema set). Every table is analyzed, as Redshift does after
+/// loading an empty table (DuckDB keeps such statistics of its tables too).
 pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) -> Result<()> {
     use tarn_engine::tpch::{TABLES, aws_keys, ddl, write_csv};
     let data = std::path::absolute(data)?;
@@ -330,7 +331,9 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) 
         let ddl = ddl(table).expect("a TPC-H table");
         session.query(&format!("DROP TABLE IF EXISTS {table}")).await?;
         session.query(ddl).await?;
-        session.query(&format!("COPY {table} FROM '{}' CSV IGNOREHEADER 1", csv.display())).await?;
+        // STATUPDATE ON: statistics with distinct counts, as Redshift's COPY gathers into an
+        // empty table (the join order reads them).
+        session.query(&format!("COPY {table} FROM '{}' CSV IGNOREHEADER 1 STATUPDATE ON", csv.display())).await?;
         session
             .query(&format!(
                 "UNLOAD ('SELECT * FROM {table}') TO '{}/' FORMAT AS PARQUET ALLOWOVERWRITE",
@@ -344,6 +347,7 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) 
                 parquet.display()
             ))
             .await?;
+        session.query(&format!("ANALYZE tpch_lake.{table}")).await?;
         eprintln!("{table}: loaded and registered in {:.1} s", started.elapsed().as_secs_f64());
     }
     if !sort_keys {
@@ -359,6 +363,7 @@ pub async fn tpch(session: &mut Session, sf: f64, data: &Path, sort_keys: bool) 
         session.query(&format!("INSERT INTO tpch_sorted.{table} SELECT * FROM public.{table}")).await?;
         // Each writer wrote a sorted run; VACUUM merges them into one, as after a Redshift load.
         session.query(&format!("VACUUM SORT ONLY tpch_sorted.{table}")).await?;
+        session.query(&format!("ANALYZE tpch_sorted.{table}")).await?;
         eprintln!("tpch_sorted.{table}: written sorted in {:.1} s", started.elapsed().as_secs_f64());
     }
     Ok(())
