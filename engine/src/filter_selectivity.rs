@@ -117,6 +117,10 @@ pub(crate) fn columns_estimate(
         return filter_estimate(statistics, filter, &input).map(Some);
     }
     let stats = statistics.compute(plan.as_ref(), &StatisticsArgs::new())?;
+    // One entry per column, or nothing is known (the estimates index columns by position).
+    if stats.column_statistics.len() != plan.schema().fields().len() {
+        return Ok(None);
+    }
     let rows = match stats.num_rows {
         Precision::Exact(n) | Precision::Inexact(n) => n.max(1) as f64,
         Precision::Absent => return Ok(None),
