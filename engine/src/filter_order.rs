@@ -10,13 +10,17 @@
 //! The ordered conjuncts are then evaluated by [`Conjunction`] rather than by nested `AND`s:
 //! DataFusion's pre-selection filters every column of the batch for each `AND` and scatters the
 //! right side's result back value by value (half of TPC-H q6's time); a conjunction keeps one
-//! selection, gives each conjunct only the columns it reads, and merges results bit by bit.
+//! selection, and once fewer than a fifth of the batch's rows remain it takes those rows of the
+//! columns the remaining conjuncts read (once, not per conjunct), runs the rest on them, and sets
+//! the kept rows' bits in the batch's selection at the end.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBufferBuilder, RecordBatch, RecordBatchOptions, UInt32Array,
+};
 use datafusion::arrow::buffer::BooleanBuffer;
-use datafusion::arrow::compute::FilterBuilder;
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::common::Result as DFResult;
 use datafusion::common::config::ConfigOptions;
@@ -72,38 +76,65 @@ impl PhysicalOptimizerRule for OrderFilterConjuncts {
 
 /// `c1 AND c2 AND ...` as a filter's predicate: each conjunct is evaluated on the rows all
 /// earlier ones kept — on the whole batch while more than a fifth of it remains (comparisons
-/// are cheapest in bulk), else on just those rows and just the columns it reads. Rows where a
-/// conjunct is NULL are not kept, as a filter treats them; the result has no NULLs.
+/// are cheapest in bulk), else on a batch compacted to those rows and the columns the remaining
+/// conjuncts read (compacted again when a fifth of that remains). Rows where a conjunct is NULL
+/// are not kept, as a filter treats them; the result has no NULLs.
 #[derive(Debug)]
 pub(crate) struct Conjunction {
     conjuncts: Vec<Arc<dyn PhysicalExpr>>,
-    /// Per conjunct: the input columns it reads, and the conjunct rewritten against them.
-    narrowed: Vec<(Vec<usize>, Arc<dyn PhysicalExpr>)>,
+    /// Per suffix of the conjuncts (from the i-th on): what runs on a batch compacted before it.
+    suffixes: Vec<Suffix>,
 }
 
-/// Below this share of rows still selected, a conjunct is evaluated on the selected rows only.
+/// The conjuncts from one of them on, over the input columns they read.
+#[derive(Debug)]
+struct Suffix {
+    /// The input columns they read, ascending.
+    columns: Vec<usize>,
+    /// Each of them with its columns renumbered to positions in `columns`.
+    conjuncts: Vec<Arc<dyn PhysicalExpr>>,
+}
+
+/// Below this share of its rows still selected, the batch is compacted to those rows (and the
+/// columns the remaining conjuncts read).
 const NARROW_BELOW: f64 = 0.2;
 
 impl Conjunction {
     fn try_new(conjuncts: Vec<Arc<dyn PhysicalExpr>>) -> DFResult<Conjunction> {
-        let narrowed = conjuncts
-            .iter()
-            .map(|c| {
-                let mut columns: Vec<usize> = collect_columns(c).iter().map(Column::index).collect();
+        let suffixes = (0..conjuncts.len())
+            .map(|from| {
+                let rest = &conjuncts[from..];
+                let mut columns: Vec<usize> = rest.iter().flat_map(collect_columns).map(|c| c.index()).collect();
                 columns.sort_unstable();
                 columns.dedup();
-                let narrow = c.clone().transform(|e| match e.downcast_ref::<Column>() {
-                    Some(column) => {
-                        let index = columns.binary_search(&column.index()).expect("collected");
-                        Ok(Transformed::yes(Arc::new(Column::new(column.name(), index)) as Arc<dyn PhysicalExpr>))
-                    }
-                    None => Ok(Transformed::no(e)),
-                })?;
-                Ok((columns, narrow.data))
+                let rewritten = rest
+                    .iter()
+                    .map(|c| {
+                        let narrow = c.clone().transform(|e| match e.downcast_ref::<Column>() {
+                            Some(column) => {
+                                let index = columns.binary_search(&column.index()).expect("collected");
+                                Ok(Transformed::yes(
+                                    Arc::new(Column::new(column.name(), index)) as Arc<dyn PhysicalExpr>
+                                ))
+                            }
+                            None => Ok(Transformed::no(e)),
+                        })?;
+                        Ok(narrow.data)
+                    })
+                    .collect::<DFResult<Vec<_>>>()?;
+                Ok(Suffix { columns, conjuncts: rewritten })
             })
             .collect::<DFResult<Vec<_>>>()?;
-        Ok(Conjunction { conjuncts, narrowed })
+        Ok(Conjunction { conjuncts, suffixes })
     }
+}
+
+/// The rows conjuncts run on after a compaction: the columns the remaining conjuncts read, at
+/// the input rows `rows` (ascending), and the index of the first of those conjuncts.
+struct Compacted {
+    batch: RecordBatch,
+    rows: UInt32Array,
+    from: usize,
 }
 
 impl PartialEq for Conjunction {
@@ -157,45 +188,59 @@ impl PhysicalExpr for Conjunction {
 
     fn evaluate(&self, batch: &RecordBatch) -> DFResult<ColumnarValue> {
         let rows = batch.num_rows();
+        let mut compacted: Option<Compacted> = None;
+        // The rows kept so far, over the compacted batch's rows once there is one.
         let mut selected: Option<BooleanBuffer> = None;
-        for (conjunct, (columns, narrow)) in self.conjuncts.iter().zip(&self.narrowed) {
-            let count = selected.as_ref().map_or(rows, |s| s.count_set_bits());
+        for at in 0..self.conjuncts.len() {
+            let current = compacted.as_ref().map_or(rows, |c| c.batch.num_rows());
+            let count = selected.as_ref().map_or(current, |s| s.count_set_bits());
             if count == 0 {
                 break;
             }
-            let narrowing = selected.as_ref().filter(|_| (count as f64) < NARROW_BELOW * rows as f64);
-            selected = Some(match narrowing {
-                None => {
-                    let result = true_bits(&conjunct.evaluate(batch)?.into_array(rows)?)?;
-                    match &selected {
-                        Some(s) => s & &result,
-                        None => result,
-                    }
+            if let Some(s) = selected.as_ref().filter(|_| (count as f64) < NARROW_BELOW * current as f64) {
+                // Only the selected rows of the columns the rest reads, taken from the input.
+                let kept: UInt32Array = match &compacted {
+                    None => s.set_indices().map(|row| row as u32).collect(),
+                    Some(c) => s.set_indices().map(|k| c.rows.value(k)).collect(),
+                };
+                let columns = &self.suffixes[at].columns;
+                let schema = batch.schema();
+                let fields: Vec<_> = columns.iter().map(|i| schema.field(*i).clone()).collect();
+                let arrays =
+                    columns.iter().map(|i| take(batch.column(*i), &kept, None)).collect::<Result<Vec<_>, _>>()?;
+                let narrow = RecordBatch::try_new_with_options(
+                    Arc::new(Schema::new(fields)),
+                    arrays,
+                    &RecordBatchOptions::new().with_row_count(Some(count)),
+                )?;
+                compacted = Some(Compacted { batch: narrow, rows: kept, from: at });
+                selected = None;
+            }
+            let result = match &compacted {
+                None => self.conjuncts[at].evaluate(batch)?.into_array(rows)?,
+                Some(c) => {
+                    self.suffixes[c.from].conjuncts[at - c.from].evaluate(&c.batch)?.into_array(c.batch.num_rows())?
                 }
-                Some(s) => {
-                    let predicate = FilterBuilder::new(&BooleanArray::new(s.clone(), None)).optimize().build();
-                    let fields: Vec<_> = columns.iter().map(|i| batch.schema().field(*i).clone()).collect();
-                    let arrays =
-                        columns.iter().map(|i| predicate.filter(batch.column(*i))).collect::<Result<Vec<_>, _>>()?;
-                    let narrow_batch = RecordBatch::try_new_with_options(
-                        Arc::new(Schema::new(fields)),
-                        arrays,
-                        &RecordBatchOptions::new().with_row_count(Some(count)),
-                    )?;
-                    let result = true_bits(&narrow.evaluate(&narrow_batch)?.into_array(count)?)?;
-                    // Back to the batch's rows: the k-th selected row takes the k-th result.
-                    let mut merged = BooleanBufferBuilder::new(rows);
-                    merged.append_n(rows, false);
-                    for (row, keep) in s.set_indices().zip(result.iter()) {
-                        if keep {
-                            merged.set_bit(row, true);
-                        }
-                    }
-                    merged.finish()
-                }
+            };
+            let result = true_bits(&result)?;
+            selected = Some(match &selected {
+                Some(s) => s & &result,
+                None => result,
             });
         }
-        let kept = selected.unwrap_or_else(|| BooleanBuffer::new_set(rows));
+        let kept = match compacted {
+            None => selected.unwrap_or_else(|| BooleanBuffer::new_set(rows)),
+            Some(c) => {
+                // Back to the batch's rows: the k-th compacted row is input row `c.rows[k]`.
+                let mut merged = BooleanBufferBuilder::new(rows);
+                merged.append_n(rows, false);
+                match selected {
+                    Some(s) => s.set_indices().for_each(|k| merged.set_bit(c.rows.value(k) as usize, true)),
+                    None => c.rows.values().iter().for_each(|row| merged.set_bit(*row as usize, true)),
+                }
+                merged.finish()
+            }
+        };
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::new(kept, None))))
     }
 
@@ -319,6 +364,13 @@ mod tests {
             vec![
                 binary(c("a"), Operator::NotEq, lit(3i64), &schema).unwrap(),
                 binary(c("s"), Operator::NotEq, lit("x"), &schema).unwrap(),
+            ],
+            // Narrowed twice: 10% pass the first, then a tenth of those.
+            vec![
+                binary(c("a"), Operator::Eq, lit(3i64), &schema).unwrap(),
+                binary(c("n"), Operator::Lt, lit(200i64), &schema).unwrap(),
+                binary(c("s"), Operator::Eq, lit("y"), &schema).unwrap(),
+                binary(c("a"), Operator::Eq, c("a"), &schema).unwrap(),
             ],
             // Nothing passes the first.
             vec![
