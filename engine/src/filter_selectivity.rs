@@ -28,7 +28,7 @@ use datafusion::physical_expr::intervals::utils::check_support;
 use datafusion::physical_expr::utils::{conjunction, split_conjunction};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::filter::{FilterExec, FilterExecBuilder};
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 
@@ -48,12 +48,7 @@ impl PhysicalOptimizerRule for FilterSelectivity {
             if percent == filter.default_selectivity() {
                 return Ok(Transformed::no(node));
             }
-            let estimated = FilterExecBuilder::new(filter.predicate().clone(), filter.input().clone())
-                .apply_projection_by_ref(filter.projection().as_ref())?
-                .with_default_selectivity(percent)
-                .with_batch_size(filter.batch_size())
-                .with_fetch(filter.fetch())
-                .build()?;
+            let estimated = filter.clone().with_default_selectivity(percent)?;
             Ok(Transformed::yes(Arc::new(estimated) as Arc<dyn ExecutionPlan>))
         })
         .map(|t| t.data)

@@ -350,12 +350,17 @@ impl Region {
         let graph = Graph::new(conjuncts, &self.fields, &self.owner);
         let statistics = StatisticsContext::new();
         let mut estimates = Vec::with_capacity(self.leaves.len());
-        for relation in 0..self.leaves.len() {
-            let Some(estimate) = self.leaf_estimate(&statistics, relation)? else { return Ok(None) };
-            estimates.push(estimate);
+        // Per global column: whether its distinct count was counted (ANALYZE), not guessed.
+        let mut counted = Vec::with_capacity(self.fields.len());
+        for (relation, leaf) in self.leaves.iter().enumerate() {
+            let Some(columns) = columns_estimate(&statistics, leaf)? else { return Ok(None) };
+            counted.extend(columns.distinct.iter().map(|d| d.counted));
+            let first = self.starts[relation];
+            let distinct = columns.distinct.iter().enumerate().map(|(at, d)| (first + at, d.value)).collect();
+            estimates.push(Estimate { relations: 1 << relation, rows: columns.rows, distinct });
         }
         let Some((written, growth)) = written_cost(&estimates, &graph, &self.written) else { return Ok(None) };
-        if growth < MIN_GROWTH && !self.keys_counted(&statistics, &graph)? {
+        if growth < MIN_GROWTH && !keys_counted(&graph, &counted) {
             return Ok(None);
         }
         let order = if estimates.len() <= MAX_EXHAUSTIVE {
@@ -416,28 +421,6 @@ impl Region {
             })
         });
         Conjunct { expr: expr.clone(), relations, key, class: None }
-    }
-
-    /// A relation's rows and its columns' distinct counts, or None without a row estimate.
-    fn leaf_estimate(&self, statistics: &StatisticsContext, relation: usize) -> DFResult<Option<Estimate>> {
-        let Some(columns) = columns_estimate(statistics, &self.leaves[relation])? else { return Ok(None) };
-        let first = self.starts[relation];
-        let distinct = columns.distinct.iter().enumerate().map(|(at, d)| (first + at, d.value)).collect();
-        Ok(Some(Estimate { relations: 1 << relation, rows: columns.rows, distinct }))
-    }
-
-    /// Whether every join key of the region is a column whose distinct count was counted
-    /// (ANALYZE), not guessed from its range.
-    fn keys_counted(&self, statistics: &StatisticsContext, graph: &Graph) -> DFResult<bool> {
-        let mut counted = Vec::with_capacity(self.fields.len());
-        for leaf in &self.leaves {
-            let Some(columns) = columns_estimate(statistics, leaf)? else { return Ok(false) };
-            counted.extend(columns.distinct.iter().map(|d| d.counted));
-        }
-        let column_counted = |expr: &PhysicalExprRef| expr.downcast_ref::<Column>().is_some_and(|c| counted[c.index()]);
-        let classes = graph.classes.iter().flat_map(|class| &class.members).all(|(id, _)| counted[*id]);
-        let keys = graph.conjuncts.iter().filter(|c| c.class.is_none()).filter_map(|c| c.key.as_ref());
-        Ok(classes && keys.clone().all(|key| column_counted(&key.left) && column_counted(&key.right)))
     }
 
     /// Joins two built components on the keys between them, filtering with every predicate
@@ -516,6 +499,15 @@ impl Region {
         )?;
         Ok(Built { plan: Arc::new(plan), ids, relations: both })
     }
+}
+
+/// Whether every join key of the region is a column whose distinct count was counted (ANALYZE),
+/// not guessed from its range (`counted`, per global column).
+fn keys_counted(graph: &Graph, counted: &[bool]) -> bool {
+    let column_counted = |expr: &PhysicalExprRef| expr.downcast_ref::<Column>().is_some_and(|c| counted[c.index()]);
+    let classes = graph.classes.iter().flat_map(|class| &class.members).all(|(id, _)| counted[*id]);
+    let mut keys = graph.conjuncts.iter().filter(|c| c.class.is_none()).filter_map(|c| c.key.as_ref());
+    classes && keys.all(|key| column_counted(&key.left) && column_counted(&key.right))
 }
 
 /// `expr` with each column `i` renumbered to `id(i)`, named after that field of `fields`.
