@@ -38,12 +38,14 @@ pub(crate) struct FilterSelectivity;
 
 impl PhysicalOptimizerRule for FilterSelectivity {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let statistics = StatisticsContext::new();
         plan.transform_up(|node| {
             let Some(filter) = node.downcast_ref::<FilterExec>() else { return Ok(Transformed::no(node)) };
             if filter.fetch().is_some() || check_support(filter.predicate(), &filter.input().schema()) {
                 return Ok(Transformed::no(node));
             }
+            // A context per filter: its cache is keyed by plan node addresses, and the rewrite
+            // replaces nodes (a freed node's address may be taken by a new one).
+            let statistics = StatisticsContext::new();
             let Some(percent) = selectivity(&statistics, filter)? else { return Ok(Transformed::no(node)) };
             if percent == filter.default_selectivity() {
                 return Ok(Transformed::no(node));
@@ -155,11 +157,14 @@ fn filter_estimate(
         }
     }
     if !others.is_empty() {
-        // DataFusion's selectivity for the rest (ranges it bounds by min and max).
-        let input_rows = statistics.compute(filter.input().as_ref(), &StatisticsArgs::new())?.num_rows;
+        // DataFusion's selectivity for the rest (ranges it bounds by min and max). The filter of
+        // the rest is derived from its input's statistics directly: `statistics` caches by plan
+        // node address, and this node is dropped (a later one may take its address).
+        let args = StatisticsArgs::new();
+        let input_stats = statistics.compute(filter.input().as_ref(), &args)?;
         let rest = FilterExec::try_new(conjunction(others), filter.input().clone())?;
-        let kept = statistics.compute(&rest, &StatisticsArgs::new())?.num_rows;
-        if let (Some(&kept), Some(&of)) = (kept.get_value(), input_rows.get_value()) {
+        let kept = rest.statistics_from_inputs(&[Arc::clone(&input_stats)], &args)?.num_rows;
+        if let (Some(&kept), Some(&of)) = (kept.get_value(), input_stats.num_rows.get_value()) {
             rows *= (kept as f64 / of.max(1) as f64).min(1.0);
         }
     }
