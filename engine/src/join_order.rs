@@ -51,6 +51,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::statistics::StatisticsContext;
 
 use crate::filter_selectivity::{FilterSelectivity, columns_estimate};
+use crate::join_keys::KeysThroughAggregates;
 
 /// Regions of fewer relations are left alone: `JoinSelection` already orders two.
 const MIN_RELATIONS: usize = 3;
@@ -67,10 +68,12 @@ const KEEP_BELOW: f64 = 0.5;
 const MIN_GROWTH: f64 = 10.0;
 
 /// DataFusion's physical optimizer rules with [`FilterSelectivity`] and [`ReorderJoins`] before
-/// `JoinSelection` (which then picks each join's build side from the new order's statistics).
+/// `JoinSelection` (which then picks each join's build side from the new order's statistics),
+/// and [`KeysThroughAggregates`] right after it (before repartitions are placed on join keys).
 pub(crate) fn with_default_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules.iter().position(|r| r.name() == "join_selection").unwrap_or(0);
+    rules.insert(at + 1, Arc::new(KeysThroughAggregates));
     rules.insert(at, Arc::new(ReorderJoins));
     rules.insert(at, Arc::new(FilterSelectivity));
     rules

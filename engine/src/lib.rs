@@ -35,6 +35,7 @@ mod file_errors;
 mod filter_order;
 mod filter_selectivity;
 pub mod functions;
+mod join_keys;
 mod join_order;
 mod lake;
 mod locks;

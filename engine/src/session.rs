@@ -695,6 +695,11 @@ impl Session {
         // benches/README.md: TPC-H q19 236 -> 44 ms, q17 150 -> 80 ms; 8192 keys and 4 MB of
         // them made SF 10 q17 six times faster but SF 1 q2 and q20 slower).
         config.options_mut().optimizer.hash_join_inlist_pushdown_max_distinct_values = 1024;
+        // ... and up to this many bytes of key arrays (DataFusion's default: 128 KB). The arrays
+        // are counted with their capacity, a batch's worth of rows per key column: with two key
+        // columns (`struct(k1, k2) IN (...)`) 128 KB let no list through. TPC-H q20, whose
+        // subquery joins on (part, supplier): 76-80 -> 29-32 ms (benches/README.md).
+        config.options_mut().optimizer.hash_join_inlist_pushdown_max_size = 1 << 20;
         // The engine's footer and statistics caches; listings stay per session.
         let caches = CacheManagerConfig::default()
             .with_file_statistics_cache(engine.caches.get_file_statistic_cache())
@@ -727,6 +732,7 @@ impl Session {
         let mut rules = crate::join_order::with_default_rules();
         rules.push(Arc::new(crate::filter_order::OrderFilterConjuncts));
         rules.push(Arc::new(crate::decimal_math::UncheckedDecimalArithmetic));
+        rules.push(Arc::new(crate::cache::scan::FiltersBelowAggregates));
         let (rules, deferred_rules) = crate::plan_cache::split_rules(rules);
         let mut builder = SessionStateBuilder::new()
             .with_config(config)

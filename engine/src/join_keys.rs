@@ -1,0 +1,184 @@
+//! A physical optimizer rule: join keys that stop a join's dynamic filter at an aggregate become
+//! part of the join's filter instead.
+//!
+//! A hash join hands its probe side a dynamic filter over all its keys (`k1 IN (..)` for one
+//! key, `struct(k1, k2) IN (..)` for several). The filter passes an aggregate only when every
+//! column it reads is a grouping column: it then decides which groups are computed, not how.
+//! A decorrelated subquery compares an aggregate's result, so one of the keys is the aggregate
+//! itself, and the whole filter stops above it. TPC-H q2 joins its 642 candidate rows to
+//! `min(ps_supplycost) GROUP BY ps_partkey` on `(p_partkey, ps_supplycost) = (ps_partkey,
+//! min)`: the minimum is computed for all 117 thousand parts of the region's suppliers
+//! (160 thousand rows aggregated) to keep the 460 that match. DuckDB computes such a subquery
+//! only for the outer query's keys.
+//!
+//! This rule joins on the keys that are grouping columns and compares the others in the join's
+//! filter. The dynamic filter then reads grouping columns only and reaches the aggregate's
+//! input (q2: the partsupp rows of the 642 candidate parts). It applies only when the grouping
+//! keys cover the aggregate's whole GROUP BY: each probe row then has its own values of them,
+//! so a build row meets at most one probe row and the filter compares no more pairs than the
+//! join had rows. Inner and semi joins only (their dynamic filters reach the probe side), with
+//! plain column keys of equal types that never match NULLs (as `=` in the filter does not).
+//!
+//! It runs right after `JoinSelection` (the build side is known) and before the rules that
+//! place repartitions: a partitioned join is then repartitioned on the keys it keeps.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::common::Result as DFResult;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{JoinSide, JoinType, NullEquality};
+use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+use datafusion::physical_expr::{PhysicalExpr, PhysicalExprRef};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::joins::HashJoinExec;
+use datafusion::physical_plan::joins::HashJoinExecBuilder;
+use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+
+/// Moves join keys that are aggregate results into the join's filter (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct KeysThroughAggregates;
+
+impl PhysicalOptimizerRule for KeysThroughAggregates {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if !config.optimizer.enable_join_dynamic_filter_pushdown {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| match node.downcast_ref::<HashJoinExec>() {
+            Some(join) => Ok(match keys_through_aggregate(join)? {
+                Some(rewritten) => Transformed::yes(rewritten),
+                None => Transformed::no(node),
+            }),
+            None => Ok(Transformed::no(node)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "tarn_keys_through_aggregates"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `join` on the keys its probe side groups by, the other keys compared in its filter; `None`
+/// when that does not apply.
+fn keys_through_aggregate(join: &HashJoinExec) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    if join.on().len() < 2
+        || !matches!(join.join_type(), JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi)
+        || join.null_equality() != NullEquality::NullEqualsNothing
+        || join.null_aware
+    {
+        return Ok(None);
+    }
+    let (left_schema, right_schema) = (join.left().schema(), join.right().schema());
+    let mut aggregate: Option<(*const AggregateExec, usize)> = None;
+    let mut grouping = Vec::new();
+    let mut compared = Vec::new();
+    for (build, probe) in join.on() {
+        let (Some(build_column), Some(probe_column)) = (build.downcast_ref::<Column>(), probe.downcast_ref::<Column>())
+        else {
+            return Ok(None);
+        };
+        if left_schema.field(build_column.index()).data_type() != right_schema.field(probe_column.index()).data_type() {
+            return Ok(None);
+        }
+        let Some((source, group_columns, output)) = aggregate_output(join.right(), probe_column.index()) else {
+            return Ok(None);
+        };
+        match aggregate {
+            None => aggregate = Some((source, group_columns)),
+            Some((seen, _)) if std::ptr::eq(seen, source) => {}
+            Some(_) => return Ok(None),
+        }
+        if output < group_columns {
+            grouping.push(((build.clone(), probe.clone()), output));
+        } else {
+            compared.push((build_column.clone(), probe_column.clone()));
+        }
+    }
+    let Some((_, group_columns)) = aggregate else { return Ok(None) };
+    let mut covered: Vec<usize> = grouping.iter().map(|(_, output)| *output).collect();
+    covered.sort_unstable();
+    covered.dedup();
+    if compared.is_empty() || covered.len() != group_columns {
+        return Ok(None);
+    }
+    let filter = with_equalities(join.filter(), &compared, &left_schema, &right_schema);
+    let on = grouping.into_iter().map(|(pair, _)| pair).collect::<Vec<(PhysicalExprRef, PhysicalExprRef)>>();
+    let rewritten = HashJoinExecBuilder::from(join).with_on(on).with_filter(Some(filter)).recompute_properties();
+    Ok(Some(rewritten.build_exec()?))
+}
+
+/// The aggregate that output column `index` of `plan` comes from, through operators that pass
+/// columns on unchanged: the aggregate, its number of grouping columns (its first output
+/// columns) and the column's position among its outputs. `None` when the column is computed
+/// elsewhere or the aggregate has grouping sets or no GROUP BY.
+fn aggregate_output(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<(*const AggregateExec, usize, usize)> {
+    let any = plan.as_ref();
+    if let Some(aggregate) = any.downcast_ref::<AggregateExec>() {
+        let groups = aggregate.group_expr();
+        if groups.expr().is_empty() || groups.groups().len() != 1 || groups.groups()[0].iter().any(|null| *null) {
+            return None;
+        }
+        return Some((aggregate as *const AggregateExec, groups.expr().len(), index));
+    }
+    if let Some(projection) = any.downcast_ref::<ProjectionExec>() {
+        let column = projection.expr().get(index)?.expr.downcast_ref::<Column>()?;
+        return aggregate_output(projection.input(), column.index());
+    }
+    if let Some(filter) = any.downcast_ref::<FilterExec>() {
+        let index = match filter.projection() {
+            Some(projection) => *projection.get(index)?,
+            None => index,
+        };
+        return aggregate_output(filter.input(), index);
+    }
+    if any.downcast_ref::<RepartitionExec>().is_some() || any.downcast_ref::<CoalescePartitionsExec>().is_some() {
+        return aggregate_output(plan.children()[0], index);
+    }
+    None
+}
+
+/// `filter` (if any) and `build = probe` for each pair of columns.
+fn with_equalities(
+    filter: Option<&JoinFilter>,
+    pairs: &[(Column, Column)],
+    left: &Schema,
+    right: &Schema,
+) -> JoinFilter {
+    let (mut expression, mut indices, mut fields) = match filter {
+        Some(f) => (
+            Some(f.expression().clone()),
+            f.column_indices().to_vec(),
+            f.schema().fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<Field>>(),
+        ),
+        None => (None, Vec::new(), Vec::new()),
+    };
+    for (build, probe) in pairs {
+        let mut side_column = |column: &Column, side: JoinSide, schema: &Schema| -> Arc<dyn PhysicalExpr> {
+            indices.push(ColumnIndex { index: column.index(), side });
+            fields.push(schema.field(column.index()).clone());
+            Arc::new(Column::new(column.name(), fields.len() - 1))
+        };
+        let build = side_column(build, JoinSide::Left, left);
+        let probe = side_column(probe, JoinSide::Right, right);
+        let equal: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(build, Operator::Eq, probe));
+        expression = Some(match expression {
+            None => equal,
+            Some(e) => Arc::new(BinaryExpr::new(e, Operator::And, equal)),
+        });
+    }
+    let expression = expression.expect("at least one pair");
+    JoinFilter::new(expression, indices, Arc::new(Schema::new(fields)))
+}
