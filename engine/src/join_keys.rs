@@ -39,9 +39,11 @@ use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::HashJoinExec;
 use datafusion::physical_plan::joins::HashJoinExecBuilder;
+use datafusion::physical_plan::joins::PartitionMode;
 use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 
 /// Moves join keys that are aggregate results into the join's filter (see the module docs).
 #[derive(Debug, Default)]
@@ -181,4 +183,106 @@ fn with_equalities(
     }
     let expression = expression.expect("at least one pair");
     JoinFilter::new(expression, indices, Arc::new(Schema::new(fields)))
+}
+
+/// A partitioned hash join builds on the side DataFusion's `JoinSelection` finds smaller by its
+/// estimated bytes, which it inherits from inputs that had more columns: TPC-H q21's anti join
+/// built its hash table on lineitem's 3.8 M late lines (estimated 5.9 M rows) against the
+/// 240 thousand rows (estimated) of the semi join it filters, whose byte estimate came out larger.
+/// This rule, right after `JoinSelection`, swaps a partitioned join's sides when its build side
+/// has more than [`SWAP_ABOVE`] times the estimated rows of its probe side.
+#[derive(Debug, Default)]
+pub(crate) struct BuildSmallerRows;
+
+/// How many times the probe side's estimated rows the build side must have to be swapped.
+const SWAP_ABOVE: f64 = 4.0;
+
+impl PhysicalOptimizerRule for BuildSmallerRows {
+    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if !config.optimizer.join_reordering {
+            return Ok(plan);
+        }
+        plan.transform_up(|node| {
+            let Some(join) = node.downcast_ref::<HashJoinExec>() else { return Ok(Transformed::no(node)) };
+            if join.mode != PartitionMode::Partitioned || !join.join_type().supports_swap() || join.null_aware {
+                return Ok(Transformed::no(node));
+            }
+            // A fresh context per join: the tree is rewritten as the rule goes.
+            let statistics = StatisticsContext::new();
+            let rows = |side: &Arc<dyn ExecutionPlan>| -> DFResult<Option<f64>> {
+                Ok(statistics.compute(side.as_ref(), &StatisticsArgs::new())?.num_rows.get_value().map(|r| *r as f64))
+            };
+            match (rows(join.left())?, rows(join.right())?) {
+                (Some(build), Some(probe)) if build > probe * SWAP_ABOVE => {
+                    Ok(Transformed::yes(join.swap_inputs(PartitionMode::Partitioned)?))
+                }
+                _ => Ok(Transformed::no(node)),
+            }
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "tarn_build_smaller_rows"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::stats::Precision;
+    use datafusion::common::{ColumnStatistics, Statistics};
+    use datafusion::physical_plan::test::exec::StatisticsExec;
+
+    fn side(name: &str, rows: usize, bytes: usize) -> Arc<dyn ExecutionPlan> {
+        let schema = Schema::new(vec![Field::new(name, DataType::Int64, true)]);
+        let stats = Statistics {
+            num_rows: Precision::Inexact(rows),
+            total_byte_size: Precision::Inexact(bytes),
+            column_statistics: vec![ColumnStatistics::new_unknown()],
+        };
+        Arc::new(StatisticsExec::new(stats, schema))
+    }
+
+    /// An anti join on `k = p`, partitioned, building on `left`.
+    fn anti_join(left: Arc<dyn ExecutionPlan>, right: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+        let on = vec![(
+            Arc::new(Column::new("k", 0)) as PhysicalExprRef,
+            Arc::new(Column::new("p", 0)) as PhysicalExprRef,
+        )];
+        HashJoinExecBuilder::new(left, right, on, JoinType::LeftAnti)
+            .with_partition_mode(PartitionMode::Partitioned)
+            .build_exec()
+            .unwrap()
+    }
+
+    fn build_rows(plan: &Arc<dyn ExecutionPlan>) -> (JoinType, usize) {
+        let join = plan.downcast_ref::<HashJoinExec>().expect("a hash join");
+        let rows = StatisticsContext::new().compute(join.left().as_ref(), &StatisticsArgs::new()).unwrap().num_rows;
+        (*join.join_type(), *rows.get_value().unwrap())
+    }
+
+    #[test]
+    fn a_partitioned_join_builds_on_the_side_with_far_fewer_rows() {
+        // Bytes say the left is smaller (as JoinSelection sees it); rows say it is 100 times larger.
+        let plan = anti_join(side("k", 1_000_000, 10 << 20), side("p", 10_000, 100 << 20));
+        let swapped = BuildSmallerRows.optimize(plan, &ConfigOptions::default()).unwrap();
+        assert_eq!(build_rows(&swapped), (JoinType::RightAnti, 10_000));
+
+        // Within four times, JoinSelection's choice stands.
+        let plan = anti_join(side("k", 30_000, 10 << 20), side("p", 10_000, 100 << 20));
+        let kept = BuildSmallerRows.optimize(plan, &ConfigOptions::default()).unwrap();
+        assert_eq!(build_rows(&kept), (JoinType::LeftAnti, 30_000));
+
+        // `join_reordering = false` keeps every side as written.
+        let mut config = ConfigOptions::default();
+        config.optimizer.join_reordering = false;
+        let plan = anti_join(side("k", 1_000_000, 10 << 20), side("p", 10_000, 100 << 20));
+        assert_eq!(build_rows(&BuildSmallerRows.optimize(plan, &config).unwrap()), (JoinType::LeftAnti, 1_000_000));
+    }
 }

@@ -51,7 +51,7 @@ use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::statistics::StatisticsContext;
 
 use crate::filter_selectivity::{FilterSelectivity, columns_estimate};
-use crate::join_keys::KeysThroughAggregates;
+use crate::join_keys::{BuildSmallerRows, KeysThroughAggregates};
 
 /// Regions of fewer relations are left alone: `JoinSelection` already orders two.
 const MIN_RELATIONS: usize = 3;
@@ -69,11 +69,13 @@ const MIN_GROWTH: f64 = 10.0;
 
 /// DataFusion's physical optimizer rules with [`FilterSelectivity`] and [`ReorderJoins`] before
 /// `JoinSelection` (which then picks each join's build side from the new order's statistics),
-/// and [`KeysThroughAggregates`] right after it (before repartitions are placed on join keys).
+/// and [`BuildSmallerRows`] and [`KeysThroughAggregates`] right after it (before repartitions are
+/// placed on join keys).
 pub(crate) fn with_default_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules.iter().position(|r| r.name() == "join_selection").unwrap_or(0);
     rules.insert(at + 1, Arc::new(KeysThroughAggregates));
+    rules.insert(at + 1, Arc::new(BuildSmallerRows));
     rules.insert(at, Arc::new(ReorderJoins));
     rules.insert(at, Arc::new(FilterSelectivity));
     rules

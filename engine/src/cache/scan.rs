@@ -1122,6 +1122,19 @@ mod tests {
     }
 
     #[test]
+    fn a_costly_filter_is_dropped_once_it_keeps_more_than_half_of_its_trial() {
+        let selective = Trial::default();
+        selective.record(40_000, 100);
+        selective.record(40_000, 100);
+        assert!(!selective.dropped(), "it removes nearly every row: kept");
+        let loose = Trial::default();
+        loose.record(40_000, 30_000);
+        assert!(!loose.dropped(), "still on trial");
+        loose.record(40_000, 30_000);
+        assert!(loose.dropped(), "it keeps three quarters of 80 K rows: dropped");
+    }
+
+    #[test]
     fn hash_routed_branches_union_their_keys_values() {
         let table = schema();
         let routing: Arc<dyn PhysicalExpr> =
