@@ -251,10 +251,8 @@ mod tests {
 
     /// An anti join on `k = p`, partitioned, building on `left`.
     fn anti_join(left: Arc<dyn ExecutionPlan>, right: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
-        let on = vec![(
-            Arc::new(Column::new("k", 0)) as PhysicalExprRef,
-            Arc::new(Column::new("p", 0)) as PhysicalExprRef,
-        )];
+        let on =
+            vec![(Arc::new(Column::new("k", 0)) as PhysicalExprRef, Arc::new(Column::new("p", 0)) as PhysicalExprRef)];
         HashJoinExecBuilder::new(left, right, on, JoinType::LeftAnti)
             .with_partition_mode(PartitionMode::Partitioned)
             .build_exec()

@@ -90,23 +90,17 @@ impl Lru {
         Some(entry.array.clone())
     }
 
-    /// Removes least recently used entries last used before `since` until `room` more bytes
-    /// fit. Returns how many it removed, and whether the room is there (it is not when only
-    /// entries used since `since` are left to remove).
-    fn make_room(&mut self, room: usize, since: u64) -> (u64, bool) {
+    /// Removes least recently used entries until `room` more bytes fit; returns how many.
+    fn make_room(&mut self, room: usize) -> u64 {
         let mut evicted = 0;
         while self.bytes + room > self.capacity {
-            match self.by_use.first_key_value() {
-                Some((&used, _)) if used < since => {}
-                _ => return (evicted, false),
-            }
             let Some((_, key)) = self.by_use.pop_first() else { break };
             if let Some(entry) = self.entries.remove(&key) {
                 self.bytes -= entry.bytes;
                 evicted += 1;
             }
         }
-        (evicted, true)
+        evicted
     }
 }
 
@@ -159,7 +153,7 @@ impl DecodedCache {
     pub fn set_capacity(&self, capacity: usize) {
         let mut lru = self.lru();
         lru.capacity = capacity;
-        let (evicted, _) = lru.make_room(0, u64::MAX);
+        let evicted = lru.make_room(0);
         self.evictions.fetch_add(evicted, Ordering::Relaxed);
     }
 
@@ -186,19 +180,9 @@ impl DecodedCache {
         found
     }
 
-    /// A point in the cache's use: [`DecodedCache::insert`] does not evict chunks used after it.
-    pub(crate) fn now(&self) -> u64 {
-        self.lru().clock + 1
-    }
-
-    /// Keeps `array` under `key`, evicting the least recently used chunks to make room, but none
-    /// used since `since` (the [`DecodedCache::now`] of the scan that inserts): a scan that reads
-    /// more than the cache holds keeps the chunks it cached first and reads the rest without
-    /// keeping them, instead of evicting its own chunks one by one and finding none of them on
-    /// its next run (TPC-H SF 10 q1 reads 6 GB of decoded columns; a quarter of this machine's
-    /// memory is 5.9 GB). Queries that fit are served as by a plain LRU. A chunk larger than the
-    /// whole cache is not kept.
-    pub(crate) fn insert(&self, key: ChunkKey, array: ArrayRef, since: u64) {
+    /// Keeps `array` under `key`, evicting the least recently used chunks to make room. A chunk
+    /// larger than the whole cache is not kept.
+    pub(crate) fn insert(&self, key: ChunkKey, array: ArrayRef) {
         let bytes = array.get_array_memory_size();
         let mut lru = self.lru();
         if bytes > lru.capacity {
@@ -208,11 +192,8 @@ impl DecodedCache {
             lru.by_use.remove(&old.last_used);
             lru.bytes -= old.bytes;
         }
-        let (evicted, room) = lru.make_room(bytes, since);
+        let evicted = lru.make_room(bytes);
         self.evictions.fetch_add(evicted, Ordering::Relaxed);
-        if !room {
-            return;
-        }
         lru.clock += 1;
         let clock = lru.clock;
         lru.by_use.insert(clock, key.clone());
@@ -292,10 +273,10 @@ mod tests {
     fn evicts_least_recently_used_within_its_bound() {
         let one = array(1000).get_array_memory_size();
         let cache = DecodedCache::new(one * 2 + one / 2);
-        cache.insert(key(0), array(1000), cache.now());
-        cache.insert(key(1), array(1000), cache.now());
+        cache.insert(key(0), array(1000));
+        cache.insert(key(1), array(1000));
         assert!(cache.get(&key(0)).is_some());
-        cache.insert(key(2), array(1000), cache.now());
+        cache.insert(key(2), array(1000));
         assert!(cache.get(&key(1)).is_none(), "1 was least recently used");
         assert!(cache.get(&key(0)).is_some() && cache.get(&key(2)).is_some());
         let stats = cache.stats();
@@ -304,38 +285,10 @@ mod tests {
 
         cache.set_capacity(one);
         assert_eq!(cache.stats().entries, 1);
-        cache.insert(key(3), array(100_000), cache.now());
+        cache.insert(key(3), array(100_000));
         assert!(cache.get(&key(3)).is_none(), "larger than the cache: not kept");
         cache.set_capacity(0);
         assert_eq!(cache.stats().bytes, 0);
-    }
-
-    #[test]
-    fn a_scan_larger_than_the_cache_keeps_what_it_cached_first() {
-        let one = array(1000).get_array_memory_size();
-        let cache = DecodedCache::new(one * 3 + one / 2);
-        cache.insert(key(0), array(1000), cache.now());
-        // A scan of five chunks: the older chunk makes room, then its own are kept.
-        let scan = cache.now();
-        for row_group in 1..=5 {
-            cache.insert(key(row_group), array(1000), scan);
-        }
-        let cached: Vec<bool> = (0..=5).map(|g| cache.get(&key(g)).is_some()).collect();
-        assert_eq!(cached, [false, true, true, true, false, false]);
-        assert_eq!(cache.stats().evictions, 1);
-        // Its next run finds the same three and, again, keeps no others in their place.
-        let again = cache.now();
-        for row_group in 1..=5 {
-            if cache.get(&key(row_group)).is_none() {
-                cache.insert(key(row_group), array(1000), again);
-            }
-        }
-        assert_eq!((1..=5).map(|g| cache.get(&key(g)).is_some()).collect::<Vec<_>>(), [true, true, true, false, false]);
-        // A later scan evicts them as usual.
-        let later = cache.now();
-        cache.insert(key(9), array(1000), later);
-        assert!(cache.get(&key(9)).is_some());
-        assert_eq!(cache.stats().entries, 3);
     }
 
     #[test]

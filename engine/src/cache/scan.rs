@@ -234,7 +234,6 @@ impl FileSource for CachedParquetSource {
             across_aggregates: self.across_aggregates.clone(),
             prepared: parking_lot::Mutex::new(None),
             rows_pruned: MetricBuilder::new(metrics).counter("decoded_cache_rows_pruned_dynamic", partition),
-            started: self.cache.now(),
             batch_size: config.batch_size.unwrap_or(8192).max(1),
             metrics: metrics.clone(),
             hits: MetricBuilder::new(metrics).counter("decoded_cache_hits", partition),
@@ -350,8 +349,6 @@ struct ScanShared {
     /// The cheap parts of `dynamic` as last prepared, with the generations they were taken at.
     prepared: parking_lot::Mutex<Option<PreparedFilters>>,
     rows_pruned: Count,
-    /// When the scan started, by the cache's clock: it does not evict chunks used since.
-    started: u64,
     batch_size: usize,
     metrics: ExecutionPlanMetricsSet,
     hits: Count,
@@ -692,7 +689,7 @@ impl FileScan {
                 Some(array) => cast(array, wanted)?,
                 None => new_null_array(wanted, self.rows(row_group)),
             };
-            self.scan.cache.insert(self.key(row_group, position, column), array.clone(), self.scan.started);
+            self.scan.cache.insert(self.key(row_group, position, column), array.clone());
             decoded.push((position, array));
         }
         Ok(decoded)
