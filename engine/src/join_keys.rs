@@ -31,6 +31,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{JoinSide, JoinType, NullEquality};
 use datafusion::logical_expr::Operator;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+use datafusion::physical_expr::utils::conjunction;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalExprRef};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::ExecutionPlan;
@@ -159,13 +160,13 @@ fn with_equalities(
     left: &Schema,
     right: &Schema,
 ) -> JoinFilter {
-    let (mut expression, mut indices, mut fields) = match filter {
+    let (mut conjuncts, mut indices, mut fields) = match filter {
         Some(f) => (
-            Some(f.expression().clone()),
+            vec![f.expression().clone()],
             f.column_indices().to_vec(),
             f.schema().fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<Field>>(),
         ),
-        None => (None, Vec::new(), Vec::new()),
+        None => (Vec::new(), Vec::new(), Vec::new()),
     };
     for (build, probe) in pairs {
         let mut side_column = |column: &Column, side: JoinSide, schema: &Schema| -> Arc<dyn PhysicalExpr> {
@@ -175,14 +176,9 @@ fn with_equalities(
         };
         let build = side_column(build, JoinSide::Left, left);
         let probe = side_column(probe, JoinSide::Right, right);
-        let equal: Arc<dyn PhysicalExpr> = Arc::new(BinaryExpr::new(build, Operator::Eq, probe));
-        expression = Some(match expression {
-            None => equal,
-            Some(e) => Arc::new(BinaryExpr::new(e, Operator::And, equal)),
-        });
+        conjuncts.push(Arc::new(BinaryExpr::new(build, Operator::Eq, probe)));
     }
-    let expression = expression.expect("at least one pair");
-    JoinFilter::new(expression, indices, Arc::new(Schema::new(fields)))
+    JoinFilter::new(conjunction(conjuncts), indices, Arc::new(Schema::new(fields)))
 }
 
 /// A partitioned hash join builds on the side DataFusion's `JoinSelection` finds smaller by its

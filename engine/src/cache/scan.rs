@@ -364,11 +364,10 @@ enum RowFilter {
     Expr(Arc<dyn PhysicalExpr>),
     /// An IN list of dense integers (most join keys), as a bitmap.
     Set(IntSet),
-    /// A filter as costly as the join that made it (a probe of its hash table), on a scan whose
-    /// rows meet an aggregate first: worth it when it removes most rows before they are
-    /// aggregated (TPC-H q17 at SF 10 averages 60 M lineitem rows by part for the 60 K the join
-    /// keeps). It is evaluated on the first [`TRIAL_ROWS`] and dropped if it keeps more than
-    /// half of them.
+    /// A filter as costly as the join that made it (a probe of its hash table) that reaches the
+    /// scan across an aggregate: worth it when it removes most rows before they are aggregated
+    /// (TPC-H q17 at SF 10 averages 60 M lineitem rows by part for the 60 K the join keeps). It
+    /// is evaluated on the first [`TRIAL_ROWS`] and dropped if it keeps more than half of them.
     Trial(Arc<dyn PhysicalExpr>, Trial),
 }
 
@@ -435,7 +434,8 @@ impl ScanShared {
     /// The cheap parts of the dynamic filters as they stand now, over `narrow_schema`. Bounds and
     /// IN lists are cheap; a probe of the join's hash table costs as much as the join itself
     /// (measured: q9 178 -> 453 ms), so it is left to the join, as is a filter on a column the
-    /// scan does not return. Prepared again only when a filter changes (a join fills its filter
+    /// scan does not return, unless the filter reaches the scan across an aggregate (then it is
+    /// tried: [`RowFilter::Trial`]). Prepared again only when a filter changes (a join fills its filter
     /// in once, when its build side is complete), not for every row group: an IN list's set is
     /// built once.
     fn cheap_dynamic_filters(&self) -> DFResult<Arc<Vec<RowFilter>>> {
