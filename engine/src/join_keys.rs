@@ -55,14 +55,7 @@ impl PhysicalOptimizerRule for KeysThroughAggregates {
         if !config.optimizer.enable_join_dynamic_filter_pushdown {
             return Ok(plan);
         }
-        plan.transform_up(|node| match node.downcast_ref::<HashJoinExec>() {
-            Some(join) => Ok(match keys_through_aggregate(join)? {
-                Some(rewritten) => Transformed::yes(rewritten),
-                None => Transformed::no(node),
-            }),
-            None => Ok(Transformed::no(node)),
-        })
-        .map(|t| t.data)
+        rewrite_hash_joins(plan, keys_through_aggregate)
     }
 
     fn name(&self) -> &str {
@@ -85,7 +78,7 @@ fn keys_through_aggregate(join: &HashJoinExec) -> DFResult<Option<Arc<dyn Execut
         return Ok(None);
     }
     let (left_schema, right_schema) = (join.left().schema(), join.right().schema());
-    let mut aggregate: Option<(*const AggregateExec, usize)> = None;
+    let mut aggregate: Option<&AggregateExec> = None;
     let mut grouping = Vec::new();
     let mut compared = Vec::new();
     for (build, probe) in join.on() {
@@ -96,21 +89,21 @@ fn keys_through_aggregate(join: &HashJoinExec) -> DFResult<Option<Arc<dyn Execut
         if left_schema.field(build_column.index()).data_type() != right_schema.field(probe_column.index()).data_type() {
             return Ok(None);
         }
-        let Some((source, group_columns, output)) = aggregate_output(join.right(), probe_column.index()) else {
+        let Some((source, output)) = aggregate_output(join.right(), probe_column.index()) else {
             return Ok(None);
         };
         match aggregate {
-            None => aggregate = Some((source, group_columns)),
-            Some((seen, _)) if std::ptr::eq(seen, source) => {}
+            None => aggregate = Some(source),
+            Some(seen) if std::ptr::eq(seen, source) => {}
             Some(_) => return Ok(None),
         }
-        if output < group_columns {
+        if output < source.group_expr().expr().len() {
             grouping.push(((build.clone(), probe.clone()), output));
         } else {
             compared.push((build_column.clone(), probe_column.clone()));
         }
     }
-    let Some((_, group_columns)) = aggregate else { return Ok(None) };
+    let Some(group_columns) = aggregate.map(|a| a.group_expr().expr().len()) else { return Ok(None) };
     let mut covered: Vec<usize> = grouping.iter().map(|(_, output)| *output).collect();
     covered.sort_unstable();
     covered.dedup();
@@ -124,17 +117,17 @@ fn keys_through_aggregate(join: &HashJoinExec) -> DFResult<Option<Arc<dyn Execut
 }
 
 /// The aggregate that output column `index` of `plan` comes from, through operators that pass
-/// columns on unchanged: the aggregate, its number of grouping columns (its first output
-/// columns) and the column's position among its outputs. `None` when the column is computed
-/// elsewhere or the aggregate has grouping sets or no GROUP BY.
-fn aggregate_output(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<(*const AggregateExec, usize, usize)> {
+/// columns on unchanged, and the column's position among the aggregate's outputs (its grouping
+/// columns come first). `None` when the column is computed elsewhere or the aggregate has
+/// grouping sets or no GROUP BY.
+fn aggregate_output(plan: &Arc<dyn ExecutionPlan>, index: usize) -> Option<(&AggregateExec, usize)> {
     let any = plan.as_ref();
     if let Some(aggregate) = any.downcast_ref::<AggregateExec>() {
         let groups = aggregate.group_expr();
         if groups.expr().is_empty() || groups.groups().len() != 1 || groups.groups()[0].iter().any(|null| *null) {
             return None;
         }
-        return Some((aggregate as *const AggregateExec, groups.expr().len(), index));
+        return Some((aggregate, index));
     }
     if let Some(projection) = any.downcast_ref::<ProjectionExec>() {
         let column = projection.expr().get(index)?.expr.downcast_ref::<Column>()?;
@@ -198,24 +191,7 @@ impl PhysicalOptimizerRule for BuildSmallerRows {
         if !config.optimizer.join_reordering {
             return Ok(plan);
         }
-        plan.transform_up(|node| {
-            let Some(join) = node.downcast_ref::<HashJoinExec>() else { return Ok(Transformed::no(node)) };
-            if join.mode != PartitionMode::Partitioned || !join.join_type().supports_swap() || join.null_aware {
-                return Ok(Transformed::no(node));
-            }
-            // A fresh context per join: the tree is rewritten as the rule goes.
-            let statistics = StatisticsContext::new();
-            let rows = |side: &Arc<dyn ExecutionPlan>| -> DFResult<Option<f64>> {
-                Ok(statistics.compute(side.as_ref(), &StatisticsArgs::new())?.num_rows.get_value().map(|r| *r as f64))
-            };
-            match (rows(join.left())?, rows(join.right())?) {
-                (Some(build), Some(probe)) if build > probe * SWAP_ABOVE => {
-                    Ok(Transformed::yes(join.swap_inputs(PartitionMode::Partitioned)?))
-                }
-                _ => Ok(Transformed::no(node)),
-            }
-        })
-        .map(|t| t.data)
+        rewrite_hash_joins(plan, build_smaller_rows)
     }
 
     fn name(&self) -> &str {
@@ -225,6 +201,42 @@ impl PhysicalOptimizerRule for BuildSmallerRows {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+/// `join` with its sides swapped when its build side has far more estimated rows.
+fn build_smaller_rows(join: &HashJoinExec) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    if join.mode != PartitionMode::Partitioned || !join.join_type().supports_swap() || join.null_aware {
+        return Ok(None);
+    }
+    // A fresh context per join: the tree is rewritten as the rule goes.
+    let statistics = StatisticsContext::new();
+    let rows = |side: &Arc<dyn ExecutionPlan>| -> DFResult<Option<f64>> {
+        Ok(statistics.compute(side.as_ref(), &StatisticsArgs::new())?.num_rows.get_value().map(|r| *r as f64))
+    };
+    match (rows(join.left())?, rows(join.right())?) {
+        (Some(build), Some(probe)) if build > probe * SWAP_ABOVE => {
+            Ok(Some(join.swap_inputs(PartitionMode::Partitioned)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What a rule makes of one hash join (`None`: it keeps it).
+type JoinRewrite = fn(&HashJoinExec) -> DFResult<Option<Arc<dyn ExecutionPlan>>>;
+
+/// `plan` with each hash join replaced by what `rewrite` makes of it, inner joins first.
+fn rewrite_hash_joins(plan: Arc<dyn ExecutionPlan>, rewrite: JoinRewrite) -> DFResult<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let rewritten = match node.downcast_ref::<HashJoinExec>() {
+            Some(join) => rewrite(join)?,
+            None => None,
+        };
+        Ok(match rewritten {
+            Some(rewritten) => Transformed::yes(rewritten),
+            None => Transformed::no(node),
+        })
+    })
+    .map(|t| t.data)
 }
 
 #[cfg(test)]
