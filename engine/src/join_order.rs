@@ -50,7 +50,7 @@ use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::statistics::StatisticsContext;
 
-use crate::filter_selectivity::{FilterSelectivity, columns_estimate};
+use crate::filter_selectivity::{FilterSelectivity, MergeStackedFilters, columns_estimate};
 use crate::join_keys::{BuildSmallerRows, KeysThroughAggregates};
 
 /// Regions of fewer relations are left alone: `JoinSelection` already orders two.
@@ -70,10 +70,11 @@ const MIN_GROWTH: f64 = 10.0;
 /// DataFusion's physical optimizer rules with [`FilterSelectivity`] and [`ReorderJoins`] before
 /// `JoinSelection` (which then picks each join's build side from the new order's statistics),
 /// and [`BuildSmallerRows`] and [`KeysThroughAggregates`] right after it (before repartitions are
-/// placed on join keys).
+/// placed on join keys), then [`MergeStackedFilters`] (the last rule to read the estimates).
 pub(crate) fn with_default_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
     let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
     let at = rules.iter().position(|r| r.name() == "join_selection").unwrap_or(0);
+    rules.insert(at + 1, Arc::new(MergeStackedFilters));
     rules.insert(at + 1, Arc::new(KeysThroughAggregates));
     rules.insert(at + 1, Arc::new(BuildSmallerRows));
     rules.insert(at, Arc::new(ReorderJoins));
