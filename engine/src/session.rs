@@ -689,12 +689,14 @@ impl Session {
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Redshift;
         // `1.5` is a DECIMAL in Redshift, not a DOUBLE.
         config.options_mut().sql_parser.parse_float_as_decimal = true;
-        // A hash join whose build side has up to this many distinct keys hands its probe side's
-        // scan `key IN (...)` rather than a probe of its hash table (DataFusion's default: 150);
-        // the decoded-data cache applies IN lists to the rows it serves (measured in
-        // benches/README.md: TPC-H q19 236 -> 44 ms, q17 150 -> 80 ms; 8192 keys and 4 MB of
-        // them made SF 10 q17 six times faster but SF 1 q2 and q20 slower).
-        config.options_mut().optimizer.hash_join_inlist_pushdown_max_distinct_values = 1024;
+        // A hash join whose build side has up to this many distinct keys (per partition) hands
+        // its probe side's scan `key IN (...)` rather than a probe of its hash table
+        // (DataFusion's default: 150); the decoded-data cache applies IN lists to the rows it
+        // serves, as bitmaps (measured in benches/README.md: TPC-H q19 236 -> 44 ms, q17 150 ->
+        // 80 ms). 1024 left SF 10 q17's ~1,030 parts per partition a probe (1.36 s; 0.55 s with
+        // 4096); larger lists cost SF 1 q2 and q20 while every file's row-group pruning rebuilt
+        // the list's predicate, which the cached scan no longer does.
+        config.options_mut().optimizer.hash_join_inlist_pushdown_max_distinct_values = 4096;
         // ... and up to this many bytes of key arrays (DataFusion's default: 128 KB). The arrays
         // are counted with their capacity, a batch's worth of rows per key column: with two key
         // columns (`struct(k1, k2) IN (...)`) 128 KB let no list through. TPC-H q20, whose
