@@ -9,7 +9,7 @@
 //! decoded (then kept). Scans the cache cannot serve exactly as DataFusion would (filters
 //! evaluated inside the scan, partition or virtual columns) read the plain DataFusion way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use datafusion::catalog::Session as CatalogSession;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result as DFResult, ScalarValue, Statistics};
+use datafusion::common::{Column as StatisticsColumn, Result as DFResult, ScalarValue, Statistics};
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -878,7 +878,7 @@ fn in_lists_over(keys: KeyValues, schema: &Schema) -> Vec<Arc<dyn PhysicalExpr>>
     keys.into_iter()
         .filter_map(|(key, values)| {
             let key = over_file_columns(&key, schema)?;
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = HashSet::new();
             let values: Vec<Arc<dyn PhysicalExpr>> = values
                 .into_iter()
                 .filter(|v| !v.is_null() && seen.insert(v.clone()))
@@ -932,18 +932,18 @@ struct RowGroupStatistics<'a> {
 }
 
 impl RowGroupStatistics<'_> {
-    fn converter(&self, column: &datafusion::common::Column) -> Option<StatisticsConverter<'_>> {
+    fn converter(&self, column: &StatisticsColumn) -> Option<StatisticsConverter<'_>> {
         let converter = StatisticsConverter::try_new(&column.name, self.arrow_schema, self.parquet_schema).ok()?;
         Some(converter.with_missing_null_counts_as_zero(true))
     }
 }
 
 impl PruningStatistics for RowGroupStatistics<'_> {
-    fn min_values(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+    fn min_values(&self, column: &StatisticsColumn) -> Option<ArrayRef> {
         self.converter(column)?.row_group_mins(self.groups.iter().copied()).ok()
     }
 
-    fn max_values(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+    fn max_values(&self, column: &StatisticsColumn) -> Option<ArrayRef> {
         self.converter(column)?.row_group_maxes(self.groups.iter().copied()).ok()
     }
 
@@ -951,7 +951,7 @@ impl PruningStatistics for RowGroupStatistics<'_> {
         self.groups.len()
     }
 
-    fn null_counts(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
+    fn null_counts(&self, column: &StatisticsColumn) -> Option<ArrayRef> {
         let counts = self.converter(column)?.row_group_null_counts(self.groups.iter().copied()).ok()?;
         Some(Arc::new(counts))
     }
@@ -961,11 +961,7 @@ impl PruningStatistics for RowGroupStatistics<'_> {
         Some(Arc::new(counts))
     }
 
-    fn contained(
-        &self,
-        _column: &datafusion::common::Column,
-        _values: &std::collections::HashSet<ScalarValue>,
-    ) -> Option<BooleanArray> {
+    fn contained(&self, _column: &StatisticsColumn, _values: &HashSet<ScalarValue>) -> Option<BooleanArray> {
         None
     }
 }
