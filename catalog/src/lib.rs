@@ -3,17 +3,23 @@
 //! The model mirrors DuckLake's catalog tables (`snapshot`, `schema`, `table`, `column`,
 //! `data_file`, `view`, each row live for a `[begin_snapshot, end_snapshot)` range) so that
 //! every committed state of the warehouse stays addressable and DuckDB interoperability can be
-//! added later. Storage sits behind [`CatalogStore`]; [`SqliteCatalog`] is the embedded one.
+//! added later. Storage sits behind [`CatalogStore`]; [`SqlCatalog`] keeps it in SQLite (embedded, the default) or PostgreSQL
+//! (shared by processes on several machines).
 //! This crate knows nothing of DataFusion.
 
 pub mod access;
-mod access_sqlite;
+mod access_store;
+mod db;
 mod lake;
-mod lake_sqlite;
+mod lake_store;
 mod lineage;
 mod load;
 mod model;
+mod postgres;
 mod sqlite;
+mod store;
+#[cfg(test)]
+mod store_tests;
 mod txn;
 pub mod types;
 
@@ -31,7 +37,7 @@ pub use model::{
     CatalogOp, CatalogState, ColumnDef, ColumnStats, DEFAULT_SCHEMA, DataFile, FileStats, NewDataFile, ObjectId,
     Relation, RelationDef, SchemaDef, SnapshotId, SnapshotInfo, SortKey, Stat, TableDef, TableKey, ViewDef,
 };
-pub use sqlite::SqliteCatalog;
+pub use store::{Backend, CopyReport, SqlCatalog};
 pub use txn::{TableFiles, Transaction};
 pub use types::{SQL_TYPE_METADATA, SqlType};
 
@@ -51,12 +57,12 @@ pub enum Error {
     /// Another transaction committed a conflicting change first.
     #[error("could not serialize access: {0}; retry the transaction")]
     Conflict(String),
-    #[error("catalog database {path}: {source}")]
-    Database { path: String, source: rusqlite::Error },
+    #[error("catalog database {location}: {source}")]
+    Database { location: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(
-        "catalog database {path} has schema version {found}, newer than this tarn supports ({supported}); upgrade tarn"
+        "catalog database {location} has schema version {found}, newer than this tarn supports ({supported}); upgrade tarn"
     )]
-    TooNew { path: String, found: i64, supported: i64 },
+    TooNew { location: String, found: i64, supported: i64 },
     #[error("corrupt catalog: {0}")]
     Corrupt(String),
 }

@@ -16,7 +16,7 @@ use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use tarn_catalog::{CatalogState, CatalogStore, SqliteCatalog};
+use tarn_catalog::{CatalogState, CatalogStore, SqlCatalog};
 
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -26,6 +26,32 @@ const ENGINES_DIR: &str = "engines";
 pub(crate) const DATA_DIR: &str = "data";
 /// Always empty: the scan location of tables that have no data files.
 pub(crate) const EMPTY_DIR: &str = "empty";
+
+/// Opens the shared catalog at `address`: PostgreSQL's, the only kind there is.
+fn shared_catalog(address: &str, owner: &str) -> Result<SqlCatalog> {
+    let scheme = address.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgresql" | "postgres") => Ok(SqlCatalog::postgres(address, owner)?),
+        _ => Err(Error::Invalid(format!(
+            "catalog address {address:?}: a shared catalog is a postgresql://user@host:port/database address \
+             (without --catalog, the warehouse keeps its catalog in its own catalog.db)"
+        ))),
+    }
+}
+
+/// Copies the SQLite catalog of the warehouse at `warehouse` into the new PostgreSQL catalog at
+/// `address` (`tarn catalog migrate`); the warehouse's data stays where it is. Returns what was
+/// copied. Other processes should not write to the warehouse meanwhile: what they commit after
+/// the copy began stays in the SQLite catalog only.
+pub fn migrate_catalog(warehouse: &Path, address: &str, user: &str) -> Result<tarn_catalog::CopyReport> {
+    let file = warehouse.join(CATALOG_FILE);
+    if !file.is_file() {
+        return Err(Error::Invalid(format!("{} has no catalog ({} is missing)", warehouse.display(), file.display())));
+    }
+    let source = SqlCatalog::sqlite(&file, user)?;
+    let target = shared_catalog(address, user)?;
+    Ok(target.copy_from(&source)?)
+}
 
 /// Settings for opening a warehouse.
 #[derive(Debug, Clone)]
@@ -39,6 +65,9 @@ pub struct EngineConfig {
     /// Bound of the decoded-data cache in bytes (`None`: a quarter of the machine's memory;
     /// 0 turns it off). `SET tarn.cache_size` changes it while the engine runs.
     pub cache_size: Option<usize>,
+    /// Where the catalog is: `None` for the warehouse's own SQLite file (`catalog.db`), or a
+    /// `postgresql://` address for a catalog that processes on several machines share.
+    pub catalog: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +81,7 @@ impl Default for EngineConfig {
             target_partitions: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             memory_limit: None,
             cache_size: None,
+            catalog: None,
         }
     }
 }
@@ -125,7 +155,10 @@ impl Engine {
         lock.lock().map_err(io("cannot lock", &pending))?;
         fs::rename(&pending, &lock_path).map_err(io("cannot create", &lock_path))?;
 
-        let store: Arc<dyn CatalogStore> = Arc::new(SqliteCatalog::open(root.join(CATALOG_FILE), &config.user)?);
+        let store: Arc<dyn CatalogStore> = match &config.catalog {
+            None => Arc::new(SqlCatalog::sqlite(root.join(CATALOG_FILE), &config.user)?),
+            Some(address) => Arc::new(shared_catalog(address, &config.user)?),
+        };
         let cache_size = config.cache_size.unwrap_or_else(crate::cache::DecodedCache::default_capacity);
         let inner = Arc::new(EngineInner {
             root,

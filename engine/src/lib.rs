@@ -59,7 +59,7 @@ mod zorder;
 pub use cache::{CacheStats, format_size, parse_size};
 pub use datafusion::arrow;
 pub use describe::{ColumnInfo, FileInfo, RelationDetails, RelationInfo, RelationKind, RelationNames, SchemaInfo};
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, migrate_catalog};
 pub use error::{Error, Result};
 pub use lake::{CrawlReport, CrawlRequest, ExternalTableSpec, LakeStatement, PartitionSpec};
 pub use prepare::Prepared;
@@ -68,3 +68,4 @@ pub use session::{CommandTag, Output, Progress, ProgressReading, QueryTiming, Re
 pub use sql::parser;
 pub use sql::parser::{Analyze, AsOf, Statement, Vacuum, VacuumSort};
 pub use system::lineage_graph::{LineageDirection, LineageEdge, LineageGraph, LineageNode};
+pub use tarn_catalog::CopyReport;

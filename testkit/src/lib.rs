@@ -1,11 +1,12 @@
 //! Test support: a real S3-protocol server ([s3s-fs]) on 127.0.0.1, serving a temporary
 //! directory (each sub-directory is a bucket) and checking SigV4 signatures, so that tests
 //! talk to S3 the way tarn does in production, with no mock object store; and Python virtual
-//! environments for tests that use Python clients or tools ([`python`]), and Graphviz ([`graphviz`]).
+//! environments for tests that use Python clients or tools ([`python`]), Graphviz ([`graphviz`]), and a real PostgreSQL server ([`postgres`]).
 //!
 //! [s3s-fs]: https://crates.io/crates/s3s-fs
 
 pub mod graphviz;
+pub mod postgres;
 pub mod python;
 
 use std::net::SocketAddr;
