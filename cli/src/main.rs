@@ -77,6 +77,10 @@ struct Cli {
     /// Run as this user of the warehouse, with its privileges [default: the warehouse's superuser]
     #[arg(long, short = 'U', env = "TARN_USER", value_name = "NAME")]
     user: Option<String>,
+    /// Keep the catalog in this PostgreSQL database (postgresql://user@host:port/db), shared by
+    /// tarn processes on several machines [default: the warehouse's own catalog.db]
+    #[arg(long, env = "TARN_CATALOG", value_name = "URL")]
+    catalog: Option<String>,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -128,6 +132,9 @@ enum Action {
     /// Benchmark queries: run a directory of .sql files, compare two results, generate TPC-H
     #[command(subcommand)]
     Bench(BenchAction),
+    /// The warehouse's catalog
+    #[command(subcommand)]
+    Catalog(CatalogAction),
     /// Serve the warehouse over the PostgreSQL wire protocol (psql, psycopg, SQLAlchemy, JDBC, ...)
     Serve(serve::ServeArgs),
 }
@@ -138,6 +145,17 @@ enum LineageFormat {
     Dot,
     Mermaid,
     Json,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum CatalogAction {
+    /// Copy the warehouse's SQLite catalog (catalog.db) into a new PostgreSQL catalog; then run
+    /// tarn with --catalog URL (the data stays in the warehouse directory)
+    Migrate {
+        /// The PostgreSQL catalog: postgresql://user@host:port/database (its database must exist)
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -250,6 +268,16 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
         Some(dir) => dir,
         None => default_warehouse()?,
     };
+    if let Some(Action::Catalog(CatalogAction::Migrate { to })) = &cli.action {
+        let user = cli.user.clone().unwrap_or_else(|| EngineConfig::default().user);
+        let report = tarn_engine::migrate_catalog(&warehouse, to, &user)
+            .with_context(|| format!("cannot migrate the catalog of {}", warehouse.display()))?;
+        println!(
+            "copied {} rows of {} catalog tables (up to snapshot {}) into {}; from now on run tarn with --catalog and that address",
+            report.rows, report.tables, report.snapshot, report.location
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut config = EngineConfig::default();
     if let Some(threads) = cli.threads {
@@ -257,6 +285,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
     }
     config.memory_limit = cli.memory_limit;
     config.cache_size = cli.cache_size;
+    config.catalog = cli.catalog.clone();
     let engine = Engine::open_with(&warehouse, config.clone())
         .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     if let Some(Action::Serve(args)) = cli.action {
@@ -356,7 +385,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
             eprintln!("TPC-DS SF {sf} is in {} (tables in public, Parquet tables in tpcds_lake).", warehouse.display());
             return Ok(());
         }
-        Some(Action::Bench(BenchAction::Compare { .. }) | Action::Serve(_)) | None => {}
+        Some(Action::Bench(BenchAction::Compare { .. }) | Action::Catalog(_) | Action::Serve(_)) | None => {}
     }
 
     let stdout_terminal = std::io::stdout().is_terminal();

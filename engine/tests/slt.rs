@@ -88,10 +88,12 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-async fn run_file(path: &Path) -> Result<(), String> {
+/// Runs one file on a new warehouse, its catalog in `catalog` (a PostgreSQL address) or in the
+/// warehouse's own SQLite file.
+async fn run_file(path: &Path, catalog: Option<String>) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     // The embedded user has a fixed name, so that files can show it.
-    let config = tarn_engine::EngineConfig { user: "tarn-test".into(), ..Default::default() };
+    let config = tarn_engine::EngineConfig { user: "tarn-test".into(), catalog, ..Default::default() };
     let engine = Engine::open_with(dir.path().join("warehouse"), config).map_err(|e| e.to_string())?;
     let mut runner = sqllogictest::Runner::new(move || {
         let engine = engine.clone();
@@ -120,8 +122,12 @@ fn main() {
         // SAFETY: no other thread exists yet (the S3 server's thread does not read the environment).
         unsafe { std::env::set_var(name, value) };
     }
+    // Every file runs twice: with the warehouse's own SQLite catalog and with its catalog in a
+    // real PostgreSQL server on 127.0.0.1 (one new database per file).
+    let postgres = tarn_testkit::postgres::PostgresServer::start()
+        .unwrap_or_else(|e| panic!("a PostgreSQL server for the catalog: {e}"));
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let mut failed = runtime.block_on(run_all(&root));
+    let mut failed = runtime.block_on(run_all(&root, &postgres));
     failed |= runtime.block_on(run_fuzz());
     drop(s3);
     if failed {
@@ -161,7 +167,7 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-async fn run_all(root: &Path) -> bool {
+async fn run_all(root: &Path, postgres: &tarn_testkit::postgres::PostgresServer) -> bool {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files = Vec::new();
     slt_files(root, &mut files);
@@ -171,14 +177,21 @@ async fn run_all(root: &Path) -> bool {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
-        match run_file(&path).await {
-            Ok(()) => {
-                passed += 1;
-                println!("ok     {name}");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("FAILED {name}\n{e}\n");
+        let database = format!("slt_{}", passed + failed);
+        let catalog = match postgres.create_database(&database) {
+            Ok(url) => url,
+            Err(e) => panic!("a PostgreSQL database for {name}: {e}"),
+        };
+        for (catalog, label) in [(None, ""), (Some(catalog), " [catalog on PostgreSQL]")] {
+            match run_file(&path, catalog).await {
+                Ok(()) => {
+                    passed += 1;
+                    println!("ok     {name}{label}");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAILED {name}{label}\n{e}\n");
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tarn` binary: the command-line contract users and scripts rely on,
 //! and what only separate processes can show (durability, concurrency).
 
+mod catalog;
 mod durability;
 mod lake;
 mod lineage;
