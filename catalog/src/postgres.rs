@@ -236,14 +236,55 @@ impl<'a> FromSql<'a> for Value {
     }
 }
 
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How long connecting may take before the catalog reports the server unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The client, on its own thread with its own runtime.
 struct Worker {
     runtime: tokio::runtime::Runtime,
+    url: String,
     client: Client,
     statements: HashMap<String, Statement>,
 }
 
 impl Worker {
+    /// A new client for `url`, its connection driven whenever the worker blocks on a request.
+    fn connect(runtime: &tokio::runtime::Runtime, url: &str) -> std::result::Result<Client, BoxError> {
+        let connected = runtime.block_on(async {
+            match tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, NoTls)).await {
+                Ok(result) => result.map_err(BoxError::from),
+                Err(_) => Err(format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()).into()),
+            }
+        });
+        let (client, connection) = connected?;
+        // A connection that ends fails the requests after it, with its error.
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Runs `f`; when the server had closed the connection (restarted, or ended the session),
+    /// connects again and runs it once more. Only between transactions (`retry`): what runs
+    /// there reads, or begins a transaction; a transaction the server lost, or its COMMIT, is
+    /// an error for its caller.
+    fn run<T>(
+        &mut self,
+        retry: bool,
+        f: impl Fn(&mut Worker) -> std::result::Result<T, BoxError>,
+    ) -> std::result::Result<T, BoxError> {
+        match f(self) {
+            Err(e) if retry && (self.client.is_closed() || closed(&e)) => {
+                self.client = Worker::connect(&self.runtime, &self.url)?;
+                self.statements.clear();
+                f(self)
+            }
+            result => result,
+        }
+    }
+
     fn statement(&mut self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
@@ -254,12 +295,21 @@ impl Worker {
     }
 }
 
+/// True for the error of a connection the server closed, or ended with a FATAL error (an
+/// administrator's or a shutdown's termination, an idle session's timeout).
+fn closed(e: &BoxError) -> bool {
+    e.downcast_ref::<tokio_postgres::Error>()
+        .is_some_and(|e| e.is_closed() || e.as_db_error().is_some_and(|db| db.severity() == "FATAL"))
+}
+
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
 /// A connection to a catalog's PostgreSQL database.
 struct PgConnection {
     location: String,
     jobs: mpsc::Sender<Job>,
+    /// A transaction is open (begun, not yet committed or rolled back).
+    in_transaction: bool,
 }
 
 impl PgConnection {
@@ -267,60 +317,50 @@ impl PgConnection {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::sync_channel(1);
         let url = url.to_string();
-        let db_err = |source: Box<dyn StdError + Send + Sync>| Error::Database { location: location.into(), source };
+        let db_err = |source: BoxError| Error::Database { location: location.into(), source };
         std::thread::Builder::new()
             .name("tarn-catalog-pg".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(runtime) => runtime,
-                    Err(e) => return drop(ready.send(Err(Box::new(e) as Box<dyn StdError + Send + Sync>))),
+                    Err(e) => return drop(ready.send(Err(BoxError::from(e)))),
                 };
-                let connected = runtime.block_on(async {
-                    let timeout = std::time::Duration::from_secs(30);
-                    match tokio::time::timeout(timeout, tokio_postgres::connect(&url, NoTls)).await {
-                        Ok(result) => result.map_err(|e| Box::new(e) as Box<dyn StdError + Send + Sync>),
-                        Err(_) => Err(format!("no connection within {} s", timeout.as_secs()).into()),
-                    }
-                });
-                let (client, connection) = match connected {
-                    Ok(pair) => pair,
+                let client = match Worker::connect(&runtime, &url) {
+                    Ok(client) => client,
                     Err(e) => return drop(ready.send(Err(e))),
                 };
-                // Driven whenever the worker blocks on a request; ends with the client.
-                // A connection that ends fails the requests after it, with its error.
-                runtime.spawn(async move {
-                    let _ = connection.await;
-                });
                 let _ = ready.send(Ok(()));
-                let mut worker = Worker { runtime, client, statements: HashMap::new() };
+                let mut worker = Worker { runtime, url, client, statements: HashMap::new() };
                 for job in queue {
                     job(&mut worker);
                 }
             })
             .map_err(|e| db_err(Box::new(e)))?;
         connected.recv().map_err(|e| db_err(Box::new(e)))?.map_err(db_err)?;
-        Ok(PgConnection { location: location.to_string(), jobs })
+        Ok(PgConnection { location: location.to_string(), jobs, in_transaction: false })
     }
 
     /// Runs `f` on the worker and waits for its answer.
     fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Worker) -> std::result::Result<T, tokio_postgres::Error> + Send + 'static,
+        f: impl Fn(&mut Worker) -> std::result::Result<T, BoxError> + Send + 'static,
     ) -> Result<T> {
         let (answer, answered) = mpsc::sync_channel(1);
         let lost = || Error::Database { location: self.location.clone(), source: "the connection was lost".into() };
-        self.jobs.send(Box::new(move |worker| drop(answer.send(f(worker))))).map_err(|_| lost())?;
+        let retry = !self.in_transaction;
+        let job = move |worker: &mut Worker| drop(answer.send(worker.run(retry, &f)));
+        self.jobs.send(Box::new(job)).map_err(|_| lost())?;
         answered
             .recv()
             .map_err(|_| lost())?
-            .map_err(|e| Error::Database { location: self.location.clone(), source: Box::new(e) })
+            .map_err(|source| Error::Database { location: self.location.clone(), source })
     }
 }
 
 impl Connection for PgConnection {
     fn batch(&mut self, sql: &str) -> Result<()> {
         let sql = sql.to_string();
-        self.call(move |w| w.runtime.block_on(w.client.batch_execute(&sql)))
+        self.call(move |w| Ok(w.runtime.block_on(w.client.batch_execute(&sql))?))
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -328,7 +368,7 @@ impl Connection for PgConnection {
         self.call(move |w| {
             let statement = w.statement(&sql)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            w.runtime.block_on(w.client.execute(&statement, &refs))
+            Ok(w.runtime.block_on(w.client.execute(&statement, &refs))?)
         })
     }
 
@@ -338,29 +378,40 @@ impl Connection for PgConnection {
             let statement = w.statement(&sql)?;
             let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
             let rows = w.runtime.block_on(w.client.query(&statement, &refs))?;
-            rows.iter()
-                .map(|row| {
-                    (0..row.len()).map(|i| row.try_get::<_, Value>(i)).collect::<std::result::Result<_, _>>().map(Row)
-                })
-                .collect()
+            let rows = rows
+                .iter()
+                .map(|row| (0..row.len()).map(|i| row.try_get::<_, Value>(i)).collect::<std::result::Result<_, _>>())
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(rows.into_iter().map(Row).collect())
         })
     }
 
     fn begin(&mut self, mode: TxMode) -> Result<()> {
+        if self.in_transaction {
+            // One its caller never ended (a panic between begin and commit): it is abandoned
+            // (and gone anyway if the connection was lost).
+            let _ = self.rollback();
+        }
         self.batch(match mode {
             TxMode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
             // Read committed: after the lock, each statement sees what the writers before
             // committed, as SQLite's IMMEDIATE transactions do.
             TxMode::Write => "BEGIN; SELECT 1 FROM tarn_metadata WHERE key = 'write_lock' FOR UPDATE",
-        })
+        })?;
+        self.in_transaction = true;
+        Ok(())
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.batch("COMMIT")
+        let committed = self.batch("COMMIT");
+        self.in_transaction = false;
+        committed
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.batch("ROLLBACK")
+        let rolled_back = self.batch("ROLLBACK");
+        self.in_transaction = false;
+        rolled_back
     }
 }
 

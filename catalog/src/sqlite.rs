@@ -270,6 +270,10 @@ impl Connection for SqliteConnection {
     }
 
     fn begin(&mut self, mode: TxMode) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            // One its caller never ended (a panic between begin and commit): it is abandoned.
+            self.batch("ROLLBACK")?;
+        }
         // IMMEDIATE takes SQLite's write lock at once: writers are serialized across processes,
         // readers (WAL) go on reading the previous state.
         self.batch(match mode {

@@ -74,6 +74,7 @@ on_every_backend!(
     history_and_loads_keep_their_order,
     lake_objects_persist_with_versions_and_partitions,
     access_changes_persist_and_failures_change_nothing,
+    an_abandoned_transaction_is_rolled_back_by_the_next,
 );
 
 fn begin(cat: &SqlCatalog) -> Transaction {
@@ -574,4 +575,43 @@ fn a_sqlite_catalog_copies_into_a_new_postgres_catalog() {
     let err = target.copy_from(&source).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists(_)), "{err}");
     assert_eq!(target.latest_snapshot().unwrap(), 2, "a refused copy changes nothing");
+}
+
+/// A PostgreSQL catalog whose session the server ended (a restart, an idle timeout) connects
+/// again between transactions: the next request works.
+#[test]
+fn a_postgres_catalog_connects_again_after_the_server_ends_its_session() {
+    let place = Place::postgres();
+    let cat = place.open("tester");
+    let other = place.open("tester");
+    let ended: Vec<bool> = other
+        .rows(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ended, [true]);
+    assert_eq!(cat.latest_snapshot().unwrap(), 0);
+    let mut txn = begin(&cat);
+    let t = table(&cat, &txn, "t");
+    txn.apply(CatalogOp::CreateTable(t)).unwrap();
+    assert_eq!(cat.commit(&txn, "tester").unwrap(), 1);
+}
+
+/// A transaction its caller never ended (a panic between begin and commit) is rolled back when
+/// the connection begins the next one, on both backends.
+fn an_abandoned_transaction_is_rolled_back_by_the_next(place: &Place) {
+    let cat = place.open("tester");
+    let abandoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        cat.write(|tx| -> crate::Result<()> {
+            tx.execute("UPDATE tarn_metadata SET value = 'x' WHERE key = 'lake_version'", &[])?;
+            panic!("a caller that never ends its transaction")
+        })
+    }));
+    assert!(abandoned.is_err());
+    // Its change is gone once the next transaction begins.
+    assert_eq!(cat.allocate_ids(1).unwrap(), 2);
+    assert_eq!(cat.lake_version().unwrap(), 0);
 }
