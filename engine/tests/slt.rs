@@ -112,12 +112,6 @@ fn main() {
     // A real S3-protocol server on 127.0.0.1 for `s3://` locations; the engine reaches it
     // through the standard AWS environment, set before any thread starts.
     let s3 = tarn_testkit::S3Server::start(&[BUCKET]);
-    for area in std::fs::read_dir(&root).expect("slt directory").flatten() {
-        let data = area.path().join("data");
-        if data.is_dir() {
-            copy_tree(&data, &s3.path_of(BUCKET, &area.file_name().to_string_lossy()));
-        }
-    }
     for (name, value) in s3.env() {
         // SAFETY: no other thread exists yet (the S3 server's thread does not read the environment).
         unsafe { std::env::set_var(name, value) };
@@ -127,7 +121,7 @@ fn main() {
     let postgres = tarn_testkit::postgres::PostgresServer::start()
         .unwrap_or_else(|e| panic!("a PostgreSQL server for the catalog: {e}"));
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let mut failed = runtime.block_on(run_all(&root, &postgres));
+    let mut failed = runtime.block_on(run_all(&root, &s3, &postgres));
     failed |= runtime.block_on(run_fuzz());
     drop(s3);
     if failed {
@@ -167,7 +161,21 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-async fn run_all(root: &Path, postgres: &tarn_testkit::postgres::PostgresServer) -> bool {
+/// Puts the bucket back to the fixtures alone, so that each run of a file starts from them
+/// (UNLOAD and COPY write into it).
+fn reset_bucket(root: &Path, s3: &tarn_testkit::S3Server) {
+    let bucket = s3.path_of(BUCKET, "");
+    std::fs::remove_dir_all(&bucket).expect("the bucket emptied");
+    std::fs::create_dir_all(&bucket).expect("the bucket");
+    for area in std::fs::read_dir(root).expect("slt directory").flatten() {
+        let data = area.path().join("data");
+        if data.is_dir() {
+            copy_tree(&data, &s3.path_of(BUCKET, &area.file_name().to_string_lossy()));
+        }
+    }
+}
+
+async fn run_all(root: &Path, s3: &tarn_testkit::S3Server, postgres: &tarn_testkit::postgres::PostgresServer) -> bool {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files = Vec::new();
     slt_files(root, &mut files);
@@ -183,6 +191,7 @@ async fn run_all(root: &Path, postgres: &tarn_testkit::postgres::PostgresServer)
             Err(e) => panic!("a PostgreSQL database for {name}: {e}"),
         };
         for (catalog, label) in [(None, ""), (Some(catalog), " [catalog on PostgreSQL]")] {
+            reset_bucket(root, s3);
             match run_file(&path, catalog).await {
                 Ok(()) => {
                     passed += 1;
