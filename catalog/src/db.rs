@@ -143,6 +143,9 @@ pub(crate) enum TxMode {
     /// Writes: one writer at a time across every process sharing the catalog, each seeing what
     /// the writers before it committed; readers are never blocked.
     Write,
+    /// Creates or migrates the catalog's tables: one process at a time, before the tables
+    /// [`TxMode::Write`] locks may exist.
+    Schema,
 }
 
 /// One connection to the catalog's database.
@@ -154,6 +157,9 @@ pub(crate) trait Connection: Send {
     /// Runs a query; returns its rows.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>>;
     fn begin(&mut self, mode: TxMode) -> Result<()>;
+    /// How many migrations ran (0 for a new database); inside a [`TxMode::Schema`] transaction.
+    fn schema_version(&mut self) -> Result<i64>;
+    fn set_schema_version(&mut self, version: i64) -> Result<()>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
 }

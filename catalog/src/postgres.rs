@@ -16,7 +16,7 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use crate::db::{Connection, Row, TxMode, Value, dollar_parameters};
-use crate::store::{Backend, SqlCatalog, initialize};
+use crate::store::{Backend, SqlCatalog, migrate};
 use crate::{Error, Result};
 
 /// Schema migrations, applied in order; `tarn_metadata.schema_version` records how many ran.
@@ -186,9 +186,9 @@ INSERT INTO tarn_metadata VALUES ('next_object_id', '1'), ('next_query_id', '1')
     ('write_lock', ''), ('schema_version', '0');
 "#];
 
-/// Serializes migrations of a new catalog (two processes opening it at once): an advisory lock,
-/// taken before any table exists.
-const MIGRATION_LOCK: i64 = 0x7461_726e; // "tarn"
+/// Serializes migrations of a new catalog (two processes opening it at once): an advisory lock
+/// (key 0x7461726e, "tarn"), taken before any table exists.
+const SCHEMA_LOCK: &str = "BEGIN; SELECT pg_advisory_xact_lock(1952543342)";
 
 impl ToSql for Value {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
@@ -397,9 +397,25 @@ impl Connection for PgConnection {
             // Read committed: after the lock, each statement sees what the writers before
             // committed, as SQLite's IMMEDIATE transactions do.
             TxMode::Write => "BEGIN; SELECT 1 FROM tarn_metadata WHERE key = 'write_lock' FOR UPDATE",
+            TxMode::Schema => SCHEMA_LOCK,
         })?;
         self.in_transaction = true;
         Ok(())
+    }
+
+    fn schema_version(&mut self) -> Result<i64> {
+        let this = self as &mut dyn Connection;
+        match this.query_value("SELECT to_regclass('tarn_metadata') IS NOT NULL", &[])? {
+            true => {
+                this.query_value("SELECT CAST(value AS BIGINT) FROM tarn_metadata WHERE key = 'schema_version'", &[])
+            }
+            false => Ok(0),
+        }
+    }
+
+    fn set_schema_version(&mut self, version: i64) -> Result<()> {
+        let update = "UPDATE tarn_metadata SET value = ?1 WHERE key = 'schema_version'";
+        self.execute(update, &[Value::Text(version.to_string())]).map(drop)
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -439,42 +455,7 @@ impl SqlCatalog {
     pub fn postgres(url: &str, owner: &str) -> Result<SqlCatalog> {
         let location = describe(url)?;
         let mut conn = PgConnection::connect(url, &location)?;
-        migrate(&mut conn, &location, owner)?;
+        migrate(&mut conn, MIGRATIONS, &location, owner)?;
         Ok(SqlCatalog::new(location, Backend::Postgres, Box::new(conn)))
-    }
-}
-
-fn migrate(conn: &mut dyn Connection, location: &str, owner: &str) -> Result<()> {
-    let supported = MIGRATIONS.len() as i64;
-    conn.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))?;
-    let run = |tx: &mut dyn Connection| -> Result<()> {
-        let exists: bool = tx.query_value("SELECT to_regclass('tarn_metadata') IS NOT NULL", &[])?;
-        let version: i64 = match exists {
-            true => {
-                tx.query_value("SELECT CAST(value AS BIGINT) FROM tarn_metadata WHERE key = 'schema_version'", &[])?
-            }
-            false => 0,
-        };
-        if version > supported {
-            return Err(Error::TooNew { location: location.to_string(), found: version, supported });
-        }
-        for migration in &MIGRATIONS[version as usize..] {
-            tx.batch(migration)?;
-        }
-        if version == 0 {
-            initialize(tx, owner)?;
-        }
-        tx.execute(
-            "UPDATE tarn_metadata SET value = ?1 WHERE key = 'schema_version'",
-            &[Value::Text(supported.to_string())],
-        )?;
-        Ok(())
-    };
-    match run(conn) {
-        Ok(()) => conn.commit(),
-        Err(e) => {
-            let _ = conn.rollback();
-            Err(e)
-        }
     }
 }

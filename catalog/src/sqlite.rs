@@ -6,8 +6,8 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{ToSql, types::ToSqlOutput};
 
-use crate::db::{Connection, Row, TxMode, Value, transaction};
-use crate::store::{Backend, SqlCatalog, initialize};
+use crate::db::{Connection, Row, TxMode, Value};
+use crate::store::{Backend, SqlCatalog, migrate};
 use crate::{Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -278,8 +278,16 @@ impl Connection for SqliteConnection {
         // readers (WAL) go on reading the previous state.
         self.batch(match mode {
             TxMode::Read => "BEGIN DEFERRED",
-            TxMode::Write => "BEGIN IMMEDIATE",
+            TxMode::Write | TxMode::Schema => "BEGIN IMMEDIATE",
         })
+    }
+
+    fn schema_version(&mut self) -> Result<i64> {
+        (self as &mut dyn Connection).query_value("PRAGMA user_version", &[])
+    }
+
+    fn set_schema_version(&mut self, version: i64) -> Result<()> {
+        self.batch(&format!("PRAGMA user_version = {version}"))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -303,24 +311,7 @@ impl SqlCatalog {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
         let mut conn = SqliteConnection { path: location.clone(), conn };
-        migrate(&mut conn, &location, owner)?;
+        migrate(&mut conn, MIGRATIONS, &location, owner)?;
         Ok(SqlCatalog::new(location, Backend::Sqlite, Box::new(conn)))
     }
-}
-
-fn migrate(conn: &mut dyn Connection, location: &str, owner: &str) -> Result<()> {
-    let supported = MIGRATIONS.len() as i64;
-    transaction(conn, TxMode::Write, |tx| {
-        let version: i64 = tx.query_value("PRAGMA user_version", &[])?;
-        if version > supported {
-            return Err(Error::TooNew { location: location.to_string(), found: version, supported });
-        }
-        for migration in &MIGRATIONS[version as usize..] {
-            tx.batch(migration)?;
-        }
-        if version == 0 {
-            initialize(tx, owner)?;
-        }
-        tx.batch(&format!("PRAGMA user_version = {supported}"))
-    })
 }

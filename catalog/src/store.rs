@@ -198,9 +198,27 @@ impl SqlCatalog {
     }
 }
 
+/// Applies the `migrations` a catalog's database has not run yet (all of them to a new one,
+/// which then gets its first state from [`initialize`]), in one schema transaction.
+pub(crate) fn migrate(conn: &mut dyn Connection, migrations: &[&str], location: &str, owner: &str) -> Result<()> {
+    let supported = migrations.len() as i64;
+    transaction(conn, TxMode::Schema, |tx| {
+        let version = tx.schema_version()?;
+        if version > supported {
+            return Err(Error::TooNew { location: location.to_string(), found: version, supported });
+        }
+        for migration in &migrations[version as usize..] {
+            tx.batch(migration)?;
+        }
+        if version == 0 {
+            initialize(tx, owner)?;
+        }
+        tx.set_schema_version(supported)
+    })
+}
+
 /// The first state of a new catalog: snapshot 0 with the `public` schema, owned by `owner`.
-/// Runs inside the backend's migration transaction.
-pub(crate) fn initialize(conn: &mut dyn Connection, owner: &str) -> Result<()> {
+fn initialize(conn: &mut dyn Connection, owner: &str) -> Result<()> {
     let time = now();
     conn.execute(
         "INSERT INTO tarn_snapshot VALUES (0, ?1, ?2, ?3)",
