@@ -78,7 +78,10 @@ impl Row {
     /// Column `index`, converted to `T`; a value of another type means the catalog's tables are
     /// not what this tarn wrote.
     pub(crate) fn get<T: FromValue>(&self, index: usize) -> Result<T> {
-        let value = self.0.get(index).unwrap_or(&Value::Null);
+        let value = self
+            .0
+            .get(index)
+            .ok_or_else(|| Error::Corrupt(format!("a catalog row has {} columns, not {}", self.0.len(), index + 1)))?;
         T::from_value(value)
             .ok_or_else(|| Error::Corrupt(format!("column {index} of a catalog row holds {value:?}, not {}", T::NAME)))
     }

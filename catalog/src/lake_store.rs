@@ -36,6 +36,10 @@ impl SqlCatalog {
     }
 }
 
+fn missing_partition(spec: &str, table: &ExternalTable) -> Error {
+    Error::NotFound(format!("partition ({spec}) of {}.{} does not exist", table.database, table.name))
+}
+
 fn exists(tx: &mut dyn Connection, sql: &str, params: &[Value]) -> Result<bool> {
     Ok(tx.query_opt(sql, params)?.is_some())
 }
@@ -276,10 +280,7 @@ impl LakeCatalog for SqlCatalog {
                 params![table.id, &spec],
             )?;
             let Some(current) = row.map(|r| r.get::<String>(0)).transpose()? else {
-                return Err(Error::NotFound(format!(
-                    "partition ({spec}) of {}.{} does not exist",
-                    table.database, table.name
-                )));
+                return Err(missing_partition(&spec, table));
             };
             let moved = LakePartition { location: location.to_string(), ..from_json(&current)? };
             tx.execute(
@@ -300,10 +301,7 @@ impl LakeCatalog for SqlCatalog {
                     params![table.id, &spec],
                 )? {
                     0 if !if_exists => {
-                        return Err(Error::NotFound(format!(
-                            "partition ({spec}) of {}.{} does not exist",
-                            table.database, table.name
-                        )));
+                        return Err(missing_partition(&spec, table));
                     }
                     n => dropped += n,
                 }
