@@ -165,6 +165,12 @@ pub(crate) trait Connection: Send {
     fn set_schema_version(&mut self, version: i64) -> Result<()>;
     fn commit(&mut self) -> Result<()>;
     fn rollback(&mut self) -> Result<()>;
+    /// Names this connection's session on its server, for as long as it lives (and again
+    /// after it connects anew): a database server that lists its sessions lists it so.
+    fn set_session_name(&mut self, name: &str) -> Result<()> {
+        let _ = name;
+        Ok(())
+    }
 }
 
 impl dyn Connection + '_ {

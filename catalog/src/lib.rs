@@ -10,6 +10,7 @@
 pub mod access;
 mod access_store;
 mod db;
+mod engines;
 mod lake;
 mod lake_store;
 mod lineage;
@@ -65,6 +66,10 @@ pub enum Error {
     TooNew { location: String, found: i64, supported: i64 },
     #[error("corrupt catalog: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -159,4 +164,18 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     /// Files never change, so this is a fact about them rather than a change to the warehouse:
     /// no snapshot is made and every snapshot that sees the file sees its statistics.
     fn record_file_stats(&self, stats: &[(i64, FileStats)]) -> Result<()>;
+
+    /// Marks engine `id` (one process; its data files' names start with the id) as running for
+    /// as long as this catalog stays open, on whatever machine it runs.
+    fn register_engine(&self, id: &str) -> Result<()>;
+
+    /// The ids of the engines that run now (this one's among them, once registered): files
+    /// they wrote that no snapshot references may still be committed, so they must stay.
+    fn live_engines(&self) -> Result<std::collections::HashSet<String>>;
+
+    /// Where the warehouse keeps its managed data: `None` in its own directory, or the
+    /// location recorded when it was created. `wanted` (a location such as `s3://b/prefix`)
+    /// is recorded by a warehouse that has no data files yet; another location than the
+    /// recorded one is an error.
+    fn data_location(&self, wanted: Option<&str>) -> Result<Option<String>>;
 }

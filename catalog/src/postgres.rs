@@ -247,6 +247,8 @@ struct Worker {
     url: String,
     client: Client,
     statements: HashMap<String, Statement>,
+    /// The session's application name, given again to every new connection.
+    session_name: Option<String>,
 }
 
 impl Worker {
@@ -279,10 +281,20 @@ impl Worker {
             Err(e) if retry && (self.client.is_closed() || closed(&e)) => {
                 self.client = Worker::connect(&self.runtime, &self.url)?;
                 self.statements.clear();
+                self.name_session()?;
                 f(self)
             }
             result => result,
         }
+    }
+
+    /// Gives the session its application name, if it has one.
+    fn name_session(&mut self) -> std::result::Result<(), BoxError> {
+        if let Some(name) = &self.session_name {
+            let set = "SELECT set_config('application_name', $1, false)";
+            self.runtime.block_on(self.client.execute(set, &[name]))?;
+        }
+        Ok(())
     }
 
     fn statement(&mut self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
@@ -330,7 +342,7 @@ impl PgConnection {
                     Err(e) => return drop(ready.send(Err(e))),
                 };
                 let _ = ready.send(Ok(()));
-                let mut worker = Worker { runtime, url, client, statements: HashMap::new() };
+                let mut worker = Worker { runtime, url, client, statements: HashMap::new(), session_name: None };
                 for job in queue {
                     job(&mut worker);
                 }
@@ -429,6 +441,14 @@ impl Connection for PgConnection {
         self.in_transaction = false;
         rolled_back
     }
+
+    fn set_session_name(&mut self, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.call(move |w| {
+            w.session_name = Some(name.clone());
+            w.name_session()
+        })
+    }
 }
 
 /// `url` as shown in messages: without its password.
@@ -456,6 +476,6 @@ impl SqlCatalog {
         let location = describe(url)?;
         let mut conn = PgConnection::connect(url, &location)?;
         migrate(&mut conn, MIGRATIONS, &location, owner)?;
-        Ok(SqlCatalog::new(location, Backend::Postgres, Box::new(conn)))
+        Ok(SqlCatalog::new(location, Backend::Postgres, Box::new(conn), crate::engines::Liveness::Sessions))
     }
 }

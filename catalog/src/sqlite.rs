@@ -299,6 +299,9 @@ impl Connection for SqliteConnection {
     }
 }
 
+/// The folder of engines' lock files, beside the catalog file.
+const ENGINES_DIR: &str = "engines";
+
 impl SqlCatalog {
     /// Opens (creating and migrating if needed) the SQLite catalog database at `path`. A new
     /// catalog gets snapshot 0 with the `public` schema, owned by `owner`.
@@ -312,6 +315,9 @@ impl SqlCatalog {
         conn.pragma_update(None, "synchronous", "FULL").map_err(db_err)?;
         let mut conn = SqliteConnection { path: location.clone(), conn };
         migrate(&mut conn, MIGRATIONS, &location, owner)?;
-        Ok(SqlCatalog::new(location, Backend::Sqlite, Box::new(conn)))
+        // Engines of a warehouse run on the machine that has its catalog file: lock files beside
+        // it tell which run.
+        let engines = path.parent().unwrap_or(Path::new(".")).join(ENGINES_DIR);
+        Ok(SqlCatalog::new(location, Backend::Sqlite, Box::new(conn), crate::engines::Liveness::lock_files(engines)))
     }
 }

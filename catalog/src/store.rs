@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::db::{Connection, Row, TxMode, Value, params, transaction};
+use crate::engines::Liveness;
 use crate::lineage::{LineageKind, LineageObject, LineageRecord};
 use crate::model::{
     CatalogOp, CatalogState, ColumnDef, DEFAULT_SCHEMA, DataFile, FileStats, ObjectId, SchemaDef, SnapshotId,
@@ -20,6 +21,8 @@ pub struct SqlCatalog {
     location: String,
     backend: Backend,
     conn: Mutex<Box<dyn Connection>>,
+    /// How this catalog tells which engines run.
+    liveness: Liveness,
 }
 
 /// The database a [`SqlCatalog`] is kept in.
@@ -75,8 +78,8 @@ impl std::fmt::Debug for SqlCatalog {
 }
 
 impl SqlCatalog {
-    pub(crate) fn new(location: String, backend: Backend, conn: Box<dyn Connection>) -> Self {
-        SqlCatalog { location, backend, conn: Mutex::new(conn) }
+    pub(crate) fn new(location: String, backend: Backend, conn: Box<dyn Connection>, liveness: Liveness) -> Self {
+        SqlCatalog { location, backend, conn: Mutex::new(conn), liveness }
     }
 
     pub fn backend(&self) -> Backend {
@@ -893,6 +896,38 @@ impl CatalogStore for SqlCatalog {
     fn all_data_files(&self) -> Result<Vec<DataFile>> {
         self.rows(&format!("SELECT {DATA_FILE_COLUMNS} FROM tarn_data_file ORDER BY data_file_id"), params![], |r| {
             data_file(&r, None)
+        })
+    }
+
+    fn register_engine(&self, id: &str) -> Result<()> {
+        self.with_conn(|conn| self.liveness.register(id, conn))
+    }
+
+    fn live_engines(&self) -> Result<std::collections::HashSet<String>> {
+        self.with_conn(|conn| self.liveness.live(conn))
+    }
+
+    fn data_location(&self, wanted: Option<&str>) -> Result<Option<String>> {
+        let recorded = "SELECT value FROM tarn_metadata WHERE key = 'data_location'";
+        let current: Option<String> = self.read(|conn| conn.query_opt(recorded, params![])?.map(|r| r.get(0)).transpose())?;
+        let Some(wanted) = wanted.filter(|w| current.as_deref() != Some(*w)) else { return Ok(current) };
+        self.write(|conn| {
+            match conn.query_opt(recorded, params![])?.map(|r| r.get::<String>(0)).transpose()? {
+                Some(current) if current != wanted => Err(Error::Invalid(format!(
+                    "the warehouse keeps its data at {current}, not {wanted} (a warehouse's data location is fixed when it is created)"
+                ))),
+                Some(current) => Ok(Some(current)),
+                None => {
+                    if conn.query_opt("SELECT 1 FROM tarn_data_file", params![])?.is_some() {
+                        return Err(Error::Invalid(format!(
+                            "the warehouse keeps its data in its own directory (it has data files there): its data location \
+                             cannot become {wanted}"
+                        )));
+                    }
+                    conn.execute("INSERT INTO tarn_metadata (key, value) VALUES ('data_location', ?1)", params![wanted])?;
+                    Ok(Some(wanted.to_string()))
+                }
+            }
         })
     }
 

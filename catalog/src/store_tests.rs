@@ -75,6 +75,8 @@ on_every_backend!(
     lake_objects_persist_with_versions_and_partitions,
     access_changes_persist_and_failures_change_nothing,
     an_abandoned_transaction_is_rolled_back_by_the_next,
+    running_engines_are_seen_from_every_connection_until_they_end,
+    the_data_location_is_recorded_once_and_kept,
 );
 
 fn begin(cat: &SqlCatalog) -> Transaction {
@@ -614,4 +616,58 @@ fn an_abandoned_transaction_is_rolled_back_by_the_next(place: &Place) {
     // Its change is gone once the next transaction begins.
     assert_eq!(cat.allocate_ids(1).unwrap(), 2);
     assert_eq!(cat.lake_version().unwrap(), 0);
+}
+
+/// An engine registered through one connection (one process) is seen running from every other
+/// while its catalog stays open, and no longer once it is closed (its process ended).
+fn running_engines_are_seen_from_every_connection_until_they_end(place: &Place) {
+    let first = place.open("ann");
+    let second = place.open("bob");
+    let observer = place.open("cy");
+    first.register_engine("0a1b2c").unwrap();
+    second.register_engine("3d4e5f").unwrap();
+    let live = observer.live_engines().unwrap();
+    assert!(live.contains("0a1b2c") && live.contains("3d4e5f"), "{live:?}");
+    assert!(first.live_engines().unwrap().contains("3d4e5f"));
+    drop(first);
+    // PostgreSQL ends a closed connection's session asynchronously: wait a little for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let live = observer.live_engines().unwrap();
+        assert!(live.contains("3d4e5f"), "{live:?}");
+        if !live.contains("0a1b2c") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a closed catalog's engine still runs: {live:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(matches!(observer.register_engine("no/slashes"), Err(Error::Invalid(_))));
+}
+
+/// A warehouse's data location is recorded by the first process that asks for one while the
+/// warehouse has no data files; later processes find it, and another location is refused.
+fn the_data_location_is_recorded_once_and_kept(place: &Place) {
+    let cat = place.open("ann");
+    assert_eq!(cat.data_location(None).unwrap(), None);
+    assert_eq!(cat.data_location(Some("s3://b/wh")).unwrap().as_deref(), Some("s3://b/wh"));
+    let other = place.open("bob");
+    assert_eq!(other.data_location(None).unwrap().as_deref(), Some("s3://b/wh"));
+    assert_eq!(other.data_location(Some("s3://b/wh")).unwrap().as_deref(), Some("s3://b/wh"));
+    let refused = other.data_location(Some("s3://b/elsewhere")).unwrap_err().to_string();
+    assert!(refused.contains("s3://b/wh") && refused.contains("s3://b/elsewhere"), "{refused}");
+
+    // A warehouse whose data is in its directory already cannot move it by asking.
+    let local = match place {
+        Place::Sqlite(_) => Place::sqlite(),
+        Place::Postgres(_) => Place::postgres(),
+    };
+    let cat = local.open("ann");
+    let mut txn = begin(&cat);
+    let t = table(&cat, &txn, "t");
+    txn.apply(CatalogOp::CreateTable(t.clone())).unwrap();
+    txn.add_files(t.id, vec![file("data/public/t/a.parquet", 1)]).unwrap();
+    cat.commit(&txn, "ann").unwrap();
+    let refused = cat.data_location(Some("s3://b/wh")).unwrap_err().to_string();
+    assert!(refused.contains("has data files"), "{refused}");
+    assert_eq!(cat.data_location(None).unwrap(), None);
 }

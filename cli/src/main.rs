@@ -81,6 +81,10 @@ struct Cli {
     /// tarn processes on several machines [default: the warehouse's own catalog.db]
     #[arg(long, env = "TARN_CATALOG", value_name = "URL")]
     catalog: Option<String>,
+    /// Keep a new warehouse's managed data at this S3 location (s3://bucket/prefix), recorded in
+    /// its catalog: later runs find it there [default: the warehouse directory]
+    #[arg(long, env = "TARN_DATA", value_name = "URL")]
+    data: Option<String>,
     #[command(subcommand)]
     action: Option<Action>,
 }
@@ -286,6 +290,7 @@ fn run(cli: Cli, scripts: Vec<Script>) -> Result<()> {
     config.memory_limit = cli.memory_limit;
     config.cache_size = cli.cache_size;
     config.catalog = cli.catalog.clone();
+    config.data = cli.data.clone();
     let engine = Engine::open_with(&warehouse, config.clone())
         .with_context(|| format!("cannot open warehouse {}", warehouse.display()))?;
     if let Some(Action::Serve(args)) = cli.action {
@@ -438,7 +443,11 @@ fn violated_constraints(batches: &[tarn_engine::arrow::array::RecordBatch]) -> u
 fn interactive(shell: repl::Shell, engine: &Engine, runtime: &tokio::runtime::Runtime) -> Result<()> {
     let mut shell = shell;
     let version = env!("CARGO_PKG_VERSION");
-    println!("tarn {version} — warehouse: {}", engine.path().display());
+    let data = engine.data_location();
+    match data.starts_with("s3://") {
+        true => println!("tarn {version} — warehouse: {} (data at {data})", engine.path().display()),
+        false => println!("tarn {version} — warehouse: {}", engine.path().display()),
+    }
     println!("Type \\? for help, \\q to quit, Tab to complete.");
     if let Some(rc) = tarnrc().filter(|p| p.is_file()) {
         let text = std::fs::read_to_string(&rc).with_context(|| format!("cannot read {}", rc.display()))?;

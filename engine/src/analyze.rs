@@ -55,7 +55,7 @@ async fn analyze_table(session: &Session, table: &TableDef, columns: &[String]) 
         let Some(id) = file.id else { continue };
         let mut stats = match &file.stats {
             Some(stats) => stats.clone(),
-            None => crate::stats::read_footer(&session.shared.engine.absolute(&file.path), &file.path, &schema)?,
+            None => crate::stats::read_footer(&session.shared.engine, &file.path, &schema).await?,
         };
         complete(session, table, &file, &mut stats, &wanted).await?;
         if file.stats.as_ref() != Some(&stats) {

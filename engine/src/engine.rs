@@ -2,27 +2,30 @@
 //!
 //! Layout of a warehouse:
 //! ```text
-//! DIR/catalog.db                         the catalog (SQLite, WAL)
-//! DIR/data/<schema>/<table>_<id>/*.parquet  managed table data, immutable files
-//! DIR/engines/<engine-id>.lock           held (flock) by each process that has it open
+//! DIR/catalog.db                         the catalog (SQLite, WAL), unless it is on PostgreSQL
+//! DIR/data/<schema>/<table>_<id>/*.parquet  managed table data, immutable files (unless the
+//!                                        data is at an s3:// location: the same paths there)
+//! DIR/engines/<engine-id>.lock           held (flock) by each process that has an SQLite
+//!                                        catalog open
 //! DIR/empty/                             always empty: what tables without files scan
 //! ```
 //! Data files are named `<engine-id>-<uuid>.parquet`. A file no snapshot references is either
-//! being written by a live engine (its lock is held) or left by a write that failed or crashed;
-//! only the latter are removed, on open and by `VACUUM`.
+//! being written by a running engine (the catalog knows which run, see
+//! [`CatalogStore::live_engines`]) or left by a write that failed or crashed; only the latter are
+//! removed, by `VACUUM` (and on open, for data in the warehouse directory).
 
 use std::collections::HashSet;
-use std::fs::{self, File, TryLockError};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tarn_catalog::{CatalogState, CatalogStore, SqlCatalog};
 
+use crate::data_root::DataRoot;
 use crate::error::{Error, Result};
 use crate::session::Session;
 
 const CATALOG_FILE: &str = "catalog.db";
-const ENGINES_DIR: &str = "engines";
 pub(crate) const DATA_DIR: &str = "data";
 /// Always empty: the scan location of tables that have no data files.
 pub(crate) const EMPTY_DIR: &str = "empty";
@@ -68,6 +71,9 @@ pub struct EngineConfig {
     /// Where the catalog is: `None` for the warehouse's own SQLite file (`catalog.db`), or a
     /// `postgresql://` address for a catalog that processes on several machines share.
     pub catalog: Option<String>,
+    /// Where a new warehouse keeps its managed data (`s3://bucket/prefix`); `None`: where the
+    /// catalog says (the warehouse directory unless recorded otherwise at creation).
+    pub data: Option<String>,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +88,7 @@ impl Default for EngineConfig {
             memory_limit: None,
             cache_size: None,
             catalog: None,
+            data: None,
         }
     }
 }
@@ -94,6 +101,8 @@ pub struct Engine {
 
 pub(crate) struct EngineInner {
     pub root: PathBuf,
+    /// Where managed tables' files are (the warehouse directory or an S3 prefix).
+    pub data: DataRoot,
     pub store: Arc<dyn CatalogStore>,
     pub config: EngineConfig,
     /// Unique per open; prefixes every data file this engine writes.
@@ -113,8 +122,6 @@ pub(crate) struct EngineInner {
     pub file_statistics: crate::stats::PlannerStatistics,
     /// Finished statements on their way to the query history (see [`crate::system::history`]).
     pub history: crate::system::history::History,
-    /// Held for the engine's life: tells other processes our unreferenced files are in use.
-    _lock: File,
     /// The newest catalog state loaded, reused while no one commits.
     latest: Mutex<Option<Arc<CatalogState>>>,
     /// Access control as last loaded.
@@ -140,34 +147,29 @@ impl Engine {
         };
         fs::create_dir_all(&root).map_err(io("cannot create warehouse directory", &root))?;
         let root = root.canonicalize().map_err(io("cannot open warehouse directory", &root))?;
-        let engines = root.join(ENGINES_DIR);
-        fs::create_dir_all(&engines).map_err(io("cannot create", &engines))?;
         for dir in [DATA_DIR, EMPTY_DIR] {
             fs::create_dir_all(root.join(dir)).map_err(io("cannot create", &root.join(dir)))?;
         }
 
         let engine_id = uuid::Uuid::now_v7().simple().to_string();
-        // Lock under a temporary name first, so no other process ever sees our lock file
-        // unlocked (and takes us for dead).
-        let pending = engines.join(format!("{engine_id}.pending"));
-        let lock_path = engines.join(format!("{engine_id}.lock"));
-        let lock = File::create(&pending).map_err(io("cannot create", &pending))?;
-        lock.lock().map_err(io("cannot lock", &pending))?;
-        fs::rename(&pending, &lock_path).map_err(io("cannot create", &lock_path))?;
-
         let store: Arc<dyn CatalogStore> = match &config.catalog {
             None => Arc::new(SqlCatalog::sqlite(root.join(CATALOG_FILE), &config.user)?),
             Some(address) => Arc::new(shared_catalog(address, &config.user)?),
         };
+        // From now on other processes see this engine run, and leave the files it writes alone.
+        store.register_engine(&engine_id)?;
+        let wanted = config.data.as_deref().map(DataRoot::normalize).transpose()?;
+        let stores = Arc::new(crate::storage::Stores::new());
+        let data = DataRoot::open(store.data_location(wanted.as_deref())?.as_deref(), &root, &stores)?;
         let cache_size = config.cache_size.unwrap_or_else(crate::cache::DecodedCache::default_capacity);
         let inner = Arc::new(EngineInner {
             root,
+            data,
             history: crate::system::history::History::new(store.clone()),
             store,
             config,
             engine_id,
-            _lock: lock,
-            stores: Arc::new(crate::storage::Stores::new()),
+            stores,
             lake: Default::default(),
             latest: Mutex::new(None),
             locks: Arc::default(),
@@ -177,7 +179,12 @@ impl Engine {
             file_statistics: Default::default(),
         });
         let engine = Engine { inner };
-        engine.inner.remove_abandoned_files()?;
+        // What failed writes left in the warehouse directory goes at once; a shared data
+        // location is listed only by VACUUM (its listing may be long, and other processes'
+        // files are in it).
+        if engine.inner.data.is_local() {
+            futures::executor::block_on(engine.inner.remove_abandoned_files())?;
+        }
         engine.seed_access()?;
         Ok(engine)
     }
@@ -253,8 +260,13 @@ impl Engine {
 
     /// Removes data files that no snapshot references and no live engine is writing.
     /// Returns how many were removed.
-    pub fn remove_abandoned_files(&self) -> Result<usize> {
-        self.inner.remove_abandoned_files()
+    pub async fn remove_abandoned_files(&self) -> Result<usize> {
+        self.inner.remove_abandoned_files().await
+    }
+
+    /// Where the warehouse keeps its managed data: its directory, or an `s3://` location.
+    pub fn data_location(&self) -> String {
+        self.inner.data.to_string()
     }
 }
 
@@ -289,97 +301,16 @@ impl EngineInner {
     }
 
     /// Deletes files this engine wrote for a transaction that will never commit them.
-    pub fn discard_files<'a>(&self, relative: impl IntoIterator<Item = &'a String>) {
-        for path in relative {
-            let path = self.absolute(path);
-            if let Err(e) = fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                log::warn!("could not remove abandoned file {}: {e}", path.display());
-            }
-        }
+    pub fn discard_files(&self, relative: &[String]) {
+        self.data.discard(relative);
     }
 
-    pub(crate) fn remove_abandoned_files(&self) -> Result<usize> {
-        let live_engines = self.live_engines()?;
+    /// Removes the data files no snapshot references, but for those of engines that run (on
+    /// any machine: the catalog tells). Returns how many went.
+    pub(crate) async fn remove_abandoned_files(&self) -> Result<usize> {
+        let live = self.store.live_engines()?;
         let referenced: HashSet<String> = self.store.all_data_files()?.into_iter().map(|f| f.path).collect();
-        let mut removed = 0;
-        let mut stack = vec![self.root.join(DATA_DIR)];
-        while let Some(dir) = stack.pop() {
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => {
-                    return Err(Error::Io { context: format!("cannot list {}", dir.display()), source });
-                }
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    stack.push(path);
-                    continue;
-                }
-                let Ok(relative) = path.strip_prefix(&self.root) else {
-                    continue;
-                };
-                let relative = relative.to_string_lossy().replace('\\', "/");
-                if referenced.contains(&relative) {
-                    continue;
-                }
-                let writer = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.split('-').next())
-                    .unwrap_or_default()
-                    .to_string();
-                if writer == self.engine_id || live_engines.contains(&writer) {
-                    continue;
-                }
-                match fs::remove_file(&path) {
-                    Ok(()) => removed += 1,
-                    Err(e) => log::warn!("could not remove abandoned file {}: {e}", path.display()),
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Ids of engines (processes) that have this warehouse open; lock files of dead ones are
-    /// removed on the way.
-    fn live_engines(&self) -> Result<HashSet<String>> {
-        let dir = self.root.join(ENGINES_DIR);
-        let entries = fs::read_dir(&dir)
-            .map_err(|source| Error::Io { context: format!("cannot list {}", dir.display()), source })?;
-        let mut live = HashSet::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("lock") {
-                continue;
-            }
-            let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
-                continue;
-            };
-            if id == self.engine_id {
-                continue;
-            }
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            match file.try_lock() {
-                Ok(()) => {
-                    // Nobody holds it: that engine is gone.
-                    let _ = fs::remove_file(&path);
-                }
-                Err(TryLockError::WouldBlock) => {
-                    live.insert(id);
-                }
-                Err(TryLockError::Error(e)) => {
-                    log::warn!("cannot check engine lock {}: {e}", path.display());
-                    live.insert(id);
-                }
-            }
-        }
-        Ok(live)
+        self.data.remove_unreferenced(&self.stores, &referenced, &self.engine_id, &live).await
     }
 }
 

@@ -114,6 +114,7 @@ impl Error {
             Error::Catalog(tarn_catalog::Error::InvalidType(_)) => "42704",
             Error::Catalog(tarn_catalog::Error::Database { .. } | tarn_catalog::Error::Corrupt(_)) => "XX000",
             Error::Catalog(tarn_catalog::Error::TooNew { .. }) => "XX000",
+            Error::Catalog(tarn_catalog::Error::Io { .. }) => "58030",
             Error::Storage(_) | Error::Io { .. } | Error::Parquet { .. } => "58030",
             Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) => "53200",
             Error::DataFusion(e) if matches!(e.find_root(), DataFusionError::SQL(..)) => "42601",

@@ -23,6 +23,7 @@ mod analyze;
 mod cache;
 mod check;
 pub mod copy;
+mod data_root;
 mod datefmt;
 mod ddl;
 mod decimal_math;

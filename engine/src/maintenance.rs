@@ -24,7 +24,7 @@ const SMALL_FILE_ROWS: u64 = (write::FILE_ROWS / 2) as u64;
 
 pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> {
     let engine = session.shared.engine.clone();
-    let mut removed = engine.remove_abandoned_files()?;
+    let mut removed = engine.remove_abandoned_files().await?;
     // The whole warehouse's maintenance (superusers only) trims the query history too.
     if vacuum.table.is_none() {
         use crate::system::history::{DEFAULT_RETENTION, RETENTION_SETTING};
@@ -45,7 +45,7 @@ pub(crate) async fn vacuum(session: &Session, vacuum: Vacuum) -> Result<Output> 
         let locks = engine.locks.owner();
         locks.acquire(&[(crate::locks::key(&schema, &table.name), crate::locks::LockMode::Rewrite)]).await?;
         session.start_implicit(locks)?;
-        let result = match unsorted(session, &table, vacuum.sort)? {
+        let result = match unsorted(session, &table, vacuum.sort).await? {
             true => rewrite(session, &table, &session.shared.visible_files(&table)?).await,
             false => compact(session, &table).await,
         };
@@ -94,7 +94,7 @@ pub(crate) async fn rewrite(session: &Session, table: &TableDef, files: &[Visibl
 /// Whether VACUUM should rewrite all of `table` in order: it has a sort key, several files, and
 /// REINDEX asked for it or (compound keys) the files' key ranges overlap, read from their
 /// footers' statistics of the first key column.
-fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<bool> {
+async fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<bool> {
     let Some(key) = &table.sort_key else { return Ok(false) };
     let Some(first) = key.columns.first() else { return Ok(false) };
     let files = session.shared.visible_files(table)?;
@@ -114,7 +114,7 @@ fn unsorted(session: &Session, table: &TableDef, sort: VacuumSort) -> Result<boo
         // The key's range in the file, from the catalog (or the footer of an older file).
         let stats = match &file.stats {
             Some(stats) => stats.clone(),
-            None => crate::stats::read_footer(&session.shared.engine.absolute(&file.path), &file.path, &schema)?,
+            None => crate::stats::read_footer(&session.shared.engine, &file.path, &schema).await?,
         };
         let column = stats.columns.iter().find(|c| c.name == *first);
         let bound = |b: Option<&tarn_catalog::Stat<String>>| b.and_then(|b| crate::stats::decode(&b.value, &key_type));

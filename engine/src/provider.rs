@@ -161,7 +161,7 @@ pub(crate) fn listing_table(
     } else {
         let mut urls = Vec::with_capacity(files.len());
         for file in files {
-            let url = ListingTableUrl::parse(shared.engine.absolute(&file.path).to_string_lossy())?;
+            let url = ListingTableUrl::parse(shared.engine.data.url(&file.path))?;
             if let Some(stats) = &file.stats {
                 let statistics = shared.engine.file_statistics.get(&file.path, stats, file.record_count, &schema);
                 known.insert(url.prefix().clone(), statistics);

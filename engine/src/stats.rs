@@ -61,17 +61,17 @@ pub(crate) fn of_parquet(metadata: &ParquetMetaData, schema: &Arc<Schema>) -> Op
     Some(to_catalog(&statistics, schema))
 }
 
-/// The statistics of the managed data file at `relative` (read from its footer), as files of
-/// a table with `schema` are.
-pub(crate) fn read_footer(
-    absolute: &std::path::Path,
+/// The statistics of the managed data file at `relative` (read from its footer, wherever the
+/// warehouse keeps its data), as files of a table with `schema` are.
+pub(crate) async fn read_footer(
+    engine: &crate::engine::EngineInner,
     relative: &str,
     schema: &Arc<Schema>,
 ) -> crate::Result<FileStats> {
-    let io = |source| crate::Error::Io { context: format!("cannot read {}", absolute.display()), source };
-    let handle = std::fs::File::open(absolute).map_err(io)?;
-    let parquet = |source| crate::Error::Parquet { path: relative.to_string(), source };
-    let metadata = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&handle).map_err(parquet)?;
+    use object_store::ObjectStoreExt;
+    let (store, path) = engine.data.resolve(&engine.stores, relative)?;
+    let meta = store.head(&path).await.map_err(|e| crate::storage::storage_error("read", &engine.data.url(relative), e))?;
+    let metadata = DFParquetMetadata::new(store.as_ref(), &meta).fetch_metadata().await?;
     of_parquet(&metadata, schema)
         .ok_or_else(|| crate::Error::Invalid(format!("data file {relative} has statistics tarn cannot read")))
 }

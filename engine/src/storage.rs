@@ -166,6 +166,16 @@ impl Stores {
         Ok(store)
     }
 
+    /// A new client for `bucket` with the environment's settings, not shared: for use from
+    /// another runtime than the engine's (a client's connections belong to the runtime that
+    /// opened them).
+    pub fn s3_detached(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        let store = s3_builder(bucket, &S3Overrides::default())
+            .build()
+            .map_err(|e| Error::Storage(format!("cannot set up S3 access to bucket \"{bucket}\": {e}")))?;
+        Ok(Arc::new(store))
+    }
+
     /// The store holding `location` and the object path inside it.
     pub fn resolve(&self, location: &Location, overrides: &S3Overrides) -> Result<(Arc<dyn ObjectStore>, ObjectPath)> {
         match location {

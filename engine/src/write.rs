@@ -4,7 +4,6 @@
 //! records them commits.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -21,6 +20,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream_partitioned};
 use futures::StreamExt;
+use object_store::buffered::BufWriter;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::basic::Encoding;
@@ -29,8 +29,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
 use tarn_catalog::{NewDataFile, SortKey, TableDef};
+use tokio::io::AsyncWriteExt;
 use tokio::task::JoinSet;
 
+use crate::data_root::DataRoot;
 use crate::error::{Error, Result};
 use crate::provider::CATALOG_NAME;
 use crate::session::{Output, Session, SessionShared};
@@ -293,7 +295,9 @@ pub(crate) async fn write_streams(
             Err(e) => return Err(Error::Invalid(format!("a writer task failed: {e}"))),
         }
     }
-    sync_dir(&target.shared.engine.absolute(&table.path));
+    if let DataRoot::Local(root) = &target.shared.engine.data {
+        sync_dir(&root.join(&table.path));
+    }
     Ok(files)
 }
 
@@ -375,11 +379,77 @@ struct Target {
 
 struct OpenFile {
     relative: String,
-    writer: ArrowWriter<File>,
-    handle: File,
+    writer: ArrowWriter<Sink>,
+    /// For files on object storage: the upload their bytes go to as they are encoded.
+    upload: Option<BufWriter>,
     rows: usize,
     /// NULLs per column, for columns written without statistics.
     nulls: Vec<u64>,
+}
+
+impl OpenFile {
+    /// Sends what the encoder produced so far to the file's upload (files on object storage).
+    async fn drain(&mut self) -> Result<()> {
+        let Some(upload) = self.upload.as_mut() else { return Ok(()) };
+        let bytes = self.writer.inner_mut().take_buffered();
+        if !bytes.is_empty() {
+            upload.write_all(&bytes).await.map_err(|source| Error::Io { context: format!("writing {}", self.relative), source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a data file's encoded bytes go: a local file, or a buffer drained into an upload.
+/// Counts them and keeps the last eight (the footer's length and the closing magic).
+struct Sink {
+    out: SinkOut,
+    written: u64,
+    tail: [u8; 8],
+}
+
+enum SinkOut {
+    File(File),
+    Buffer(Vec<u8>),
+}
+
+impl Sink {
+    fn new(out: SinkOut) -> Sink {
+        Sink { out, written: 0, tail: [0; 8] }
+    }
+
+    /// The bytes buffered since last taken (none for a local file).
+    fn take_buffered(&mut self) -> Vec<u8> {
+        match &mut self.out {
+            SinkOut::File(_) => Vec::new(),
+            SinkOut::Buffer(buffer) => std::mem::take(buffer),
+        }
+    }
+
+    /// The length of the file's footer (its metadata, length and magic), from its last bytes.
+    fn footer_size(&self) -> u64 {
+        u32::from_le_bytes([self.tail[0], self.tail[1], self.tail[2], self.tail[3]]) as u64 + 8
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &mut self.out {
+            SinkOut::File(file) => file.write_all(bytes)?,
+            SinkOut::Buffer(buffer) => buffer.extend_from_slice(bytes),
+        }
+        self.written += bytes.len() as u64;
+        let n = bytes.len().min(8);
+        self.tail.rotate_left(n);
+        self.tail[8 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            SinkOut::File(file) => file.flush(),
+            SinkOut::Buffer(_) => Ok(()),
+        }
+    }
 }
 
 async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
@@ -398,6 +468,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
             None => open.insert(open_file(&target, &batch, &learned)?),
         };
         file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
+        file.drain().await?;
         file.rows += batch.num_rows();
         for (nulls, column) in file.nulls.iter_mut().zip(batch.columns()) {
             *nulls += column.null_count() as u64;
@@ -417,7 +488,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         done.push(new_file);
     }
     for sync in syncing {
-        sync.await.map_err(|e| Error::Invalid(format!("syncing a written file failed: {e}")))??;
+        sync.await.map_err(|e| Error::Invalid(format!("making a written file durable failed: {e}")))??;
     }
     Ok(done)
 }
@@ -509,48 +580,64 @@ fn open_file(target: &Target, first: &RecordBatch, learned: &Learned) -> Result<
     let engine = &target.shared.engine;
     let relative = format!("{}/{}-{}.parquet", target.table.path, engine.engine_id, uuid::Uuid::now_v7().simple());
     target.shared.note_written(&relative)?;
-    let absolute = engine.absolute(&relative);
-    let io = |source| Error::Io { context: format!("cannot create {}", absolute.display()), source };
-    if let Some(dir) = absolute.parent() {
-        fs::create_dir_all(dir).map_err(io)?;
-    }
-    let file = File::create_new(&absolute).map_err(io)?;
-    let handle = file.try_clone().map_err(io)?;
+    let (sink, upload) = match &engine.data {
+        DataRoot::Local(root) => {
+            let absolute = root.join(&relative);
+            let io = |source| Error::Io { context: format!("cannot create {}", absolute.display()), source };
+            if let Some(dir) = absolute.parent() {
+                fs::create_dir_all(dir).map_err(io)?;
+            }
+            (SinkOut::File(File::create_new(&absolute).map_err(io)?), None)
+        }
+        DataRoot::S3 { .. } => {
+            let (store, path) = engine.data.resolve(&engine.stores, &relative)?;
+            (SinkOut::Buffer(Vec::new()), Some(BufWriter::with_capacity(store, path, UPLOAD_PART_BYTES)))
+        }
+    };
     let properties = target.layout.properties(&target.schema, first, learned);
-    let writer = ArrowWriter::try_new(file, target.schema.clone(), Some(properties))
+    let writer = ArrowWriter::try_new(Sink::new(sink), target.schema.clone(), Some(properties))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     let nulls = vec![0; target.schema.fields().len()];
-    Ok(OpenFile { relative, writer, handle, rows: 0, nulls })
+    Ok(OpenFile { relative, writer, upload, rows: 0, nulls })
 }
 
-/// Finishes a file; returns it, its Parquet metadata and the task making it durable (which
-/// must succeed before the file is committed).
+/// Bytes per part of a data file's upload to object storage.
+const UPLOAD_PART_BYTES: usize = 8 << 20;
+
+/// Finishes a file; returns it, its Parquet metadata and the task making it durable (synced to
+/// disk, or its upload completed), which must succeed before the file is committed.
 fn close_file(
     file: OpenFile,
     schema: &SchemaRef,
 ) -> Result<(NewDataFile, ParquetMetaData, tokio::task::JoinHandle<Result<()>>)> {
-    let OpenFile { relative, writer, mut handle, rows, nulls } = file;
-    let metadata = writer.close().map_err(|source| Error::Parquet { path: relative.clone(), source })?;
-    let io = |source| Error::Io { context: format!("cannot finish {relative}"), source };
-    let size = handle.metadata().map_err(io)?.len();
-    // The footer's length is stored just before the closing magic bytes.
-    let mut tail = [0u8; 8];
-    handle.seek(SeekFrom::End(-8)).map_err(io)?;
-    handle.read_exact(&mut tail).map_err(io)?;
-    let footer_size = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64 + 8;
+    let OpenFile { relative, writer, upload, rows, nulls } = file;
+    let parquet = |source| Error::Parquet { path: relative.clone(), source };
+    let mut writer = writer;
+    // Finishing flushes every byte into the sink.
+    let metadata = writer.finish().map_err(parquet)?;
+    let sink = writer.inner_mut();
+    let (size, footer_size) = (sink.written, sink.footer_size());
+    let rest = sink.take_buffered();
+    let out = std::mem::replace(&mut sink.out, SinkOut::Buffer(Vec::new()));
     let mut stats = crate::stats::of_parquet(&metadata, schema);
     // Columns written without statistics still have exact NULL counts.
     for (column, nulls) in stats.iter_mut().flat_map(|s| s.columns.iter_mut()).zip(nulls) {
         column.nulls.get_or_insert(tarn_catalog::Stat { value: nulls, exact: true });
     }
-    let sync = {
-        let relative = relative.clone();
-        tokio::task::spawn_blocking(move || {
-            handle.sync_all().map_err(|source| Error::Io { context: format!("cannot finish {relative}"), source })
-        })
+    let name = relative.clone();
+    let io = move |source| Error::Io { context: format!("cannot finish {name}"), source };
+    let durable = match (out, upload) {
+        (_, Some(mut upload)) => tokio::spawn(async move {
+            upload.write_all(&rest).await.map_err(io.clone())?;
+            upload.shutdown().await.map_err(io)
+        }),
+        (SinkOut::File(handle), None) => tokio::task::spawn_blocking(move || handle.sync_all().map_err(io)),
+        (SinkOut::Buffer(_), None) => {
+            return Err(Error::Invalid(format!("data file {relative} was encoded for an upload it does not have")));
+        }
     };
     let new_file = NewDataFile { path: relative, record_count: rows as u64, file_size_bytes: size, footer_size, stats };
-    Ok((new_file, metadata, sync))
+    Ok((new_file, metadata, durable))
 }
 
 /// Casts a batch to the table's types and checks NOT NULL and character lengths. Character

@@ -88,12 +88,20 @@ fn slt_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Runs one file on a new warehouse, its catalog in `catalog` (a PostgreSQL address) or in the
-/// warehouse's own SQLite file.
-async fn run_file(path: &Path, catalog: Option<String>) -> Result<(), String> {
+/// Where a run keeps its warehouse's catalog and managed data.
+struct Placement {
+    /// A PostgreSQL address, or `None` for the warehouse's own SQLite file.
+    catalog: Option<String>,
+    /// An `s3://` location, or `None` for the warehouse directory.
+    data: Option<String>,
+}
+
+/// Runs one file on a new warehouse placed as `placement` says.
+async fn run_file(path: &Path, placement: Placement) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     // The embedded user has a fixed name, so that files can show it.
-    let config = tarn_engine::EngineConfig { user: "tarn-test".into(), catalog, ..Default::default() };
+    let Placement { catalog, data } = placement;
+    let config = tarn_engine::EngineConfig { user: "tarn-test".into(), catalog, data, ..Default::default() };
     let engine = Engine::open_with(dir.path().join("warehouse"), config).map_err(|e| e.to_string())?;
     let mut runner = sqllogictest::Runner::new(move || {
         let engine = engine.clone();
@@ -106,18 +114,21 @@ async fn run_file(path: &Path, catalog: Option<String>) -> Result<(), String> {
 
 /// Bucket of the suite's S3 server; `tests/slt/<area>/data/` is served as `s3://tarn-test/<area>/`.
 const BUCKET: &str = "tarn-test";
+/// Bucket of managed data for runs that keep it on S3 (a prefix per file).
+const DATA_BUCKET: &str = "tarn-data";
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt");
     // A real S3-protocol server on 127.0.0.1 for `s3://` locations; the engine reaches it
     // through the standard AWS environment, set before any thread starts.
-    let s3 = tarn_testkit::S3Server::start(&[BUCKET]);
+    let s3 = tarn_testkit::S3Server::start(&[BUCKET, DATA_BUCKET]);
     for (name, value) in s3.env() {
         // SAFETY: no other thread exists yet (the S3 server's thread does not read the environment).
         unsafe { std::env::set_var(name, value) };
     }
-    // Every file runs twice: with the warehouse's own SQLite catalog and with its catalog in a
-    // real PostgreSQL server on 127.0.0.1 (one new database per file).
+    // Every file runs twice: embedded (the warehouse's own SQLite catalog, data in its
+    // directory), and shared as processes on several machines would share it (the catalog in a
+    // real PostgreSQL server on 127.0.0.1, one new database per file; the data on the S3 server).
     let postgres = tarn_testkit::postgres::PostgresServer::start()
         .unwrap_or_else(|e| panic!("a PostgreSQL server for the catalog: {e}"));
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -190,9 +201,16 @@ async fn run_all(root: &Path, s3: &tarn_testkit::S3Server, postgres: &tarn_testk
             Ok(url) => url,
             Err(e) => panic!("a PostgreSQL database for {name}: {e}"),
         };
-        for (catalog, label) in [(None, ""), (Some(catalog), " [catalog on PostgreSQL]")] {
+        let placements = [
+            (Placement { catalog: None, data: None }, ""),
+            (
+                Placement { catalog: Some(catalog), data: Some(format!("s3://{DATA_BUCKET}/{database}")) },
+                " [catalog on PostgreSQL, data on S3]",
+            ),
+        ];
+        for (placement, label) in placements {
             reset_bucket(root, s3);
-            match run_file(&path, catalog).await {
+            match run_file(&path, placement).await {
                 Ok(()) => {
                     passed += 1;
                     println!("ok     {name}{label}");
