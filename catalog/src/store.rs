@@ -909,7 +909,8 @@ impl CatalogStore for SqlCatalog {
 
     fn data_location(&self, wanted: Option<&str>) -> Result<Option<String>> {
         let recorded = "SELECT value FROM tarn_metadata WHERE key = 'data_location'";
-        let current: Option<String> = self.read(|conn| conn.query_opt(recorded, params![])?.map(|r| r.get(0)).transpose())?;
+        let current: Option<String> =
+            self.read(|conn| conn.query_opt(recorded, params![])?.map(|r| r.get(0)).transpose())?;
         let Some(wanted) = wanted.filter(|w| current.as_deref() != Some(*w)) else { return Ok(current) };
         self.write(|conn| {
             match conn.query_opt(recorded, params![])?.map(|r| r.get::<String>(0)).transpose()? {

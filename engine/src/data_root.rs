@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
 use futures::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result};
 use crate::storage::{Location, S3Overrides, Stores};
@@ -77,7 +77,9 @@ impl DataRoot {
     pub fn location(&self, relative: &str) -> Location {
         match self {
             DataRoot::Local(dir) => Location::Local(dir.join(relative)),
-            DataRoot::S3 { bucket, prefix, .. } => Location::S3 { bucket: bucket.clone(), key: self.key(prefix, relative) },
+            DataRoot::S3 { bucket, prefix, .. } => {
+                Location::S3 { bucket: bucket.clone(), key: self.key(prefix, relative) }
+            }
         }
     }
 
@@ -139,7 +141,8 @@ impl DataRoot {
             DataRoot::S3 { prefix, .. } => {
                 let data = self.key(prefix, crate::engine::DATA_DIR);
                 let (store, folder) = self.resolve(stores, crate::engine::DATA_DIR)?;
-                let strip = |key: &str| key.strip_prefix(&data).map(|rest| format!("{}{rest}", crate::engine::DATA_DIR));
+                let strip =
+                    |key: &str| key.strip_prefix(&data).map(|rest| format!("{}{rest}", crate::engine::DATA_DIR));
                 let mut listing = store.list(Some(&folder));
                 let mut orphans = Vec::new();
                 while let Some(object) = listing.next().await {

@@ -70,7 +70,8 @@ pub(crate) async fn read_footer(
 ) -> crate::Result<FileStats> {
     use object_store::ObjectStoreExt;
     let (store, path) = engine.data.resolve(&engine.stores, relative)?;
-    let meta = store.head(&path).await.map_err(|e| crate::storage::storage_error("read", &engine.data.url(relative), e))?;
+    let meta =
+        store.head(&path).await.map_err(|e| crate::storage::storage_error("read", &engine.data.url(relative), e))?;
     let metadata = DFParquetMetadata::new(store.as_ref(), &meta).fetch_metadata().await?;
     of_parquet(&metadata, schema)
         .ok_or_else(|| crate::Error::Invalid(format!("data file {relative} has statistics tarn cannot read")))

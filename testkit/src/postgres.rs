@@ -188,6 +188,11 @@ impl PostgresServer {
         self.port
     }
 
+    /// The installation's `psql`, a client for any PostgreSQL-protocol server.
+    pub fn psql(&self) -> PathBuf {
+        self.install.bin.join("psql")
+    }
+
     /// The directory of the cluster (its data and log).
     pub fn dir(&self) -> &Path {
         &self.dir

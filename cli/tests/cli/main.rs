@@ -6,6 +6,7 @@ mod durability;
 mod lake;
 mod lineage;
 mod serve;
+mod shared_data;
 mod shell;
 mod tpcds;
 
