@@ -2,7 +2,6 @@
 //! Debian's packages, downloaded with `apt-get download` and unpacked under `target/graphviz`
 //! once (no root, nothing installed system-wide). A machine that can do neither fails the test.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Debian's graphviz and the libraries its `dot` and layout plugins load.
@@ -25,9 +24,7 @@ pub fn dot() -> Result<Command, String> {
     if Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success()) {
         return Ok(Command::new("dot"));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = crate::target_dir();
     let root = target.join("graphviz");
     let bin = root.join("usr/bin/dot");
     let libs = root.join("usr/lib/x86_64-linux-gnu");

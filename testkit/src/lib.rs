@@ -9,6 +9,18 @@ pub mod graphviz;
 pub mod postgres;
 pub mod python;
 
+/// Cargo's target directory, where tests keep what they download and build once. A relative
+/// `CARGO_TARGET_DIR` is relative to where cargo ran (the workspace root), not to the test's
+/// working directory (its package).
+pub fn target_dir() -> std::path::PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    }
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;

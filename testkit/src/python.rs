@@ -8,9 +8,7 @@ use std::process::Command;
 
 /// The interpreter of `target/<name>`, with the packages `requirements` pins installed.
 pub fn venv(name: &str, requirements: &Path) -> Result<PathBuf, String> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = crate::target_dir();
     let venv = target.join(name);
     let interpreter = venv.join("bin/python");
     let pins = std::fs::read_to_string(requirements).map_err(|e| format!("{}: {e}", requirements.display()))?;

@@ -15,17 +15,11 @@ fn tpcds_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/tpcds")
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
 #[test]
 fn tpcds_99_queries_answer_as_duckdb_does_on_lake_and_managed_tables() {
     let python = tarn_testkit::python::venv("python-tpcds", &tpcds_dir().join("requirements.txt"))
         .unwrap_or_else(|e| panic!("cannot set up DuckDB's TPC-DS (python3 with venv and PyPI are needed): {e}"));
-    let data = target_dir().join("tpcds-test-sf0.01");
+    let data = tarn_testkit::target_dir().join("tpcds-test-sf0.01");
     let (_dir, wh) = warehouse();
     let args =
         ["bench", "tpcds", "--sf", "0.01", "--data", data.to_str().unwrap(), "--python", python.to_str().unwrap()];
