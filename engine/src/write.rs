@@ -379,6 +379,8 @@ struct Target {
 
 struct OpenFile {
     relative: String,
+    /// Where it is written (for messages).
+    url: String,
     writer: ArrowWriter<Sink>,
     /// For files on object storage: the upload their bytes go to as they are encoded.
     upload: Option<BufWriter>,
@@ -601,7 +603,23 @@ fn open_file(target: &Target, first: &RecordBatch, learned: &Learned) -> Result<
     let writer = ArrowWriter::try_new(Sink::new(sink), target.schema.clone(), Some(properties))
         .map_err(|source| Error::Parquet { path: relative.clone(), source })?;
     let nulls = vec![0; target.schema.fields().len()];
-    Ok(OpenFile { relative, writer, upload, rows: 0, nulls })
+    let url = engine.data.url(&relative);
+    Ok(OpenFile { relative, url, writer, upload, rows: 0, nulls })
+}
+
+/// A failed upload as one line: S3's refusal or error (via [`crate::storage::storage_error`]),
+/// or the local failure.
+fn upload_error(source: std::io::Error, url: &str) -> Error {
+    if !source.get_ref().is_some_and(|inner| inner.is::<object_store::Error>()) {
+        return Error::Io { context: format!("cannot write {url}"), source };
+    }
+    match source.into_inner().map(|inner| inner.downcast::<object_store::Error>()) {
+        Some(Ok(e)) => crate::storage::storage_error("write", url, *e),
+        Some(Err(inner)) => Error::Io { context: format!("cannot write {url}"), source: std::io::Error::other(inner) },
+        None => {
+            Error::Io { context: format!("cannot write {url}"), source: std::io::Error::other("the upload failed") }
+        }
+    }
 }
 
 /// Bytes per part of a data file's upload to object storage.
@@ -613,7 +631,7 @@ fn close_file(
     file: OpenFile,
     schema: &SchemaRef,
 ) -> Result<(NewDataFile, ParquetMetaData, tokio::task::JoinHandle<Result<()>>)> {
-    let OpenFile { relative, writer, upload, rows, nulls } = file;
+    let OpenFile { relative, url, writer, upload, rows, nulls } = file;
     let parquet = |source| Error::Parquet { path: relative.clone(), source };
     let mut writer = writer;
     // Finishing flushes every byte into the sink.
@@ -631,8 +649,8 @@ fn close_file(
     let io = move |source| Error::Io { context: format!("cannot finish {name}"), source };
     let durable = match (out, upload) {
         (_, Some(mut upload)) => tokio::spawn(async move {
-            upload.write_all(&rest).await.map_err(io.clone())?;
-            upload.shutdown().await.map_err(io)
+            upload.write_all(&rest).await.map_err(|e| upload_error(e, &url))?;
+            upload.shutdown().await.map_err(|e| upload_error(e, &url))
         }),
         (SinkOut::File(handle), None) => tokio::task::spawn_blocking(move || handle.sync_all().map_err(io)),
         (SinkOut::Buffer(_), None) => {

@@ -122,6 +122,17 @@ fn a_warehouse_with_its_catalog_on_postgresql_and_data_on_s3_is_shared_by_proces
     assert_eq!(objects(&s3, "wh"), referenced(&s3, &first, &catalog));
     assert_eq!(csv(&s3, &first, &catalog, query), expected);
 
+    // Keys S3 refuses: the write fails with a clear error and the table is unchanged.
+    let output = shared(&s3, &second, &catalog)
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .args(["-c", "INSERT INTO sales VALUES (9, 'eve', 1.00)"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("access denied"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("not-the-secret"), "{}", stderr(&output));
+    assert_eq!(csv(&s3, &first, &catalog, query), expected);
+
     // The location is fixed at creation.
     let output = run(&s3, &second, &catalog, &["--data", &format!("s3://{DATA}/elsewhere"), "-c", "SELECT 1"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
