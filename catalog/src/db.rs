@@ -171,6 +171,11 @@ pub(crate) trait Connection: Send {
         let _ = name;
         Ok(())
     }
+    /// How many times this connection connected again after losing its session (0 for a
+    /// connection that never loses one).
+    fn reconnections(&self) -> u64 {
+        0
+    }
 }
 
 impl dyn Connection + '_ {

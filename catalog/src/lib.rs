@@ -173,6 +173,12 @@ pub trait CatalogStore: LakeCatalog + AccessCatalog + Send + Sync {
     /// they wrote that no snapshot references may still be committed, so they must stay.
     fn live_engines(&self) -> Result<std::collections::HashSet<String>>;
 
+    /// Changes whenever other processes may have taken this engine for gone since it
+    /// registered (its catalog session was lost and made again): files it wrote before may have
+    /// been removed as orphans, so a transaction that wrote files under one epoch must not
+    /// commit them under another.
+    fn liveness_epoch(&self) -> u64;
+
     /// Where the warehouse keeps its managed data: `None` in its own directory, or the
     /// location recorded when it was created. `wanted` (a location such as `s3://b/prefix`)
     /// is recorded by a warehouse that has no data files yet; another location than the

@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 
 use bytes::BytesMut;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -249,6 +250,8 @@ struct Worker {
     statements: HashMap<String, Statement>,
     /// The session's application name, given again to every new connection.
     session_name: Option<String>,
+    /// Connections made again after the server ended the session.
+    reconnections: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -280,6 +283,7 @@ impl Worker {
         match f(self) {
             Err(e) if retry && (self.client.is_closed() || closed(&e)) => {
                 self.client = Worker::connect(&self.runtime, &self.url)?;
+                self.reconnections.fetch_add(1, Ordering::SeqCst);
                 self.statements.clear();
                 self.name_session()?;
                 f(self)
@@ -320,6 +324,8 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 struct PgConnection {
     location: String,
     jobs: mpsc::Sender<Job>,
+    /// The worker's count of reconnections.
+    reconnections: Arc<AtomicU64>,
     /// A transaction is open (begun, not yet committed or rolled back).
     in_transaction: bool,
 }
@@ -329,6 +335,8 @@ impl PgConnection {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, connected) = mpsc::sync_channel(1);
         let url = url.to_string();
+        let reconnections = Arc::new(AtomicU64::new(0));
+        let counted = reconnections.clone();
         let db_err = |source: BoxError| Error::Database { location: location.into(), source };
         std::thread::Builder::new()
             .name("tarn-catalog-pg".into())
@@ -342,14 +350,21 @@ impl PgConnection {
                     Err(e) => return drop(ready.send(Err(e))),
                 };
                 let _ = ready.send(Ok(()));
-                let mut worker = Worker { runtime, url, client, statements: HashMap::new(), session_name: None };
+                let mut worker = Worker {
+                    runtime,
+                    url,
+                    client,
+                    statements: HashMap::new(),
+                    session_name: None,
+                    reconnections: counted,
+                };
                 for job in queue {
                     job(&mut worker);
                 }
             })
             .map_err(|e| db_err(Box::new(e)))?;
         connected.recv().map_err(|e| db_err(Box::new(e)))?.map_err(db_err)?;
-        Ok(PgConnection { location: location.to_string(), jobs, in_transaction: false })
+        Ok(PgConnection { location: location.to_string(), jobs, reconnections, in_transaction: false })
     }
 
     /// Runs `f` on the worker and waits for its answer.
@@ -440,6 +455,10 @@ impl Connection for PgConnection {
         let rolled_back = self.batch("ROLLBACK");
         self.in_transaction = false;
         rolled_back
+    }
+
+    fn reconnections(&self) -> u64 {
+        self.reconnections.load(Ordering::SeqCst)
     }
 
     fn set_session_name(&mut self, name: &str) -> Result<()> {

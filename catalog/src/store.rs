@@ -616,6 +616,13 @@ impl CatalogStore for SqlCatalog {
         // The write transaction serializes commits across processes; readers go on reading the
         // previous snapshot.
         self.write(|tx| {
+            if txn.written_epoch().is_some_and(|epoch| epoch != tx.reconnections()) {
+                return Err(Error::Conflict(
+                    "the connection to the catalog was lost while the transaction wrote its files (other processes \
+                     may have taken this one for gone and removed them)"
+                        .into(),
+                ));
+            }
             let head = latest(tx)?;
             if head != txn.base_snapshot() {
                 // Someone committed since this transaction began: check it against their changes.
@@ -905,6 +912,11 @@ impl CatalogStore for SqlCatalog {
 
     fn live_engines(&self) -> Result<std::collections::HashSet<String>> {
         self.with_conn(|conn| self.liveness.live(conn))
+    }
+
+    fn liveness_epoch(&self) -> u64 {
+        // An SQLite catalog's engines hold their lock file for their whole life.
+        self.with_conn(|conn| Ok(conn.reconnections())).unwrap_or(u64::MAX)
     }
 
     fn data_location(&self, wanted: Option<&str>) -> Result<Option<String>> {

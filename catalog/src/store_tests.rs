@@ -585,6 +585,8 @@ fn a_sqlite_catalog_copies_into_a_new_postgres_catalog() {
 fn a_postgres_catalog_connects_again_after_the_server_ends_its_session() {
     let place = Place::postgres();
     let cat = place.open("tester");
+    cat.register_engine("0a1b2c").unwrap();
+    let epoch = cat.liveness_epoch();
     let other = place.open("tester");
     let ended: Vec<bool> = other
         .rows(
@@ -600,6 +602,10 @@ fn a_postgres_catalog_connects_again_after_the_server_ends_its_session() {
     let t = table(&cat, &txn, "t");
     txn.apply(CatalogOp::CreateTable(t)).unwrap();
     assert_eq!(cat.commit(&txn, "tester").unwrap(), 1);
+    // Others may have taken the engine for gone meanwhile: its epoch says so, and its new
+    // session carries its name again.
+    assert_ne!(cat.liveness_epoch(), epoch);
+    assert!(other.live_engines().unwrap().contains("0a1b2c"));
 }
 
 /// A transaction its caller never ended (a panic between begin and commit) is rolled back when

@@ -38,12 +38,25 @@ pub struct Transaction {
     ops: Vec<CatalogOp>,
     files: BTreeMap<ObjectId, TableFiles>,
     lineage: Vec<LineageRecord>,
+    /// The catalog's liveness epoch when the transaction's first data file was written.
+    written_epoch: Option<u64>,
 }
 
 impl Transaction {
     pub fn new(base: Arc<CatalogState>) -> Self {
         let state = (*base).clone();
-        Transaction { base, state, ops: Vec::new(), files: BTreeMap::new(), lineage: Vec::new() }
+        Transaction { base, state, ops: Vec::new(), files: BTreeMap::new(), lineage: Vec::new(), written_epoch: None }
+    }
+
+    /// Notes that a data file is being written for this transaction while the catalog's
+    /// liveness epoch is `epoch` ([`crate::CatalogStore::liveness_epoch`]): the commit is
+    /// refused if the epoch has changed by then (others may have removed the files as orphans).
+    pub fn note_written_epoch(&mut self, epoch: u64) {
+        self.written_epoch.get_or_insert(epoch);
+    }
+
+    pub fn written_epoch(&self) -> Option<u64> {
+        self.written_epoch
     }
 
     pub fn base_snapshot(&self) -> SnapshotId {

@@ -395,10 +395,7 @@ impl OpenFile {
         let Some(upload) = self.upload.as_mut() else { return Ok(()) };
         let bytes = self.writer.inner_mut().take_buffered();
         if !bytes.is_empty() {
-            upload
-                .write_all(&bytes)
-                .await
-                .map_err(|source| Error::Io { context: format!("writing {}", self.relative), source })?;
+            upload.write_all(&bytes).await.map_err(|source| upload_error(source, &self.url))?;
         }
         Ok(())
     }

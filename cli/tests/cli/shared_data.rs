@@ -210,6 +210,33 @@ fn vacuum_on_one_machine_keeps_the_files_another_is_about_to_commit() {
     assert!(client.wait().unwrap().success());
     assert_eq!(csv(&s3, &other, &catalog, "SELECT count(*) AS n, sum(a) AS s FROM t"), "n,s\n300000,45000150000\n");
 
+    // The server's catalog session is lost while a transaction has written its files (another
+    // machine may then take it for gone and remove them): its COMMIT is refused, nothing of it
+    // is committed, and the server goes on.
+    let mut client = psql(Stdio::piped());
+    let mut input = client.stdin.take().unwrap();
+    let mut answers = BufReader::new(client.stdout.take().unwrap());
+    writeln!(input, "BEGIN; INSERT INTO t SELECT value FROM generate_series(1, 1000); SELECT 'written';").unwrap();
+    line.clear();
+    answers.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "written");
+    let terminated = Command::new(postgres().psql())
+        .args(["-X", "-q", "-t", "-A", "-h", "127.0.0.1", "-p", &postgres().port().to_string(), "-U", "tarn"])
+        .args(["-d", "shared_inflight", "-c"])
+        .arg(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'tarn engine %'",
+        )
+        .output()
+        .unwrap();
+    assert!(terminated.status.success(), "{}", String::from_utf8_lossy(&terminated.stderr));
+    writeln!(input, "COMMIT;").unwrap();
+    drop(input);
+    let ended = client.wait_with_output().unwrap();
+    assert!(!ended.status.success());
+    let message = String::from_utf8_lossy(&ended.stderr);
+    assert!(message.contains("connection to the catalog was lost"), "{message}");
+    assert_eq!(csv(&s3, &other, &catalog, "SELECT count(*) AS n FROM t"), "n\n300000\n");
+
     // A session that ends inside its transaction leaves nothing behind.
     let mut client = psql(Stdio::piped());
     let mut input = client.stdin.take().unwrap();
