@@ -77,16 +77,7 @@ impl DataRoot {
     pub fn location(&self, relative: &str) -> Location {
         match self {
             DataRoot::Local(dir) => Location::Local(dir.join(relative)),
-            DataRoot::S3 { bucket, prefix, .. } => {
-                Location::S3 { bucket: bucket.clone(), key: self.key(prefix, relative) }
-            }
-        }
-    }
-
-    fn key(&self, prefix: &str, relative: &str) -> String {
-        match prefix.is_empty() {
-            true => relative.to_string(),
-            false => format!("{prefix}/{relative}"),
+            DataRoot::S3 { bucket, prefix, .. } => Location::S3 { bucket: bucket.clone(), key: key(prefix, relative) },
         }
     }
 
@@ -118,7 +109,7 @@ impl DataRoot {
                 }
             }
             DataRoot::S3 { prefix, remover, .. } => {
-                remover.remove(relative.iter().map(|p| ObjectPath::from(self.key(prefix, p))).collect());
+                remover.remove(relative.iter().map(|p| ObjectPath::from(key(prefix, p))).collect());
             }
         }
     }
@@ -139,7 +130,7 @@ impl DataRoot {
         match self {
             DataRoot::Local(dir) => Ok(remove_local_orphans(dir, abandoned)),
             DataRoot::S3 { prefix, .. } => {
-                let data = self.key(prefix, crate::engine::DATA_DIR);
+                let data = key(prefix, crate::engine::DATA_DIR);
                 let (store, folder) = self.resolve(stores, crate::engine::DATA_DIR)?;
                 let strip =
                     |key: &str| key.strip_prefix(&data).map(|rest| format!("{}{rest}", crate::engine::DATA_DIR));
@@ -164,6 +155,14 @@ impl DataRoot {
                 Ok(removed)
             }
         }
+    }
+}
+
+/// The object key of a root-relative path under `prefix`.
+fn key(prefix: &str, relative: &str) -> String {
+    match prefix.is_empty() {
+        true => relative.to_string(),
+        false => format!("{prefix}/{relative}"),
     }
 }
 

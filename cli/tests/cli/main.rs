@@ -224,10 +224,15 @@ fn the_warehouse_comes_from_the_environment_when_no_flag_is_given() {
     assert!(wh.join("catalog.db").exists());
 }
 
-/// The data files directory of table `t` (there is one table in these warehouses).
+/// The data files of a warehouse (its `data/` directory).
 pub(crate) fn parquet_files(warehouse: &Path) -> Vec<PathBuf> {
+    parquet_files_under(&warehouse.join("data"))
+}
+
+/// The Parquet files anywhere under `root`.
+pub(crate) fn parquet_files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![warehouse.join("data")];
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tarn_testkit::S3Server;
 use tarn_testkit::postgres::PostgresServer;
 
-use crate::{assert_success, parquet_files, stderr, stdout, tarn_command, warehouse};
+use crate::{assert_success, parquet_files, parquet_files_under, stderr, stdout, tarn_command, warehouse};
 
 const LAKE: &str = "lake";
 const DATA: &str = "warehouse-data";
@@ -47,19 +47,7 @@ fn csv(s3: &S3Server, wh: &Path, catalog: &str, sql: &str) -> String {
 /// The data files in the bucket under `prefix`, relative to it.
 fn objects(s3: &S3Server, prefix: &str) -> BTreeSet<String> {
     let root = s3.path_of(DATA, prefix);
-    let mut found = BTreeSet::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                found.insert(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
-            }
-        }
-    }
-    found
+    parquet_files_under(&root).iter().map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned()).collect()
 }
 
 /// The files the catalog references, as `tarn_data_files` lists them.
