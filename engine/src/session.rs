@@ -606,7 +606,9 @@ impl SessionShared {
         match self.lock().as_mut() {
             Some(active) if active.read_only => Err(read_only_error(&active.txn)),
             Some(active) => {
-                active.txn.note_written_epoch(self.engine.store.liveness_epoch());
+                if active.txn.written_epoch().is_none() {
+                    active.txn.note_written_epoch(self.engine.store.liveness_epoch());
+                }
                 active.written.push(path.to_string());
                 Ok(())
             }

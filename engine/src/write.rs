@@ -454,9 +454,28 @@ impl std::io::Write for Sink {
     }
 }
 
-async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
-    let mut done = Vec::new();
+async fn write_partition(stream: SendableRecordBatchStream, target: Arc<Target>) -> Result<Vec<NewDataFile>> {
     let mut open: Option<OpenFile> = None;
+    let written = write_files(stream, &target, &mut open).await;
+    // A file left open by a failure: an upload in progress is aborted, so that object storage
+    // keeps no parts of it (the transaction's rollback removes what was completed).
+    if written.is_err()
+        && let Some(mut upload) = open.and_then(|file| file.upload)
+        && let Err(e) = upload.abort().await
+    {
+        log::warn!("could not abort the upload of an unfinished data file: {e}");
+    }
+    written
+}
+
+/// Writes `stream` as data files of at most [`FILE_ROWS`] rows; `open` holds the file being
+/// written.
+async fn write_files(
+    mut stream: SendableRecordBatchStream,
+    target: &Target,
+    open: &mut Option<OpenFile>,
+) -> Result<Vec<NewDataFile>> {
+    let mut done = Vec::new();
     let mut learned = Learned::default();
     // Finished files being made durable while the writer goes on encoding.
     let mut syncing = Vec::new();
@@ -467,7 +486,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
         }
         let file = match open.as_mut() {
             Some(file) => file,
-            None => open.insert(open_file(&target, &batch, &learned)?),
+            None => open.insert(open_file(target, &batch, &learned)?),
         };
         file.writer.write(&batch).map_err(|source| Error::Parquet { path: file.relative.clone(), source })?;
         file.drain().await?;
@@ -479,7 +498,7 @@ async fn write_partition(mut stream: SendableRecordBatchStream, target: Arc<Targ
             && let Some(file) = open.take()
         {
             let (new_file, metadata, sync) = close_file(file, &target.schema)?;
-            learned = Learned::of(&metadata, &target);
+            learned = Learned::of(&metadata, target);
             syncing.push(sync);
             done.push(new_file);
         }
