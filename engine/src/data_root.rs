@@ -5,7 +5,6 @@
 //! mean the same files wherever the root is; the root itself is recorded in the catalog when the
 //! warehouse is created.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 
@@ -114,47 +113,44 @@ impl DataRoot {
         }
     }
 
-    /// Removes the data files that no snapshot references (`referenced`, root-relative) and
-    /// that no running engine (`live`, or this one, `own`) may still commit. Returns how many.
-    pub async fn remove_unreferenced(
-        &self,
-        stores: &Stores,
-        referenced: &HashSet<String>,
-        own: &str,
-        live: &HashSet<String>,
-    ) -> Result<usize> {
-        let abandoned = |relative: &str| {
-            let writer = relative.rsplit('/').next().and_then(|name| name.split('-').next()).unwrap_or_default();
-            !referenced.contains(relative) && writer != own && !live.contains(writer)
-        };
+    /// Every data file under the root's `data/`, root-relative.
+    pub async fn list_files(&self, stores: &Stores) -> Result<Vec<String>> {
+        let data_dir = crate::engine::DATA_DIR;
         match self {
-            DataRoot::Local(dir) => Ok(remove_local_orphans(dir, abandoned)),
+            DataRoot::Local(dir) => Ok(local_files(dir)),
             DataRoot::S3 { prefix, .. } => {
-                let data = key(prefix, crate::engine::DATA_DIR);
-                let (store, folder) = self.resolve(stores, crate::engine::DATA_DIR)?;
-                let strip =
-                    |key: &str| key.strip_prefix(&data).map(|rest| format!("{}{rest}", crate::engine::DATA_DIR));
+                let data = key(prefix, data_dir);
+                let (store, folder) = self.resolve(stores, data_dir)?;
                 let mut listing = store.list(Some(&folder));
-                let mut orphans = Vec::new();
+                let mut files = Vec::new();
                 while let Some(object) = listing.next().await {
-                    let object = object.map_err(|e| crate::storage::storage_error("list", &self.url(&data), e))?;
-                    if let Some(relative) = strip(object.location.as_ref())
-                        && abandoned(&relative)
-                    {
-                        orphans.push(object.location);
+                    let object = object.map_err(|e| crate::storage::storage_error("list", &self.url(data_dir), e))?;
+                    if let Some(rest) = object.location.as_ref().strip_prefix(&data) {
+                        files.push(format!("{data_dir}{rest}"));
                     }
                 }
-                let mut removed = 0;
-                for path in orphans {
-                    match store.delete(&path).await {
-                        Ok(()) => removed += 1,
-                        Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => log::warn!("could not remove abandoned file {path}: {e}"),
-                    }
-                }
-                Ok(removed)
+                Ok(files)
             }
         }
+    }
+
+    /// Deletes root-relative files now; returns how many went (failures are logged).
+    pub async fn delete(&self, stores: &Stores, relative: &[String]) -> usize {
+        let mut removed = 0;
+        for path in relative {
+            let deleted = match self {
+                DataRoot::Local(dir) => std::fs::remove_file(dir.join(path)).map_err(|e| e.to_string()),
+                DataRoot::S3 { .. } => match self.resolve(stores, path) {
+                    Ok((store, object)) => store.delete(&object).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            match deleted {
+                Ok(()) => removed += 1,
+                Err(e) => log::warn!("could not remove abandoned file {path}: {e}"),
+            }
+        }
+        removed
     }
 }
 
@@ -166,10 +162,9 @@ fn key(prefix: &str, relative: &str) -> String {
     }
 }
 
-/// Removes the files under `DIR/data` that `abandoned` (given their warehouse-relative path)
-/// says may go. Returns how many went.
-fn remove_local_orphans(root: &Path, abandoned: impl Fn(&str) -> bool) -> usize {
-    let mut removed = 0;
+/// The files under `DIR/data`, relative to `DIR`.
+fn local_files(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
     let mut stack = vec![root.join(crate::engine::DATA_DIR)];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -177,19 +172,12 @@ fn remove_local_orphans(root: &Path, abandoned: impl Fn(&str) -> bool) -> usize 
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
-                continue;
-            }
-            let Ok(relative) = path.strip_prefix(root) else { continue };
-            if !abandoned(&relative.to_string_lossy().replace('\\', "/")) {
-                continue;
-            }
-            match std::fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) => log::warn!("could not remove abandoned file {}: {e}", path.display()),
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                files.push(relative.to_string_lossy().replace('\\', "/"));
             }
         }
     }
-    removed
+    files
 }
 
 /// Deletes objects on a thread of its own, with its own runtime and client: callers may be

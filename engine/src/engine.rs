@@ -308,9 +308,20 @@ impl EngineInner {
     /// Removes the data files no snapshot references, but for those of engines that run (on
     /// any machine: the catalog tells). Returns how many went.
     pub(crate) async fn remove_abandoned_files(&self) -> Result<usize> {
+        // Listed first, then who runs and what is referenced: a file in the listing was written
+        // by an engine registered before it, so that engine is in `live` if it still runs, and
+        // a file committed meanwhile is in `referenced`.
+        let files = self.data.list_files(&self.stores).await?;
         let live = self.store.live_engines()?;
         let referenced: HashSet<String> = self.store.all_data_files()?.into_iter().map(|f| f.path).collect();
-        self.data.remove_unreferenced(&self.stores, &referenced, &self.engine_id, &live).await
+        let abandoned: Vec<String> = files
+            .into_iter()
+            .filter(|relative| {
+                let writer = relative.rsplit('/').next().and_then(|name| name.split('-').next()).unwrap_or_default();
+                !referenced.contains(relative) && writer != self.engine_id && !live.contains(writer)
+            })
+            .collect();
+        Ok(self.data.delete(&self.stores, &abandoned).await)
     }
 }
 
